@@ -1,0 +1,342 @@
+/**
+ * Executor: validate → hash input → prepare (cached per build and sandbox) → run under limits
+ * → check output limits → hash output → seal receipt → append.
+ *
+ * An execution that fails after it started — invalid input, a limit hit, a guest trap, a
+ * program refused at prepare — resolves with `status: 'failed'` and a receipt that says why;
+ * only misuse of the API itself (a sandbox that is not idle, a backend that is not registered)
+ * throws. Replay (`verify`) re-executes from the stored build and input and compares every
+ * field a faithful replay must reproduce.
+ */
+
+import { performance } from 'node:perf_hooks';
+import type { Build } from './build.js';
+import { canonicalDigest, DIGEST_PATTERN } from './canonical.js';
+import {
+  asThunderpacError,
+  IntegrityError,
+  LimitExceededError,
+  type ThunderpacError,
+  ThunderpacError as TPError,
+  ValidationError,
+} from './errors.js';
+import { channels } from './events.js';
+import { PACKAGE_VERSION } from './package-root.js';
+import { decodePayload, encodePayload, hashPayload } from './payload.js';
+import { checkReceiptId, type PayloadRef, type Receipt, type ReceiptBody, replayFingerprint, sealReceipt } from './receipt.js';
+import type { RecordStore } from './record-store.js';
+import { Sandbox } from './sandbox.js';
+import { payloadBytes, validateInput, validateOutput } from './schema.js';
+import type { Backend, BackendName, Input, Output, Prepared, RunContext, SandboxSpec, Usage } from './types.js';
+
+export interface ExecuteRequest {
+  readonly build: Build;
+  readonly input: Input;
+  /** Entry point (WASM export, BPF program name...). */
+  readonly entry: string;
+  /** Receipts this execution derives from (provenance). */
+  readonly parents?: readonly string[];
+}
+
+export interface ExecutionResult {
+  readonly status: 'completed' | 'failed';
+  readonly output: Output | null;
+  readonly error: ThunderpacError | null;
+  readonly receipt: Receipt;
+}
+
+export interface ExecutorOptions {
+  readonly backends: readonly Backend[];
+  /** Where builds, payloads and receipts go; without one, receipts are sealed but not kept. */
+  readonly store?: RecordStore;
+  /**
+   * Grace period after `timeoutMs` before the executor itself gives up on a backend that did
+   * not enforce its timeout. A backstop only: backends are expected to stop their guest.
+   */
+  readonly backstopGraceMs?: number;
+}
+
+export interface Mismatch {
+  readonly field: string;
+  readonly expected: unknown;
+  readonly actual: unknown;
+}
+
+export interface VerifyReport {
+  readonly receiptId: string;
+  /** true when the replay reproduced every replayable field of the receipt. */
+  readonly match: boolean;
+  /** Why the receipt could not be replayed at all (tampered receipt, build or input), if so. */
+  readonly problem: string | null;
+  readonly mismatches: readonly Mismatch[];
+  readonly replay: Receipt | null;
+}
+
+/** The receipt fields that read the same for every failure mode. */
+interface Attempt {
+  input: PayloadRef;
+  output: PayloadRef | null;
+  outputValue: Output | null;
+  error: ThunderpacError | null;
+}
+
+function nsSince(t0: number): number {
+  return Math.round((performance.now() - t0) * 1e6);
+}
+
+export class Executor {
+  readonly #backends = new Map<BackendName, Backend>();
+  readonly #store: RecordStore | undefined;
+  readonly #graceMs: number;
+  /** Prepared programs per sandbox spec (by identity: specs are frozen) and build id. */
+  readonly #prepared = new WeakMap<SandboxSpec, Map<string, Promise<Prepared>>>();
+  readonly #runtimeVersions = new Map<BackendName, Readonly<Record<string, string>>>();
+  readonly #storedBuilds = new Set<string>();
+
+  constructor(options: ExecutorOptions) {
+    for (const b of options.backends) {
+      this.#backends.set(b.name, b);
+      this.#runtimeVersions.set(
+        b.name,
+        Object.freeze({ thunderpac: PACKAGE_VERSION, node: process.versions.node, ...b.versions }),
+      );
+    }
+    this.#store = options.store;
+    this.#graceMs = options.backstopGraceMs ?? 1_000;
+  }
+
+  get store(): RecordStore | undefined {
+    return this.#store;
+  }
+
+  backend(name: BackendName): Backend {
+    const b = this.#backends.get(name);
+    if (!b) throw new TPError('BACKEND_UNAVAILABLE', `no '${name}' backend is registered with this executor`);
+    return b;
+  }
+
+  #prepare(backend: Backend, build: Build, spec: SandboxSpec): Promise<Prepared> {
+    let perBuild = this.#prepared.get(spec);
+    if (!perBuild) {
+      perBuild = new Map();
+      this.#prepared.set(spec, perBuild);
+    }
+    let p = perBuild.get(build.id);
+    if (!p) {
+      p = backend.prepare(build, spec);
+      perBuild.set(build.id, p);
+      // A failed prepare is not cached: the next execution reports the refusal afresh.
+      p.catch(() => perBuild.delete(build.id));
+    }
+    return p;
+  }
+
+  async execute(sandbox: Sandbox, request: ExecuteRequest, options: { record?: boolean } = {}): Promise<ExecutionResult> {
+    const spec = sandbox.spec;
+    const { build, input, entry } = request;
+    if (build.manifest.kind !== spec.backend) {
+      throw new TPError('BACKEND_MISMATCH', `build ${build.id} is a '${build.manifest.kind}' program; sandbox runs '${spec.backend}'`);
+    }
+    const backend = this.backend(spec.backend);
+    const parents = this.#checkParents(request.parents ?? []);
+    sandbox.begin();
+
+    const startedAt = new Date().toISOString();
+    const t0 = performance.now();
+    const cpu0 = process.cpuUsage();
+    const usage: Usage = {};
+    const attempt: Attempt = { input: { hash: null, size: 0 }, output: null, outputValue: null, error: null };
+    const record = options.record ?? true;
+
+    try {
+      const inputSize = safePayloadBytes(input);
+      attempt.input = { hash: null, size: inputSize };
+      if (channels.executionStart.hasSubscribers) {
+        channels.executionStart.publish({ buildId: build.id, backend: spec.backend, entry, inputBytes: inputSize });
+      }
+      // Size before anything else: an oversized input is refused without being read.
+      if (inputSize > spec.limits.maxInputBytes) {
+        throw new LimitExceededError('maxInputBytes', spec.limits.maxInputBytes, inputSize, 'input too large');
+      }
+      validateInput(build.manifest.inputSchema, input);
+      const inputHash = hashPayload(input);
+      attempt.input = { hash: inputHash, size: inputSize };
+      if (this.#store && record) {
+        if (!this.#storedBuilds.has(build.id)) {
+          this.#store.putBuild(build);
+          this.#storedBuilds.add(build.id);
+        }
+        if (!this.#store.hasPayload(inputHash)) this.#store.putPayload(inputHash, encodePayload(input));
+      }
+
+      const prepared = await this.#prepare(backend, build, spec);
+      const ctx: RunContext = { entry, sandbox: spec, usage };
+      const output = await this.#runWithBackstop(backend, prepared, input, ctx);
+
+      const outputSize = payloadBytes(output);
+      if (outputSize > spec.limits.maxOutputBytes) {
+        throw new LimitExceededError('maxOutputBytes', spec.limits.maxOutputBytes, outputSize, 'output too large');
+      }
+      validateOutput(build.manifest.outputSchema, output);
+      const outputHash = hashPayload(output);
+      attempt.output = { hash: outputHash, size: outputSize };
+      attempt.outputValue = output;
+      if (this.#store && record && !this.#store.hasPayload(outputHash)) {
+        this.#store.putPayload(outputHash, encodePayload(output));
+      }
+    } catch (err) {
+      attempt.error = asThunderpacError(err);
+    }
+
+    const cpu = process.cpuUsage(cpu0);
+    const failed = attempt.error !== null;
+    const receipt = sealReceipt({
+      v: 1,
+      buildId: build.id,
+      backend: spec.backend,
+      entry,
+      input: attempt.input,
+      output: failed ? null : attempt.output,
+      startedAt,
+      durationNs: nsSince(t0),
+      resources: {
+        cpuUs: cpu.user + cpu.system,
+        peakMemoryBytes: usage.peakMemoryBytes ?? null,
+        fuelUsed: usage.fuelUsed ?? null,
+        engineNs: usage.engineNs ?? null,
+      },
+      sandbox: { limits: spec.limits, fs: spec.fs, allowedImports: spec.allowedImports, network: false },
+      determinism: spec.determinism,
+      runtime: this.#runtimeVersions.get(spec.backend)!,
+      status: failed ? 'failed' : 'completed',
+      error: attempt.error ? attempt.error.toReceiptError() : null,
+      parents,
+    } satisfies ReceiptBody);
+    if (this.#store && record) this.#store.appendReceipt(receipt);
+
+    if (attempt.error) {
+      sandbox.fail();
+      this.#publishFailure(receipt, attempt.error);
+      return { status: 'failed', output: null, error: attempt.error, receipt };
+    }
+    sandbox.complete();
+    if (channels.executionStop.hasSubscribers) channels.executionStop.publish({ receipt });
+    return { status: 'completed', output: attempt.outputValue, error: null, receipt };
+  }
+
+  #runWithBackstop(backend: Backend, prepared: Prepared, input: Input, ctx: RunContext): Promise<Output> {
+    const limit = ctx.sandbox.limits.timeoutMs;
+    let timer: NodeJS.Timeout | undefined;
+    const backstop = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new LimitExceededError('timeoutMs', limit, undefined, 'backend did not stop its guest in time')),
+        limit + this.#graceMs,
+      );
+    });
+    return Promise.race([backend.run(prepared, input, ctx), backstop]).finally(() => clearTimeout(timer));
+  }
+
+  #checkParents(parents: readonly string[]): string[] {
+    return parents.map((id, i) => {
+      if (typeof id !== 'string' || !DIGEST_PATTERN.test(id)) {
+        throw new ValidationError('type', `parents[${i}]`, 'a receipt id (sha256 hex)', String(id));
+      }
+      if (this.#store) this.#store.getReceipt(id); // throws NotFoundError for an unknown parent
+      return id;
+    });
+  }
+
+  #publishFailure(receipt: Receipt, error: ThunderpacError): void {
+    if (error instanceof LimitExceededError && channels.resourceExceeded.hasSubscribers) {
+      channels.resourceExceeded.publish({
+        buildId: receipt.buildId,
+        backend: receipt.backend,
+        limit: error.limit,
+        allowed: error.allowed,
+        observed: error.observed,
+      });
+    }
+    if (error instanceof ValidationError && channels.validationFailed.hasSubscribers) {
+      channels.validationFailed.publish({
+        buildId: receipt.buildId,
+        backend: receipt.backend,
+        path: error.path,
+        kind: error.kind,
+        expected: error.expected,
+        found: error.found,
+      });
+    }
+    if (channels.executionException.hasSubscribers) {
+      channels.executionException.publish({ receipt, error: error.toReceiptError() });
+    }
+  }
+
+  /**
+   * Replay the execution a receipt records, from the stored build and input, and compare.
+   * Tampering with the receipt, the build's artifacts or the stored input is reported as a
+   * problem; a replay whose output or status differs is reported field by field.
+   */
+  async verify(receiptOrId: string | Receipt): Promise<VerifyReport> {
+    const store = this.#store;
+    if (!store) throw new TPError('NO_STORE', 'verify needs an executor with a store');
+    const original = typeof receiptOrId === 'string' ? store.getReceipt(receiptOrId) : receiptOrId;
+    const fail = (problem: string): VerifyReport => ({
+      receiptId: original.id,
+      match: false,
+      problem,
+      mismatches: [],
+      replay: null,
+    });
+    let build: Build;
+    let input: Input;
+    try {
+      checkReceiptId(original);
+      build = store.getBuild(original.buildId);
+      if (original.input.hash === null) {
+        return fail('the input was refused before it was hashed, so there is nothing to replay');
+      }
+      const decoded = decodePayload(store.getPayload(original.input.hash));
+      if ('packets' in decoded || hashPayload(decoded) !== original.input.hash) {
+        throw new IntegrityError('stored input does not match the receipt', original.input.hash);
+      }
+      input = decoded as Input;
+    } catch (err) {
+      return fail(asThunderpacError(err).message);
+    }
+
+    const sandbox = new Sandbox({
+      backend: original.backend,
+      limits: original.sandbox.limits,
+      fs: original.sandbox.fs,
+      allowedImports: original.sandbox.allowedImports,
+      determinism: original.determinism,
+    });
+    const replay = await this.execute(sandbox, { build, input, entry: original.entry }, { record: false });
+    const expected = replayFingerprint(original);
+    const actual = replayFingerprint(replay.receipt);
+    const mismatches: Mismatch[] = [];
+    for (const field of Object.keys(expected)) {
+      if (canonicalDigest(expected[field] ?? null) !== canonicalDigest(actual[field] ?? null)) mismatches.push({ field, expected: expected[field], actual: actual[field] });
+    }
+    return { receiptId: original.id, match: mismatches.length === 0, problem: null, mismatches, replay: replay.receipt };
+  }
+
+  async dispose(build: Build, spec: SandboxSpec): Promise<void> {
+    const perBuild = this.#prepared.get(spec);
+    const p = perBuild?.get(build.id);
+    if (!p) return;
+    perBuild!.delete(build.id);
+    const prepared = await p.catch(() => undefined);
+    if (prepared) await this.backend(spec.backend).dispose(prepared);
+  }
+}
+
+/** Input size for the limit check, without trusting the input's shape yet. */
+function safePayloadBytes(input: unknown): number {
+  try {
+    const n = payloadBytes(input as Input);
+    return Number.isSafeInteger(n) ? n : 0;
+  } catch {
+    return 0; // malformed input: validateInput reports exactly what is wrong with it
+  }
+}

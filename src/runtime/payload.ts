@@ -1,0 +1,142 @@
+/**
+ * Hashing and encoding of execution inputs and outputs.
+ *
+ * The hash of a payload is sha256 over a small canonical header (its kind, tensor names, dtypes
+ * and shapes, ports, verdicts) followed by the raw data bytes in a fixed order. The data is fed
+ * to the hash in place: hashing never copies a payload. The stored form (`encodePayload`) is the
+ * canonical msgpack of the same structure and decodes back to an equal Input/Output.
+ */
+
+import { createHash } from 'node:crypto';
+import { decodeCanonical, encodeCanonical } from './canonical.js';
+import { IntegrityError } from './errors.js';
+import type { DType, Input, Output, Tensor, TensorData } from './types.js';
+
+function bytesOf(data: TensorData): Uint8Array {
+  return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+}
+
+/** The structural part of a payload, without data bytes. */
+function header(p: Input | Output): unknown {
+  switch (p.kind) {
+    case 'bytes':
+      return { kind: 'bytes', size: p.bytes.byteLength };
+    case 'packet':
+      if ('packets' in p) {
+        return {
+          kind: 'packet-out',
+          verdict: p.verdict,
+          retval: p.retval,
+          packets: p.packets.map((e) => ({ port: e.port, size: e.bytes.byteLength })),
+        };
+      }
+      return { kind: 'packet', ingressPort: p.ingressPort ?? 0, size: p.bytes.byteLength };
+    case 'tensors': {
+      const tensors: Record<string, unknown> = {};
+      for (const name of Object.keys(p.tensors).sort()) {
+        const t = p.tensors[name]!;
+        tensors[name] = { dtype: t.dtype, shape: t.shape, size: t.data.byteLength };
+      }
+      return { kind: 'tensors', tensors };
+    }
+  }
+}
+
+function* dataParts(p: Input | Output): Generator<Uint8Array> {
+  switch (p.kind) {
+    case 'bytes':
+      yield p.bytes;
+      return;
+    case 'packet':
+      if ('packets' in p) for (const e of p.packets) yield e.bytes;
+      else yield p.bytes;
+      return;
+    case 'tensors':
+      for (const name of Object.keys(p.tensors).sort()) yield bytesOf(p.tensors[name]!.data);
+  }
+}
+
+export function hashPayload(p: Input | Output): string {
+  const h = createHash('sha256');
+  // The header is length-prefixed so header bytes can never be confused with data bytes.
+  const head = encodeCanonical(header(p));
+  const len = Buffer.allocUnsafe(4);
+  len.writeUInt32BE(head.byteLength);
+  h.update(len);
+  h.update(head);
+  for (const part of dataParts(p)) h.update(part);
+  return h.digest('hex');
+}
+
+export function encodePayload(p: Input | Output): Uint8Array {
+  switch (p.kind) {
+    case 'bytes':
+      return encodeCanonical({ kind: 'bytes', bytes: p.bytes });
+    case 'packet':
+      if ('packets' in p) {
+        return encodeCanonical({ kind: 'packet-out', verdict: p.verdict, retval: p.retval, packets: p.packets });
+      }
+      return encodeCanonical({ kind: 'packet', ingressPort: p.ingressPort ?? 0, bytes: p.bytes });
+    case 'tensors': {
+      const tensors: Record<string, unknown> = {};
+      for (const [name, t] of Object.entries(p.tensors)) {
+        tensors[name] = { dtype: t.dtype, shape: t.shape, data: bytesOf(t.data) };
+      }
+      return encodeCanonical({ kind: 'tensors', tensors });
+    }
+  }
+}
+
+const TYPED: Readonly<Record<DType, new (b: ArrayBuffer, o: number, n: number) => TensorData>> = {
+  float32: Float32Array,
+  float64: Float64Array,
+  int8: Int8Array,
+  uint8: Uint8Array,
+  int16: Int16Array,
+  uint16: Uint16Array,
+  int32: Int32Array,
+  uint32: Uint32Array,
+  int64: BigInt64Array,
+  uint64: BigUint64Array,
+  bool: Uint8Array,
+};
+
+function ownBytes(b: Uint8Array): Uint8Array {
+  // Decoded bins may be views into a shared decode buffer; copy so they stay valid.
+  return new Uint8Array(b);
+}
+
+type Encoded =
+  | { kind: 'bytes'; bytes: Uint8Array }
+  | { kind: 'packet'; ingressPort: number; bytes: Uint8Array }
+  | { kind: 'packet-out'; verdict: string; retval: number; packets: { port: number; bytes: Uint8Array }[] }
+  | { kind: 'tensors'; tensors: Record<string, { dtype: DType; shape: number[]; data: Uint8Array }> };
+
+export function decodePayload(bytes: Uint8Array): Input | Output {
+  const e = decodeCanonical<Encoded>(bytes);
+  switch (e?.kind) {
+    case 'bytes':
+      return { kind: 'bytes', bytes: ownBytes(e.bytes) };
+    case 'packet':
+      return { kind: 'packet', ingressPort: e.ingressPort, bytes: ownBytes(e.bytes) };
+    case 'packet-out':
+      return {
+        kind: 'packet',
+        verdict: e.verdict,
+        retval: e.retval,
+        packets: e.packets.map((p) => ({ port: p.port, bytes: ownBytes(p.bytes) })),
+      };
+    case 'tensors': {
+      const tensors: Record<string, Tensor> = {};
+      for (const [name, t] of Object.entries(e.tensors)) {
+        const copy = ownBytes(t.data);
+        const Ctor = TYPED[t.dtype];
+        const width = Ctor === Uint8Array ? 1 : (Ctor as unknown as { BYTES_PER_ELEMENT: number }).BYTES_PER_ELEMENT;
+        tensors[name] = { dtype: t.dtype, shape: t.shape, data: new Ctor(copy.buffer as ArrayBuffer, 0, copy.byteLength / width) };
+      }
+      return { kind: 'tensors', tensors };
+    }
+    default:
+      throw new IntegrityError('stored payload has an unknown encoding');
+  }
+}

@@ -1,0 +1,93 @@
+/**
+ * Receipt: the sealed record of one execution.
+ *
+ * `id = sha256(canonical receipt body)`: any change to any field (an output hash, a status,
+ * a duration) changes the id, so a receipt that does not hash to its id has been tampered with.
+ * Fields are split in two:
+ *   - what a replay must reproduce exactly (build, entry, input, output, status, error code,
+ *     fuel, determinism settings): compared by `verify`;
+ *   - what describes this particular run (start time, durations, cpu, memory, runtime versions):
+ *     sealed into the id but expected to differ on replay.
+ */
+
+import { canonicalDigest, DIGEST_PATTERN } from './canonical.js';
+import { IntegrityError, type ReceiptError } from './errors.js';
+import type { BackendName, Determinism, FsPolicy, SandboxLimits } from './types.js';
+
+export interface PayloadRef {
+  /** null when the payload was refused before it was hashed (oversized, malformed). */
+  readonly hash: string | null;
+  readonly size: number;
+}
+
+export interface ReceiptResources {
+  /** Process CPU time (user + system) spent during the execution, µs. */
+  readonly cpuUs: number;
+  /** Peak guest memory where the backend knows it (WASM linear memory), bytes. */
+  readonly peakMemoryBytes: number | null;
+  readonly fuelUsed: number | null;
+  /** Time measured by the engine itself (kernel test-run duration), ns. */
+  readonly engineNs: number | null;
+}
+
+export type ExecutionStatus = 'completed' | 'failed';
+
+export interface ReceiptBody {
+  readonly v: 1;
+  readonly buildId: string;
+  readonly backend: BackendName;
+  readonly entry: string;
+  readonly input: PayloadRef;
+  readonly output: PayloadRef | null;
+  /** Wall-clock start, ISO 8601 UTC with ms. */
+  readonly startedAt: string;
+  /** Monotonic duration of the whole execution (validate → receipt), ns. */
+  readonly durationNs: number;
+  readonly resources: ReceiptResources;
+  /** The sandbox policy the execution ran under; a replay runs under the same one. */
+  readonly sandbox: {
+    readonly limits: SandboxLimits;
+    readonly fs: FsPolicy;
+    readonly allowedImports: readonly string[];
+    readonly network: false;
+  };
+  readonly determinism: Determinism;
+  readonly runtime: Readonly<Record<string, string>>;
+  readonly status: ExecutionStatus;
+  readonly error: ReceiptError | null;
+  readonly parents: readonly string[];
+}
+
+export interface Receipt extends ReceiptBody {
+  readonly id: string;
+}
+
+export function sealReceipt(body: ReceiptBody): Receipt {
+  return { id: canonicalDigest(body), ...body };
+}
+
+/** Recompute a receipt's id; throws IntegrityError when the receipt was altered. */
+export function checkReceiptId(receipt: Receipt): void {
+  const { id, ...body } = receipt;
+  if (typeof id !== 'string' || !DIGEST_PATTERN.test(id)) {
+    throw new IntegrityError(`receipt id is not a sha256 digest: ${String(id)}`);
+  }
+  const actual = canonicalDigest(body);
+  if (actual !== id) throw new IntegrityError(`receipt ${id} does not hash to its id`, id, actual);
+}
+
+/** The fields a faithful replay must reproduce bit for bit. */
+export function replayFingerprint(r: ReceiptBody): Record<string, unknown> {
+  return {
+    buildId: r.buildId,
+    backend: r.backend,
+    entry: r.entry,
+    input: r.input,
+    output: r.output,
+    status: r.status,
+    errorCode: r.error?.code ?? null,
+    fuelUsed: r.resources.fuelUsed,
+    determinism: r.determinism,
+    sandbox: r.sandbox,
+  };
+}

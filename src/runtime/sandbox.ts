@@ -1,0 +1,109 @@
+/**
+ * Sandbox: a backend plus limits, and a small state machine that makes sure one sandbox
+ * runs one execution at a time and is explicitly reset after each.
+ *
+ *   idle ──begin──▶ executing ──complete──▶ completed ──reset──▶ idle
+ *                          └────fail─────▶ failed ────reset──▶ idle
+ *
+ * Anything else throws SandboxStateError. Limits are explicit and deny-by-default, as in
+ * wasmtime's Config: no network, no filesystem, no imports unless the spec says so.
+ */
+
+import { SandboxStateError, ValidationError } from './errors.js';
+import type { BackendName, Determinism, FsPolicy, SandboxLimits, SandboxSpec } from './types.js';
+
+export type SandboxState = 'idle' | 'executing' | 'completed' | 'failed';
+
+const TRANSITIONS: Readonly<Record<SandboxState, readonly SandboxState[]>> = {
+  idle: ['executing'],
+  executing: ['completed', 'failed'],
+  completed: ['idle'],
+  failed: ['idle'],
+};
+
+export const DEFAULT_LIMITS: SandboxLimits = Object.freeze({
+  timeoutMs: 5_000,
+  memoryMb: 64,
+  maxInputBytes: 16 << 20,
+  maxOutputBytes: 16 << 20,
+});
+
+export interface SandboxOptions {
+  readonly backend: BackendName;
+  readonly limits?: Partial<SandboxLimits>;
+  readonly fs?: FsPolicy;
+  readonly allowedImports?: readonly string[];
+  readonly determinism?: Partial<Determinism>;
+}
+
+function checkLimit(name: keyof SandboxLimits, value: unknown, min: number): void {
+  if (value === undefined && (name === 'fuel' || name === 'cpuCores')) return;
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min) {
+    throw new ValidationError('range', `sandbox.limits.${name}`, `an integer >= ${min}`, String(value));
+  }
+}
+
+/** Build a frozen SandboxSpec from options, validating every limit. */
+export function sandboxSpec(options: SandboxOptions): SandboxSpec {
+  const limits: SandboxLimits = { ...DEFAULT_LIMITS, ...options.limits };
+  checkLimit('timeoutMs', limits.timeoutMs, 1);
+  checkLimit('memoryMb', limits.memoryMb, 1);
+  checkLimit('maxInputBytes', limits.maxInputBytes, 0);
+  checkLimit('maxOutputBytes', limits.maxOutputBytes, 0);
+  checkLimit('fuel', limits.fuel, 1);
+  checkLimit('cpuCores', limits.cpuCores, 1);
+  const fs = options.fs ?? { kind: 'none' };
+  if (fs.kind !== 'none' && fs.kind !== 'read-only') {
+    throw new ValidationError('type', 'sandbox.fs.kind', "'none' | 'read-only'", String((fs as { kind: unknown }).kind));
+  }
+  const determinism: Determinism = {
+    seed: options.determinism?.seed ?? 0,
+    flags: [...(options.determinism?.flags ?? [])].sort(),
+  };
+  if (!Number.isSafeInteger(determinism.seed)) {
+    throw new ValidationError('type', 'sandbox.determinism.seed', 'a safe integer', String(determinism.seed));
+  }
+  return Object.freeze({
+    backend: options.backend,
+    limits: Object.freeze(limits),
+    network: false,
+    fs: Object.freeze({ ...fs }),
+    allowedImports: Object.freeze([...(options.allowedImports ?? [])].sort()),
+    determinism: Object.freeze(determinism),
+  });
+}
+
+export class Sandbox {
+  readonly spec: SandboxSpec;
+  #state: SandboxState = 'idle';
+
+  constructor(spec: SandboxSpec | SandboxOptions) {
+    this.spec = 'network' in spec ? spec : sandboxSpec(spec);
+  }
+
+  get state(): SandboxState {
+    return this.#state;
+  }
+
+  #to(next: SandboxState): void {
+    if (!TRANSITIONS[this.#state].includes(next)) throw new SandboxStateError(this.#state, next);
+    this.#state = next;
+  }
+
+  begin(): void {
+    this.#to('executing');
+  }
+
+  complete(): void {
+    this.#to('completed');
+  }
+
+  fail(): void {
+    this.#to('failed');
+  }
+
+  /** Back to idle after a finished execution; the only way out of completed or failed. */
+  reset(): void {
+    this.#to('idle');
+  }
+}

@@ -1,0 +1,174 @@
+/**
+ * The nouns every backend and the orchestration share. Backends import from here (and from
+ * the other modules of src/runtime/); nothing in src/runtime/ imports a backend.
+ */
+
+import type { Build } from './build.js';
+
+export type BackendName = 'wasm' | 'onnx' | 'ebpf' | 'p4';
+
+// ---------------------------------------------------------------- data
+
+export type DType =
+  | 'float32'
+  | 'float64'
+  | 'int8'
+  | 'uint8'
+  | 'int16'
+  | 'uint16'
+  | 'int32'
+  | 'uint32'
+  | 'int64'
+  | 'uint64'
+  | 'bool';
+
+export type TensorData =
+  | Float32Array
+  | Float64Array
+  | Int8Array
+  | Uint8Array
+  | Int16Array
+  | Uint16Array
+  | Int32Array
+  | Uint32Array
+  | BigInt64Array
+  | BigUint64Array;
+
+export interface Tensor {
+  readonly dtype: DType;
+  readonly shape: readonly number[];
+  readonly data: TensorData;
+}
+
+/** What an execution consumes. `bytes` for guest-ABI programs, `packet` for data planes. */
+export type Input =
+  | { readonly kind: 'bytes'; readonly bytes: Uint8Array }
+  | { readonly kind: 'packet'; readonly bytes: Uint8Array; readonly ingressPort?: number }
+  | { readonly kind: 'tensors'; readonly tensors: Readonly<Record<string, Tensor>> };
+
+/** One packet leaving a data-plane program. */
+export interface EgressPacket {
+  readonly port: number;
+  readonly bytes: Uint8Array;
+}
+
+/** What an execution produces. Everything here is hashed into the receipt, so it must be deterministic. */
+export type Output =
+  | { readonly kind: 'bytes'; readonly bytes: Uint8Array }
+  | {
+      readonly kind: 'packet';
+      /** Program verdict, e.g. XDP_PASS / XDP_DROP, or 'forward' / 'drop' for P4. */
+      readonly verdict: string;
+      /** The raw numeric return value where the target has one (XDP action code). */
+      readonly retval: number;
+      readonly packets: readonly EgressPacket[];
+    }
+  | { readonly kind: 'tensors'; readonly tensors: Readonly<Record<string, Tensor>> };
+
+// ---------------------------------------------------------------- schemas
+
+export interface BytesSchema {
+  readonly kind: 'bytes';
+  readonly minBytes?: number;
+  readonly maxBytes?: number;
+}
+
+export interface PacketSchema {
+  readonly kind: 'packet';
+  readonly minBytes?: number;
+  readonly maxBytes?: number;
+  /** Highest ingress port number accepted (inclusive); absent means any u32. */
+  readonly maxPort?: number;
+}
+
+/** A dimension is a fixed size or a name; one name binds to one size across an input. */
+export type Dim = number | string;
+
+export interface TensorSchema {
+  readonly dtype: DType;
+  readonly shape: readonly Dim[];
+  readonly min?: number;
+  readonly max?: number;
+  readonly maxBytes?: number;
+}
+
+export interface TensorsSchema {
+  readonly kind: 'tensors';
+  readonly tensors: Readonly<Record<string, TensorSchema>>;
+  /** Refuse tensors the schema does not name (default true: deny what is not declared). */
+  readonly closed?: boolean;
+}
+
+/** Accepts anything of its kind; used where a program has no declared contract. */
+export interface AnySchema {
+  readonly kind: 'any';
+}
+
+export type Schema = BytesSchema | PacketSchema | TensorsSchema | AnySchema;
+
+// ---------------------------------------------------------------- sandbox
+
+export interface SandboxLimits {
+  /** Wall-clock limit of one execution; the guest is killed when it passes. */
+  readonly timeoutMs: number;
+  /** Cap on guest linear memory (WASM) or working set where the backend can enforce it. */
+  readonly memoryMb: number;
+  /** Instruction budget for metered guests; undefined = unmetered (then timeoutMs is the backstop). */
+  readonly fuel?: number;
+  readonly maxInputBytes: number;
+  readonly maxOutputBytes: number;
+  readonly cpuCores?: number;
+}
+
+export type FsPolicy = { readonly kind: 'none' } | { readonly kind: 'read-only'; readonly dir: string };
+
+/** Settings that change results; recorded in every receipt so a replay uses the same ones. */
+export interface Determinism {
+  readonly seed: number;
+  readonly flags: readonly string[];
+}
+
+export interface SandboxSpec {
+  readonly backend: BackendName;
+  readonly limits: SandboxLimits;
+  readonly network: false;
+  readonly fs: FsPolicy;
+  /** Import allow-list as "module.name" (WASM host functions); empty = deny every import. */
+  readonly allowedImports: readonly string[];
+  readonly determinism: Determinism;
+}
+
+// ---------------------------------------------------------------- backend
+
+/** Resource use the backend observed; the executor adds wall and cpu time itself. */
+export interface Usage {
+  fuelUsed?: number;
+  peakMemoryBytes?: number;
+  /** Time measured inside the kernel or engine itself (e.g. BPF_PROG_TEST_RUN duration). */
+  engineNs?: number;
+}
+
+export interface RunContext {
+  /** Entry point: WASM export, BPF program or P4 pipeline name. */
+  readonly entry: string;
+  readonly sandbox: SandboxSpec;
+  /** Filled in by the backend while it runs; read by the executor for the receipt. */
+  readonly usage: Usage;
+}
+
+/** Whatever a backend keeps per (build, sandbox) between executions: compiled module, loaded object... */
+export interface Prepared {
+  readonly buildId: string;
+  readonly backend: BackendName;
+}
+
+export interface Backend<P extends Prepared = Prepared> {
+  readonly name: BackendName;
+  /** Versions of the engines this backend runs on; they go into every receipt. */
+  readonly versions: Readonly<Record<string, string>>;
+  /** Compile / load / instantiate; the executor caches the result per build and sandbox. */
+  prepare(build: Build, sandbox: SandboxSpec): Promise<P>;
+  /** The hot path. Must enforce sandbox.limits (throwing LimitExceededError) and fill ctx.usage. */
+  run(prepared: P, input: Input, ctx: RunContext): Promise<Output>;
+  dispose(prepared: P): Promise<void>;
+}

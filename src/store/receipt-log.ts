@@ -1,0 +1,185 @@
+/**
+ * The receipt log: an append-only file of checksummed, hash-chained records.
+ *
+ * Why a file of our own rather than lmdb: receipts are an audit trail — written once, in order,
+ * never updated — and the log's job is to make loss and tampering visible. An append-only file
+ * gives that with one `write` per receipt and no native dependency; a B-tree store would add a
+ * mutable structure we would then have to audit. The in-memory index (id → offset) is rebuilt
+ * by one sequential scan on open.
+ *
+ * Layout: an 8-byte magic `TPRLOG1\n`, then records
+ *
+ *     u32be length | u32be crc32(payload) | payload = canonical msgpack { prev, receipt }
+ *
+ * `prev` is the sha256 of the previous record's payload (64 zeros for the first), so removing,
+ * reordering or editing a record breaks the chain at that point.
+ *
+ * Crash safety: a record is one `write` to an O_APPEND descriptor. A crash can only leave an
+ * incomplete last record; on open, a bad record that reaches end of file is a torn tail and is
+ * truncated away; a bad record followed by more data is corruption and is reported, never
+ * silently dropped. Durability: `sync: 'always'` fdatasyncs every append (survives power loss),
+ * `'batch'` (default) fdatasyncs at most every `syncIntervalMs` and on close (survives process
+ * crashes at once, power loss after the interval), `'never'` leaves it to the OS.
+ */
+
+import { closeSync, fdatasyncSync, fstatSync, ftruncateSync, openSync, readSync, writeSync } from 'node:fs';
+import { crc32 } from 'node:zlib';
+import { decodeCanonical, encodeCanonical, sha256Hex } from '../runtime/canonical.js';
+import { IntegrityError, NotFoundError } from '../runtime/errors.js';
+import type { Receipt } from '../runtime/receipt.js';
+
+const MAGIC = Buffer.from('TPRLOG1\n');
+const HEADER = 8;
+const GENESIS = '0'.repeat(64);
+
+export type SyncPolicy = 'always' | 'batch' | 'never';
+
+export interface ReceiptLogOptions {
+  readonly sync?: SyncPolicy;
+  readonly syncIntervalMs?: number;
+}
+
+interface Entry {
+  readonly offset: number;
+  readonly length: number;
+}
+
+export class ReceiptLog {
+  readonly path: string;
+  readonly #fd: number;
+  readonly #sync: SyncPolicy;
+  readonly #syncIntervalMs: number;
+  readonly #index = new Map<string, Entry>();
+  readonly #order: string[] = [];
+  #end = 0;
+  #lastHash = GENESIS;
+  #syncTimer: NodeJS.Timeout | undefined;
+  #closed = false;
+  /** Bytes cut from a torn tail when the log was opened (0 when it was clean). */
+  readonly recoveredBytes: number;
+
+  constructor(path: string, options: ReceiptLogOptions = {}) {
+    this.path = path;
+    this.#sync = options.sync ?? 'batch';
+    this.#syncIntervalMs = options.syncIntervalMs ?? 100;
+    this.#fd = openSync(path, 'a+');
+    try {
+      this.recoveredBytes = this.#open();
+    } catch (err) {
+      closeSync(this.#fd);
+      throw err;
+    }
+  }
+
+  #open(): number {
+    const size = fstatSync(this.#fd).size;
+    if (size === 0) {
+      writeSync(this.#fd, MAGIC);
+      this.#end = MAGIC.length;
+      return 0;
+    }
+    const magic = Buffer.alloc(MAGIC.length);
+    readSync(this.#fd, magic, 0, MAGIC.length, 0);
+    if (size < MAGIC.length || !magic.equals(MAGIC)) {
+      throw new IntegrityError(`${this.path} is not a thunderpac receipt log (bad magic)`);
+    }
+    this.#end = MAGIC.length;
+    const torn = this.#scan(size);
+    if (torn > 0) {
+      ftruncateSync(this.#fd, this.#end);
+      fdatasyncSync(this.#fd);
+    }
+    return torn;
+  }
+
+  /** Index records from #end to `size`; returns the length of a torn tail (to be cut). */
+  #scan(size: number): number {
+    const head = Buffer.alloc(HEADER);
+    while (this.#end < size) {
+      const offset = this.#end;
+      if (size - offset < HEADER) return size - offset;
+      readSync(this.#fd, head, 0, HEADER, offset);
+      const length = head.readUInt32BE(0);
+      const crc = head.readUInt32BE(4);
+      if (offset + HEADER + length > size) return size - offset;
+      const payload = Buffer.alloc(length);
+      readSync(this.#fd, payload, 0, length, offset + HEADER);
+      if (crc32(payload) !== crc) {
+        if (offset + HEADER + length === size) return size - offset;
+        throw new IntegrityError(`${this.path}: record at byte ${offset} fails its checksum (corrupted log)`);
+      }
+      const record = decodeCanonical<{ prev: string; receipt: Receipt }>(payload);
+      if (record.prev !== this.#lastHash) {
+        throw new IntegrityError(
+          `${this.path}: record at byte ${offset} breaks the hash chain (a record was removed, reordered or edited)`,
+          this.#lastHash,
+          record.prev,
+        );
+      }
+      this.#index.set(record.receipt.id, { offset: offset + HEADER, length });
+      this.#order.push(record.receipt.id);
+      this.#lastHash = sha256Hex(payload);
+      this.#end = offset + HEADER + length;
+    }
+    return 0;
+  }
+
+  get size(): number {
+    return this.#index.size;
+  }
+
+  has(id: string): boolean {
+    return this.#index.has(id);
+  }
+
+  append(receipt: Receipt): void {
+    if (this.#closed) throw new IntegrityError(`${this.path}: receipt log is closed`);
+    // Another process may have appended since we last looked: index its records first so our
+    // chain link points at the true last record.
+    const size = fstatSync(this.#fd).size;
+    if (size !== this.#end) this.#scan(size);
+    const payload = encodeCanonical({ prev: this.#lastHash, receipt });
+    const record = Buffer.allocUnsafe(HEADER + payload.byteLength);
+    record.writeUInt32BE(payload.byteLength, 0);
+    record.writeUInt32BE(crc32(payload), 4);
+    record.set(payload, HEADER);
+    writeSync(this.#fd, record);
+    this.#index.set(receipt.id, { offset: this.#end + HEADER, length: payload.byteLength });
+    this.#order.push(receipt.id);
+    this.#lastHash = sha256Hex(payload);
+    this.#end += record.byteLength;
+    if (this.#sync === 'always') fdatasyncSync(this.#fd);
+    else if (this.#sync === 'batch' && !this.#syncTimer) {
+      this.#syncTimer = setTimeout(() => this.flush(), this.#syncIntervalMs);
+      this.#syncTimer.unref();
+    }
+  }
+
+  get(id: string): Receipt {
+    const entry = this.#index.get(id);
+    if (!entry) throw new NotFoundError('receipt', id);
+    const payload = Buffer.alloc(entry.length);
+    readSync(this.#fd, payload, 0, entry.length, entry.offset);
+    return decodeCanonical<{ receipt: Receipt }>(payload).receipt;
+  }
+
+  /** Receipt ids in append order. */
+  ids(): readonly string[] {
+    return this.#order;
+  }
+
+  flush(): void {
+    if (this.#syncTimer) {
+      clearTimeout(this.#syncTimer);
+      this.#syncTimer = undefined;
+    }
+    if (!this.#closed && this.#sync !== 'never') fdatasyncSync(this.#fd);
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.flush();
+    this.#closed = true;
+    closeSync(this.#fd);
+  }
+}

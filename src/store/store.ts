@@ -1,0 +1,115 @@
+/**
+ * The artifact store: builds, payloads and receipts under one directory.
+ *
+ *   <dir>/blobs/sha256/..     build manifests (addressed by build id), artifacts, inputs, outputs
+ *   <dir>/payloads/..         index from payload hash to the blob holding its encoding
+ *   <dir>/receipts.log        the append-only receipt log
+ *
+ * A build manifest's canonical encoding hashes to the build id, so manifests are ordinary blobs.
+ * Payload hashes are computed over a header + the raw data (see runtime/payload.ts) rather than
+ * over the stored encoding, so a small link file maps one to the other.
+ */
+
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { type Build, type BuildManifest, openBuild } from '../runtime/build.js';
+import { decodeCanonical, encodeCanonical } from '../runtime/canonical.js';
+import { IntegrityError, NotFoundError } from '../runtime/errors.js';
+import type { Receipt } from '../runtime/receipt.js';
+import type { RecordStore } from '../runtime/record-store.js';
+import { BlobStore } from './blobs.js';
+import { ReceiptLog, type ReceiptLogOptions } from './receipt-log.js';
+
+export interface StoreOptions extends ReceiptLogOptions {
+  /** fsync blobs before renaming them into place (default false: process-crash safe only). */
+  readonly durableBlobs?: boolean;
+}
+
+export class Store implements RecordStore {
+  readonly dir: string;
+  readonly blobs: BlobStore;
+  readonly receipts: ReceiptLog;
+  readonly #payloadDir: string;
+  readonly #payloadLinks = new Set<string>();
+
+  constructor(dir: string, options: StoreOptions = {}) {
+    this.dir = dir;
+    mkdirSync(dir, { recursive: true });
+    this.blobs = new BlobStore(dir, { durable: options.durableBlobs ?? false });
+    this.#payloadDir = join(dir, 'payloads');
+    mkdirSync(this.#payloadDir, { recursive: true });
+    this.receipts = new ReceiptLog(join(dir, 'receipts.log'), options);
+  }
+
+  putBuild(build: Build): void {
+    for (const [name, ref] of Object.entries(build.manifest.artifacts)) {
+      this.blobs.put(build.artifacts.get(name)!, ref.digest);
+    }
+    // Manifest last: a build is only findable once all its artifacts are in place.
+    this.blobs.put(encodeCanonical(build.manifest), build.id);
+  }
+
+  getBuild(id: string): Build {
+    let manifestBytes: Uint8Array;
+    try {
+      manifestBytes = this.blobs.get(id);
+    } catch (err) {
+      if (err instanceof NotFoundError) throw new NotFoundError('build', id);
+      throw err;
+    }
+    const manifest = decodeCanonical<BuildManifest>(manifestBytes);
+    const artifacts = new Map<string, Uint8Array>();
+    for (const [name, ref] of Object.entries(manifest.artifacts ?? {})) {
+      try {
+        artifacts.set(name, this.blobs.get(ref.digest));
+      } catch (err) {
+        if (err instanceof NotFoundError) continue; // openBuild reports the missing artifact by name
+        throw new IntegrityError(`build ${id}: artifact '${name}' was altered on disk`, ref.digest);
+      }
+    }
+    return openBuild(manifest, artifacts, id);
+  }
+
+  #linkPath(hash: string): string {
+    this.blobs.pathOf(hash); // validates the digest's shape
+    return join(this.#payloadDir, hash);
+  }
+
+  putPayload(hash: string, encoded: Uint8Array): void {
+    if (this.#payloadLinks.has(hash)) return;
+    const blob = this.blobs.put(encoded);
+    const link = this.#linkPath(hash);
+    if (!existsSync(link)) {
+      const tmp = `${link}.tmp-${process.pid}`;
+      writeFileSync(tmp, blob);
+      renameSync(tmp, link);
+    }
+    this.#payloadLinks.add(hash);
+  }
+
+  hasPayload(hash: string): boolean {
+    return this.#payloadLinks.has(hash) || existsSync(this.#linkPath(hash));
+  }
+
+  getPayload(hash: string): Uint8Array {
+    let blob: string;
+    try {
+      blob = readFileSync(this.#linkPath(hash), 'utf8');
+    } catch {
+      throw new NotFoundError('payload', hash);
+    }
+    return this.blobs.get(blob.trim());
+  }
+
+  appendReceipt(receipt: Receipt): void {
+    this.receipts.append(receipt);
+  }
+
+  getReceipt(id: string): Receipt {
+    return this.receipts.get(id);
+  }
+
+  close(): void {
+    this.receipts.close();
+  }
+}
