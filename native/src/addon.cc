@@ -1,0 +1,41 @@
+// thunderpac_native: the Node-API addon. Module entry point.
+#include <bpf/libbpf.h>
+#include <napi.h>
+
+#include <string>
+
+#include "bpf_object.h"
+#include "errors.h"
+#include "libbpf_log.h"
+#include "test_run.h"
+
+namespace thunderpac {
+namespace {
+
+Napi::Value LibbpfVersion(const Napi::CallbackInfo& info) {
+  return Napi::String::New(info.Env(),
+                           std::to_string(libbpf_major_version()) + "." + std::to_string(libbpf_minor_version()));
+}
+
+Napi::Value NumPossibleCpus(const Napi::CallbackInfo& info) {
+  const int cpus = libbpf_num_possible_cpus();
+  if (cpus < 0) ThrowError(info.Env(), code::kSystem, -cpus, "cannot count possible CPUs: " + ErrnoText(-cpus));
+  return Napi::Number::New(info.Env(), cpus);
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  InstallLibbpfPrintCallback();
+  exports.Set("libbpfVersion", Napi::Function::New<LibbpfVersion>(env, "libbpfVersion"));
+  exports.Set("numPossibleCpus", Napi::Function::New<NumPossibleCpus>(env, "numPossibleCpus"));
+  exports.Set("testRunFd", Napi::Function::New<TestRunFd>(env, "testRunFd"));
+  exports.Set("BpfObject", BpfObjectWrap::Init(env));
+  return exports;
+}
+
+}  // namespace
+}  // namespace thunderpac
+
+// NODE_API_MODULE pastes the init function's name into an identifier, so it must be unqualified.
+static Napi::Object InitThunderpacNative(Napi::Env env, Napi::Object exports) { return thunderpac::Init(env, exports); }
+
+NODE_API_MODULE(thunderpac_native, InitThunderpacNative)
