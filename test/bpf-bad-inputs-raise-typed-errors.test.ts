@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { BpfError, ClosedHandleError } from '../src/backends/ebpf/errors.js';
 import { BpfObject } from '../src/backends/ebpf/object.js';
 import { bpfObjectPath } from './helpers/bpf-fixtures.js';
-import { buildUdpFrame } from './helpers/packets.js';
+import { buildUdpFrame } from '../src/runtime/packets.js';
 
 function thrownBy(action: () => unknown): BpfError {
   try {

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { BpfObject, libbpfVersion, numPossibleCpus, testRunFd } from '../src/backends/ebpf/object.js';
 import { bpfObjectPath } from './helpers/bpf-fixtures.js';
-import { buildTcpFrame, buildUdpFrame } from './helpers/packets.js';
+import { buildTcpFrame, buildUdpFrame } from '../src/runtime/packets.js';
 
 const COUNTER_OBJECT = bpfObjectPath('xdp_counter.bpf.o');
 const VERDICT_OBJECT = bpfObjectPath('xdp_verdict.bpf.o');

@@ -149,6 +149,11 @@ export class Executor {
     const record = options.record ?? true;
 
     try {
+      // The build first: every receipt in the log must name a build the store can produce.
+      if (this.#store && record && !this.#storedBuilds.has(build.id)) {
+        this.#store.putBuild(build);
+        this.#storedBuilds.add(build.id);
+      }
       const inputSize = safePayloadBytes(input);
       attempt.input = { hash: null, size: inputSize };
       if (channels.executionStart.hasSubscribers) {
@@ -161,12 +166,8 @@ export class Executor {
       validateInput(build.manifest.inputSchema, input);
       const inputHash = hashPayload(input);
       attempt.input = { hash: inputHash, size: inputSize };
-      if (this.#store && record) {
-        if (!this.#storedBuilds.has(build.id)) {
-          this.#store.putBuild(build);
-          this.#storedBuilds.add(build.id);
-        }
-        if (!this.#store.hasPayload(inputHash)) this.#store.putPayload(inputHash, encodePayload(input));
+      if (this.#store && record && !this.#store.hasPayload(inputHash)) {
+        this.#store.putPayload(inputHash, encodePayload(input));
       }
 
       const prepared = await this.#prepare(backend, build, spec);

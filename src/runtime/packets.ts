@@ -1,5 +1,5 @@
 /**
- * Builds Ethernet II + IPv4 + UDP/TCP frames for tests, with correct IPv4 header checksums
+ * Builds Ethernet II + IPv4 + UDP/TCP frames (tests, the demo, the CLI), with correct IPv4 header checksums
  * and correct UDP/TCP checksums (pseudo-header included), so the same frames are valid input
  * for every target: kernel XDP test-runs, the P4 switch, the reference model.
  */

@@ -1,0 +1,84 @@
+/**
+ * A small benchmark harness: warm up, time each operation with performance.now(), keep the
+ * samples in an HdrHistogram, report p50 / p99 / throughput and the ratio of p50 to a baseline
+ * measured in the same run.
+ */
+
+import { performance } from 'node:perf_hooks';
+import { LatencyHistogram } from '../src/telemetry/latency.js';
+
+export interface CaseResult {
+  readonly name: string;
+  readonly group: string;
+  readonly baseline: string | null;
+  readonly iterations: number;
+  readonly p50Ns: number;
+  readonly p99Ns: number;
+  readonly meanNs: number;
+  readonly opsPerSec: number;
+  /** p50 of this case over p50 of its baseline. */
+  readonly ratioP50: number | null;
+}
+
+export interface CaseSpec {
+  readonly name: string;
+  readonly group: string;
+  /** Name of the case in the same group this one is compared with. */
+  readonly baseline?: string;
+  readonly iterations: number;
+  readonly warmup: number;
+  readonly fn: () => unknown;
+}
+
+export async function measure(spec: CaseSpec): Promise<Omit<CaseResult, 'ratioP50'>> {
+  for (let i = 0; i < spec.warmup; i++) await spec.fn();
+  const h = new LatencyHistogram();
+  const start = performance.now();
+  for (let i = 0; i < spec.iterations; i++) {
+    const t0 = performance.now();
+    const r = spec.fn();
+    if (r instanceof Promise) await r;
+    h.record((performance.now() - t0) * 1e6);
+  }
+  const elapsedS = (performance.now() - start) / 1e3;
+  const s = h.summary();
+  return {
+    name: spec.name,
+    group: spec.group,
+    baseline: spec.baseline ?? null,
+    iterations: spec.iterations,
+    p50Ns: s.p50,
+    p99Ns: s.p99,
+    meanNs: Math.round(s.mean),
+    opsPerSec: Math.round(spec.iterations / elapsedS),
+  };
+}
+
+export function withRatios(results: Omit<CaseResult, 'ratioP50'>[]): CaseResult[] {
+  return results.map((r) => {
+    const base = r.baseline ? results.find((b) => b.group === r.group && b.name === r.baseline) : undefined;
+    return { ...r, ratioP50: base ? r.p50Ns / base.p50Ns : null };
+  });
+}
+
+function fmtNs(ns: number): string {
+  if (ns >= 1e6) return `${(ns / 1e6).toFixed(2)} ms`;
+  if (ns >= 1e3) return `${(ns / 1e3).toFixed(2)} µs`;
+  return `${ns.toFixed(0)} ns`;
+}
+
+export function printTable(results: readonly CaseResult[]): void {
+  const rows = results.map((r) => [
+    r.group,
+    r.name,
+    fmtNs(r.p50Ns),
+    fmtNs(r.p99Ns),
+    `${r.opsPerSec.toLocaleString('en-US')}/s`,
+    r.ratioP50 === null ? '' : `${r.ratioP50.toFixed(2)}× ${r.baseline}`,
+  ]);
+  const head = ['group', 'case', 'p50', 'p99', 'throughput', 'p50 vs baseline'];
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
+  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ');
+  process.stdout.write(`${line(head)}\n${widths.map((w) => '-'.repeat(w)).join('  ')}\n`);
+  for (const row of rows) process.stdout.write(`${line(row)}\n`);
+}

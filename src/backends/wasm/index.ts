@@ -1,0 +1,24 @@
+export type { AbiFailure, AbiResult } from './abi.js';
+export {
+  createWasmBuild,
+  WASM_ARTIFACT,
+  WasmBackend,
+  type WasmBackendOptions,
+  type WasmBuildOptions,
+  type WasmPath,
+  WasmPrepared,
+} from './backend.js';
+export { HOST_FUNCTIONS, type HostFunctionSpec } from './host.js';
+export {
+  exportedFunctionType,
+  type FuncType,
+  functionType,
+  type Limits,
+  type ModuleExport,
+  type ModuleImport,
+  type ModuleInfo,
+  parseModule,
+  type ValType,
+  WASM_PAGE_BYTES,
+} from './module-info.js';
+export { checkModule, type PolicyResult } from './policy.js';

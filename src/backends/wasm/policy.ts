@@ -1,0 +1,147 @@
+/**
+ * What a module must be for the sandbox to run it, checked once at prepare.
+ *
+ * The policy rejects; it never rewrites. A module that imports too much, or declares no
+ * memory maximum, is refused with a typed error naming what is wrong, rather than patched
+ * into something its author did not write. (Module rewriting arrives with the binaryen fuel
+ * metering pass; until then the bytes we run are the bytes whose digest is in the build.)
+ *
+ * Memory units: `sandbox.limits.memoryMb` is MiB (2^20 bytes) = 16 wasm pages of 64 KiB.
+ * Every defined memory must declare a maximum of at most that many pages, so linear memory
+ * can never grow past the cap, whatever the guest does at run time.
+ */
+
+import { LimitExceededError, ProgramRejectedError } from '../../runtime/errors.js';
+import type { SandboxSpec } from '../../runtime/types.js';
+import { HOST_FUNCTIONS } from './host.js';
+import { exportedFunctionType, type ModuleInfo, sameSignature, WASM_PAGE_BYTES } from './module-info.js';
+
+export interface PolicyResult {
+  /** Host functions the module imports, as [module, name]: each allowed and provided. */
+  readonly hostImports: readonly (readonly [string, string])[];
+  /** Exports callable as entries: (i32, i32) -> i64. */
+  readonly entries: ReadonlySet<string>;
+}
+
+const MIB = 1 << 20;
+const PAGES_PER_MIB = MIB / WASM_PAGE_BYTES;
+
+function rejected(code: string, reason: string, message: string, subject?: string): ProgramRejectedError {
+  return new ProgramRejectedError(code, reason, message, subject);
+}
+
+/** Throws the first violation as a typed error; returns what the backend needs to run the module. */
+export function checkModule(info: ModuleInfo, sandbox: SandboxSpec): PolicyResult {
+  const allowed = new Set(sandbox.allowedImports);
+  const hostImports: [string, string][] = [];
+  for (const imp of info.imports) {
+    const key = `${imp.module}.${imp.name}`;
+    if (imp.kind === 'memory' || imp.kind === 'table') {
+      // The guest's memory is its own, sized by the policy below; a host-provided one would
+      // be shared state outside the cap.
+      throw rejected(
+        'WASM_IMPORT_NOT_ALLOWED',
+        'import',
+        `import ${key} (${imp.kind}) is not allowed: modules must define their own ${imp.kind}`,
+        key,
+      );
+    }
+    if (imp.kind !== 'function') {
+      throw rejected(
+        'WASM_IMPORT_NOT_ALLOWED',
+        'import',
+        `import ${key} (${imp.kind}) is not provided by the host`,
+        key,
+      );
+    }
+    if (!allowed.has(key)) {
+      throw rejected(
+        'WASM_IMPORT_NOT_ALLOWED',
+        'import',
+        `import ${key} is not on sandbox.allowedImports [${[...allowed].join(', ')}]`,
+        key,
+      );
+    }
+    const spec = HOST_FUNCTIONS[key];
+    if (spec === undefined) {
+      throw rejected(
+        'WASM_IMPORT_NOT_ALLOWED',
+        'import',
+        `import ${key} is allowed but not provided by the host`,
+        key,
+      );
+    }
+    const type = info.types[imp.typeIndex];
+    if (type === undefined || !sameSignature(type, spec.params, spec.results)) {
+      throw rejected(
+        'WASM_IMPORT_NOT_ALLOWED',
+        'import',
+        `import ${key} must have type (${spec.params.join(', ')}) -> (${spec.results.join(', ')})`,
+        key,
+      );
+    }
+    hostImports.push([imp.module, imp.name]);
+  }
+
+  if (info.memories.length > 1) {
+    throw rejected(
+      'WASM_FEATURE_NOT_ALLOWED',
+      'multi-memory',
+      `module defines ${info.memories.length} memories`,
+    );
+  }
+  const mem = info.memories[0];
+  if (mem !== undefined) {
+    if (mem.shared) {
+      throw rejected(
+        'WASM_FEATURE_NOT_ALLOWED',
+        'threads',
+        'shared memory (threads) is not allowed',
+        'memory',
+      );
+    }
+    if (mem.memory64) {
+      throw rejected(
+        'WASM_FEATURE_NOT_ALLOWED',
+        'memory64',
+        '64-bit memory (memory64) is not allowed',
+        'memory',
+      );
+    }
+    const cap = sandbox.limits.memoryMb;
+    const capPages = Math.floor(cap * PAGES_PER_MIB);
+    if (mem.max === undefined) {
+      throw new LimitExceededError(
+        'memoryMb',
+        cap,
+        undefined,
+        `memory declares no maximum (unbounded); it must declare one of at most ${capPages} pages (memoryMb, MiB)`,
+      );
+    }
+    if (mem.max > capPages) {
+      throw new LimitExceededError(
+        'memoryMb',
+        cap,
+        mem.max / PAGES_PER_MIB,
+        `memory declares max ${mem.max} pages (${mem.max / PAGES_PER_MIB} MiB), over the cap of ${capPages} pages (memoryMb, MiB)`,
+      );
+    }
+  }
+
+  const memExport = info.exports.find((e) => e.name === 'memory');
+  if (memExport === undefined || memExport.kind !== 'memory') {
+    throw rejected('WASM_ABI', 'abi', 'module must export its linear memory as `memory`', 'memory');
+  }
+  const allocType = exportedFunctionType(info, 'alloc');
+  if (allocType === undefined || !sameSignature(allocType, ['i32'], ['i32'])) {
+    throw rejected('WASM_ABI', 'abi', 'module must export `alloc(len: i32) -> i32`', 'alloc');
+  }
+
+  const entries = new Set<string>();
+  for (const e of info.exports) {
+    if (e.kind !== 'function' || e.name === 'alloc') continue;
+    const t = exportedFunctionType(info, e.name);
+    if (t !== undefined && sameSignature(t, ['i32', 'i32'], ['i64'])) entries.add(e.name);
+  }
+  return { hostImports, entries };
+}

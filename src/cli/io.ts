@@ -1,0 +1,90 @@
+/** Shared CLI plumbing: where the store lives, how payloads and receipts are printed. */
+
+import { readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import type { Receipt } from '../runtime/receipt.js';
+import type { Output } from '../runtime/types.js';
+
+/** Raised for bad command lines; main() prints it with the usage and exits 2. */
+export class UsageError extends Error {}
+
+export function storeDir(flag: string | undefined): string {
+  return flag ?? process.env.THUNDERPAC_STORE ?? join(homedir(), '.thunderpac', 'store');
+}
+
+export function readInput(path: string): Uint8Array {
+  try {
+    return readFileSync(path === '-' ? 0 : path);
+  } catch (err) {
+    throw new UsageError(`cannot read input ${path}: ${(err as Error).message}`);
+  }
+}
+
+export function parseIntFlag(name: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  if (!/^\d+$/.test(value)) throw new UsageError(`--${name} expects a non-negative integer, got '${value}'`);
+  return Number(value);
+}
+
+const decoder = new TextDecoder('utf-8', { fatal: true });
+
+function asText(bytes: Uint8Array): string | null {
+  try {
+    const text = decoder.decode(bytes);
+    // Control characters other than whitespace mean this is binary data, not text.
+    return /[\u0000-\u0008\u000e-\u001f\u007f]/.test(text) ? null : text;
+  } catch {
+    return null;
+  }
+}
+
+function hex(bytes: Uint8Array): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex');
+}
+
+/** A JSON-safe view of an output: bytes as hex, plus text when the bytes are UTF-8 text. */
+export function outputJson(output: Output | null): unknown {
+  if (!output) return null;
+  switch (output.kind) {
+    case 'bytes':
+      return { kind: 'bytes', size: output.bytes.byteLength, hex: hex(output.bytes), text: asText(output.bytes) };
+    case 'packet':
+      return {
+        kind: 'packet',
+        verdict: output.verdict,
+        retval: output.retval,
+        packets: output.packets.map((p) => ({ port: p.port, size: p.bytes.byteLength, hex: hex(p.bytes) })),
+      };
+    case 'tensors': {
+      const tensors: Record<string, unknown> = {};
+      for (const [name, t] of Object.entries(output.tensors)) {
+        tensors[name] = { dtype: t.dtype, shape: t.shape, data: Array.from(t.data as ArrayLike<number | bigint>, String) };
+      }
+      return { kind: 'tensors', tensors };
+    }
+  }
+}
+
+export function printOutput(output: Output | null): void {
+  if (!output) return;
+  const json = outputJson(output) as { kind: string; text?: string | null; hex?: string };
+  if (output.kind === 'bytes') {
+    process.stdout.write(`output (${output.bytes.byteLength} bytes): ${json.text !== null ? JSON.stringify(json.text) : `0x${json.hex}`}\n`);
+  } else {
+    process.stdout.write(`output: ${JSON.stringify(json)}\n`);
+  }
+}
+
+export function printReceipt(r: Receipt): void {
+  const lines = [
+    `receipt ${r.id}`,
+    `  status     ${r.status}${r.error ? ` (${r.error.code}: ${r.error.message})` : ''}`,
+    `  build      ${r.buildId} (${r.backend}, entry ${r.entry})`,
+    `  input      ${r.input.hash ?? '(not hashed)'} ${r.input.size} B`,
+    `  output     ${r.output ? `${r.output.hash} ${r.output.size} B` : '-'}`,
+    `  started    ${r.startedAt}, ${(r.durationNs / 1000).toFixed(1)} µs, cpu ${r.resources.cpuUs} µs`,
+    `  resources  peak memory ${r.resources.peakMemoryBytes ?? '-'} B, fuel ${r.resources.fuelUsed ?? '-'}, engine ${r.resources.engineNs ?? '-'} ns`,
+  ];
+  process.stdout.write(`${lines.join('\n')}\n`);
+}

@@ -1,0 +1,138 @@
+/**
+ * The `thunderpac` command.
+ *
+ *   thunderpac run <file.wasm> --export NAME --input FILE|- [--timeout-ms N] [--memory-mb N] [--json] [--store DIR]
+ *   thunderpac receipt verify <receipt-id> [--json] [--store DIR]
+ *   thunderpac receipt show <receipt-id> [--store DIR]
+ *   thunderpac receipt list [--store DIR]
+ *
+ * Exit codes: 0 success / match, 1 failed execution / mismatch, 2 bad command line or input.
+ */
+
+import { parseArgs } from 'node:util';
+import { ThunderpacError } from '../runtime/errors.js';
+import { Thunderpac } from '../thunderpac.js';
+import { outputJson, parseIntFlag, printOutput, printReceipt, readInput, storeDir, UsageError } from './io.js';
+import { buildFromFile } from './program.js';
+
+const USAGE = `usage:
+  thunderpac run <file.wasm|file.o> --export NAME --input FILE|- [--timeout-ms N] [--memory-mb N] [--json] [--store DIR]
+  thunderpac receipt verify <receipt-id> [--json] [--store DIR]
+  thunderpac receipt show <receipt-id> [--store DIR]
+  thunderpac receipt list [--store DIR]
+
+The store defaults to $THUNDERPAC_STORE, else ~/.thunderpac/store.`;
+
+function write(json: unknown): void {
+  process.stdout.write(`${JSON.stringify(json, null, 2)}\n`);
+}
+
+async function run(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      export: { type: 'string' },
+      input: { type: 'string' },
+      'timeout-ms': { type: 'string' },
+      'memory-mb': { type: 'string' },
+      json: { type: 'boolean', default: false },
+      store: { type: 'string' },
+    },
+  });
+  if (positionals.length !== 1) throw new UsageError('run expects exactly one program file');
+  if (!values.export) throw new UsageError('run needs --export NAME (the entry function)');
+  if (!values.input) throw new UsageError('run needs --input FILE (or - for stdin)');
+  // Everything that can be checked without blocking comes before reading stdin.
+  const timeoutMs = parseIntFlag('timeout-ms', values['timeout-ms']);
+  const memoryMb = parseIntFlag('memory-mb', values['memory-mb']);
+  const build = buildFromFile(positionals[0]!);
+  const bytes = readInput(values.input);
+  const tp = await Thunderpac.open({ store: storeDir(values.store) });
+  try {
+    const sandbox = tp.sandbox({
+      backend: build.manifest.kind,
+      limits: { ...(timeoutMs !== undefined && { timeoutMs }), ...(memoryMb !== undefined && { memoryMb }) },
+    });
+    const input = build.manifest.kind === 'wasm' ? { kind: 'bytes' as const, bytes } : { kind: 'packet' as const, bytes };
+    const result = await tp.execute(sandbox, { build, input, entry: values.export });
+    if (values.json) write({ output: outputJson(result.output), receipt: result.receipt });
+    else {
+      printOutput(result.output);
+      printReceipt(result.receipt);
+    }
+    return result.status === 'completed' ? 0 : 1;
+  } finally {
+    await tp.close();
+  }
+}
+
+async function receipt(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: { json: { type: 'boolean', default: false }, store: { type: 'string' } },
+  });
+  const [action, id] = positionals;
+  const tp = await Thunderpac.open({ store: storeDir(values.store) });
+  try {
+    const store = tp.store!;
+    switch (action) {
+      case 'list':
+        for (const rid of store.receipts.ids()) process.stdout.write(`${rid}\n`);
+        return 0;
+      case 'show':
+        if (!id) throw new UsageError('receipt show needs a receipt id');
+        write(store.getReceipt(id));
+        return 0;
+      case 'verify': {
+        if (!id) throw new UsageError('receipt verify needs a receipt id');
+        const report = await tp.verify(id);
+        if (values.json) write(report);
+        else if (report.match) process.stdout.write(`match: receipt ${id} replays to the same result\n`);
+        else if (report.problem) process.stdout.write(`mismatch: ${report.problem}\n`);
+        else {
+          process.stdout.write(`mismatch: receipt ${id} does not replay\n`);
+          for (const m of report.mismatches) {
+            process.stdout.write(`  ${m.field}: expected ${JSON.stringify(m.expected)}, got ${JSON.stringify(m.actual)}\n`);
+          }
+        }
+        return report.match ? 0 : 1;
+      }
+      default:
+        throw new UsageError(`unknown receipt action '${action ?? ''}' (verify, show, list)`);
+    }
+  } finally {
+    await tp.close();
+  }
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  try {
+    switch (command) {
+      case 'run':
+        return await run(rest);
+      case 'receipt':
+        return await receipt(rest);
+      case undefined:
+      case 'help':
+      case '--help':
+      case '-h':
+        process.stdout.write(`${USAGE}\n`);
+        return command === undefined ? 2 : 0;
+      default:
+        throw new UsageError(`unknown command '${command}'`);
+    }
+  } catch (err) {
+    if (err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+      process.stderr.write(`thunderpac: ${(err as Error).message}\n${USAGE}\n`);
+      return 2;
+    }
+    if (err instanceof ThunderpacError) {
+      process.stderr.write(`thunderpac: ${err.code}: ${err.message}\n`);
+      return 2;
+    }
+    throw err;
+  }
+}

@@ -1,0 +1,26 @@
+/** Turning a program file named on the command line into a Build. */
+
+import { readFileSync } from 'node:fs';
+import { basename, extname } from 'node:path';
+import { createBpfBuild } from '../backends/ebpf/backend.js';
+import { createWasmBuild } from '../backends/wasm/backend.js';
+import type { Build } from '../runtime/build.js';
+import { UsageError } from './io.js';
+
+export function buildFromFile(path: string): Build {
+  let bytes: Uint8Array;
+  try {
+    bytes = readFileSync(path);
+  } catch (err) {
+    throw new UsageError(`cannot read program ${path}: ${(err as Error).message}`);
+  }
+  const name = basename(path);
+  switch (extname(path)) {
+    case '.wasm':
+      return createWasmBuild(bytes, { name });
+    case '.o':
+      return createBpfBuild(bytes, { name });
+    default:
+      throw new UsageError(`${path}: unknown program type '${extname(path)}' (expected .wasm or a BPF .o)`);
+  }
+}

@@ -1,0 +1,65 @@
+/**
+ * The embedding API: one object that owns the backends, the store and the executor.
+ *
+ *   const tp = await Thunderpac.open({ store: '/var/lib/thunderpac' });
+ *   const sandbox = tp.sandbox({ backend: 'wasm', limits: { timeoutMs: 100, memoryMb: 16 } });
+ *   const { output, receipt } = await tp.execute(sandbox, { build, input, entry: 'echo' });
+ *   const report = await tp.verify(receipt.id);
+ *
+ * Create a sandbox once and reuse it: prepared programs are cached per sandbox and build.
+ */
+
+import { EbpfBackend } from './backends/ebpf/backend.js';
+import { WasmBackend, type WasmBackendOptions } from './backends/wasm/backend.js';
+import { type ExecuteRequest, type ExecutionResult, Executor, type VerifyReport } from './runtime/executor.js';
+import { Sandbox, type SandboxOptions } from './runtime/sandbox.js';
+import type { Backend } from './runtime/types.js';
+import { Store, type StoreOptions } from './store/store.js';
+
+export interface ThunderpacOptions {
+  /** Store directory; `false` keeps nothing (receipts are sealed but not logged). */
+  readonly store: string | false;
+  readonly storeOptions?: StoreOptions;
+  readonly wasm?: WasmBackendOptions;
+}
+
+export class Thunderpac {
+  readonly executor: Executor;
+  readonly store: Store | null;
+  readonly #closers: (() => Promise<void> | void)[] = [];
+
+  private constructor(options: ThunderpacOptions) {
+    this.store = options.store === false ? null : new Store(options.store, options.storeOptions);
+    const wasm = new WasmBackend(options.wasm);
+    const ebpf = new EbpfBackend();
+    this.#closers.push(() => wasm.close(), () => ebpf.close());
+    const backends: Backend[] = [wasm as Backend, ebpf as Backend];
+    this.executor = new Executor(this.store ? { backends, store: this.store } : { backends });
+  }
+
+  static async open(options: ThunderpacOptions): Promise<Thunderpac> {
+    return new Thunderpac(options);
+  }
+
+  sandbox(options: SandboxOptions): Sandbox {
+    return new Sandbox(options);
+  }
+
+  /** Execute and return the sandbox to idle, whatever the outcome. */
+  async execute(sandbox: Sandbox, request: ExecuteRequest): Promise<ExecutionResult> {
+    try {
+      return await this.executor.execute(sandbox, request);
+    } finally {
+      if (sandbox.state === 'completed' || sandbox.state === 'failed') sandbox.reset();
+    }
+  }
+
+  verify(receiptId: string): Promise<VerifyReport> {
+    return this.executor.verify(receiptId);
+  }
+
+  async close(): Promise<void> {
+    for (const close of this.#closers.splice(0)) await close();
+    this.store?.close();
+  }
+}

@@ -1,0 +1,47 @@
+/** Shared by the wasm backend suites: guest bytes, sandbox specs, run contexts. */
+
+import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import type { RunContext, SandboxLimits, SandboxSpec } from '../src/runtime/types.js';
+
+const WASM_DIR = fileURLToPath(new URL('../wasm/', import.meta.url));
+
+const GUESTS = ['echo', 'fnv', 'mem_nomax', 'mem_huge', 'imports_env', 'abort_import', 'shared_mem', 'mem64'];
+
+/**
+ * Build the guests (make is incremental: a no-op when they are up to date). Where the
+ * toolchain is missing but the .wasm files are already there, use those.
+ */
+export function buildGuests(): void {
+  try {
+    execFileSync('make', ['-s', '-C', WASM_DIR], { stdio: ['ignore', 'inherit', 'inherit'] });
+  } catch (err) {
+    if (!GUESTS.every((g) => existsSync(`${WASM_DIR}${g}.wasm`))) throw err;
+  }
+}
+
+export function guest(name: string): Uint8Array {
+  return new Uint8Array(readFileSync(`${WASM_DIR}${name}.wasm`));
+}
+
+export function sandbox(
+  limits: Partial<SandboxLimits> = {},
+  allowedImports: readonly string[] = [],
+): SandboxSpec {
+  return {
+    backend: 'wasm',
+    limits: { timeoutMs: 1000, memoryMb: 16, maxInputBytes: 1 << 20, maxOutputBytes: 1 << 20, ...limits },
+    network: false,
+    fs: { kind: 'none' },
+    allowedImports,
+    determinism: { seed: 0, flags: [] },
+  };
+}
+
+export function ctx(entry: string, spec: SandboxSpec = sandbox()): RunContext {
+  return { entry, sandbox: spec, usage: {} };
+}
+
+export const bytes = (s: string): Uint8Array => new TextEncoder().encode(s);
+export const text = (b: Uint8Array): string => new TextDecoder().decode(b);

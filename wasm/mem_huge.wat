@@ -1,0 +1,7 @@
+;; Refusal fixture: a declared maximum of 65536 pages (4 GiB), far over any sandbox cap.
+(module
+  (memory (export "memory") 1 65536)
+  (func (export "alloc") (param i32) (result i32) (i32.const 1024))
+  (func (export "echo") (param $ptr i32) (param $len i32) (result i64)
+    (i64.or (i64.shl (i64.extend_i32_u (local.get $ptr)) (i64.const 32)) (i64.extend_i32_u (local.get $len))))
+)
