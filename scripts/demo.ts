@@ -38,11 +38,17 @@ try {
 
   const hashed = await tp.execute(wasm, { build: fnv, entry: 'fnv', input: { kind: 'bytes', bytes: text } });
   const view = hashed.output?.kind === 'bytes' ? Buffer.from(hashed.output.bytes) : Buffer.alloc(12);
-  process.stdout.write(`fnv1a-64 = 0x${view.readBigUInt64LE(0).toString(16)}, ${view.readUInt32LE(8)} bytes hashed\n`);
+  process.stdout.write(
+    `fnv1a-64 = 0x${view.readBigUInt64LE(0).toString(16)}, ${view.readUInt32LE(8)} bytes hashed\n`,
+  );
   printReceipt(hashed.receipt);
   receipts.push(hashed.receipt.id);
 
-  const reversed = await tp.execute(wasm, { build: echo, entry: 'reverse', input: { kind: 'bytes', bytes: text } });
+  const reversed = await tp.execute(wasm, {
+    build: echo,
+    entry: 'reverse',
+    input: { kind: 'bytes', bytes: text },
+  });
   show(reversed);
   receipts.push(reversed.receipt.id);
 
@@ -52,13 +58,19 @@ try {
   receipts.push(spun.receipt.id);
 
   heading('XDP: the kernel runs xdp_drop_udp on two packets (BPF_PROG_TEST_RUN)');
-  const verdict = createBpfBuild(readFileSync(packagePath('bpf', 'xdp_verdict.bpf.o')), { name: 'xdp_verdict' });
+  const verdict = createBpfBuild(readFileSync(packagePath('bpf', 'xdp_verdict.bpf.o')), {
+    name: 'xdp_verdict',
+  });
   const ebpf = tp.sandbox({ backend: 'ebpf' });
   for (const [label, bytes] of [
     ['UDP to port 9', buildUdpFrame({ srcPort: 40000, dstPort: 9, payload: text })],
     ['TCP to port 80', buildTcpFrame({ srcPort: 40000, dstPort: 80 })],
   ] as const) {
-    const r = await tp.execute(ebpf, { build: verdict, entry: 'xdp_drop_udp', input: { kind: 'packet', bytes } });
+    const r = await tp.execute(ebpf, {
+      build: verdict,
+      entry: 'xdp_drop_udp',
+      input: { kind: 'packet', bytes },
+    });
     process.stdout.write(`${label}: `);
     show(r);
     receipts.push(r.receipt.id);
@@ -69,7 +81,9 @@ try {
   for (const id of receipts) {
     const report = await tp.verify(id);
     allMatch &&= report.match;
-    process.stdout.write(`${report.match ? 'match   ' : 'MISMATCH'} ${id}${report.problem ? ` (${report.problem})` : ''}\n`);
+    process.stdout.write(
+      `${report.match ? 'match   ' : 'MISMATCH'} ${id}${report.problem ? ` (${report.problem})` : ''}\n`,
+    );
   }
 
   heading('Latency (this run, HdrHistogram)');
@@ -78,7 +92,9 @@ try {
       `${key.padEnd(16)} n=${String(s.count).padStart(3)}  p50 ${(s.p50 / 1e3).toFixed(1)} µs  p99 ${(s.p99 / 1e3).toFixed(1)} µs\n`,
     );
   }
-  process.stdout.write(`\nstore: ${storeDir} (try: node bin/thunderpac.js receipt verify ${receipts[0]} --store ${storeDir})\n`);
+  process.stdout.write(
+    `\nstore: ${storeDir} (try: node bin/thunderpac.js receipt verify ${receipts[0]} --store ${storeDir})\n`,
+  );
   process.exitCode = allMatch ? 0 : 1;
 } finally {
   metrics.detach();

@@ -11,7 +11,12 @@
 
 import { EbpfBackend } from './backends/ebpf/backend.js';
 import { WasmBackend, type WasmBackendOptions } from './backends/wasm/backend.js';
-import { type ExecuteRequest, type ExecutionResult, Executor, type VerifyReport } from './runtime/executor.js';
+import {
+  type ExecuteRequest,
+  type ExecutionResult,
+  Executor,
+  type VerifyReport,
+} from './runtime/executor.js';
 import { Sandbox, type SandboxOptions } from './runtime/sandbox.js';
 import type { Backend } from './runtime/types.js';
 import { Store, type StoreOptions } from './store/store.js';
@@ -32,7 +37,10 @@ export class Thunderpac {
     this.store = options.store === false ? null : new Store(options.store, options.storeOptions);
     const wasm = new WasmBackend(options.wasm);
     const ebpf = new EbpfBackend();
-    this.#closers.push(() => wasm.close(), () => ebpf.close());
+    this.#closers.push(
+      () => wasm.close(),
+      () => ebpf.close(),
+    );
     const backends: Backend[] = [wasm as Backend, ebpf as Backend];
     this.executor = new Executor(this.store ? { backends, store: this.store } : { backends });
   }

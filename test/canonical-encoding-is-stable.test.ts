@@ -6,7 +6,10 @@ function shuffleKeys(value: unknown, seed: number): unknown {
   if (Array.isArray(value)) return value.map((v) => shuffleKeys(v, seed));
   if (value && typeof value === 'object' && !ArrayBuffer.isView(value)) {
     const keys = Object.keys(value);
-    const rotated = keys.slice(seed % Math.max(keys.length, 1)).concat(keys.slice(0, seed % Math.max(keys.length, 1))).reverse();
+    const rotated = keys
+      .slice(seed % Math.max(keys.length, 1))
+      .concat(keys.slice(0, seed % Math.max(keys.length, 1)))
+      .reverse();
     const out: Record<string, unknown> = {};
     for (const k of rotated) out[k] = shuffleKeys((value as Record<string, unknown>)[k], seed);
     return out;

@@ -66,14 +66,38 @@ describe('thunderpac run', () => {
   });
 
   it('exits 1 with a failed receipt when the guest runs past --timeout-ms', async () => {
-    const r = await cli('run', echo, '--export', 'spin', '--input', inputFile, '--timeout-ms', '100', '--store', store, '--json');
+    const r = await cli(
+      'run',
+      echo,
+      '--export',
+      'spin',
+      '--input',
+      inputFile,
+      '--timeout-ms',
+      '100',
+      '--store',
+      store,
+      '--json',
+    );
     expect(r.code).toBe(1);
     expect(JSON.parse(r.out).receipt.error.code).toBe('LIMIT_TIMEOUT_MS');
   });
 
   it('refuses a guest over --memory-mb', async () => {
     const huge = packagePath('wasm', 'mem_huge.wasm');
-    const r = await cli('run', huge, '--export', 'echo', '--input', inputFile, '--memory-mb', '64', '--store', store, '--json');
+    const r = await cli(
+      'run',
+      huge,
+      '--export',
+      'echo',
+      '--input',
+      inputFile,
+      '--memory-mb',
+      '64',
+      '--store',
+      store,
+      '--json',
+    );
     expect(r.code).toBe(1);
     expect(JSON.parse(r.out).receipt.error.code).toBe('LIMIT_MEMORY_MB');
   });
@@ -81,16 +105,30 @@ describe('thunderpac run', () => {
   it('runs an XDP program from a BPF object on a packet file', async () => {
     const packet = join(dir, 'packet.bin');
     writeFileSync(packet, buildTcpFrame({ srcPort: 1, dstPort: 2 }));
-    const r = await cli('run', packagePath('bpf', 'xdp_verdict.bpf.o'), '--export', 'xdp_drop_udp', '--input', packet, '--store', store, '--json');
+    const r = await cli(
+      'run',
+      packagePath('bpf', 'xdp_verdict.bpf.o'),
+      '--export',
+      'xdp_drop_udp',
+      '--input',
+      packet,
+      '--store',
+      store,
+      '--json',
+    );
     expect(r.code).toBe(0);
     expect(JSON.parse(r.out).output.verdict).toBe('XDP_PASS');
   });
 
   it('reads the input from stdin with --input -', () => {
-    const out = execFileSync(process.execPath, ['bin/thunderpac.js', 'run', echo, '--export', 'reverse', '--input', '-', '--store', store, '--json'], {
-      cwd: packagePath(),
-      input: 'drawer',
-    });
+    const out = execFileSync(
+      process.execPath,
+      ['bin/thunderpac.js', 'run', echo, '--export', 'reverse', '--input', '-', '--store', store, '--json'],
+      {
+        cwd: packagePath(),
+        input: 'drawer',
+      },
+    );
     expect(JSON.parse(out.toString()).output.text).toBe('reward');
   });
 });
@@ -101,8 +139,14 @@ describe('bad command lines exit 2 with a message that says what was wrong', () 
     [['run', echo, '--input', 'x'], /--export NAME/],
     [['run', echo, '--export', 'echo'], /--input FILE/],
     [['run', echo, '--export', 'echo', '--input', '/nonexistent/in'], /cannot read input \/nonexistent\/in/],
-    [['run', '/nonexistent.wasm', '--export', 'echo', '--input', '-'], /cannot read program \/nonexistent.wasm/],
-    [['run', echo, '--export', 'echo', '--input', '-', '--timeout-ms', 'soon'], /--timeout-ms expects a non-negative integer, got 'soon'/],
+    [
+      ['run', '/nonexistent.wasm', '--export', 'echo', '--input', '-'],
+      /cannot read program \/nonexistent.wasm/,
+    ],
+    [
+      ['run', echo, '--export', 'echo', '--input', '-', '--timeout-ms', 'soon'],
+      /--timeout-ms expects a non-negative integer, got 'soon'/,
+    ],
     [['run', echo, '--export', 'echo', '--input', '-', '--bogus'], /Unknown option '--bogus'/],
     [['run', packagePath('README.md'), '--export', 'echo', '--input', '-'], /unknown program type '.md'/],
     [['receipt', 'frobnicate'], /unknown receipt action 'frobnicate'/],
@@ -121,7 +165,18 @@ describe('bad command lines exit 2 with a message that says what was wrong', () 
   });
 
   it('a timeout of 0 is refused with the field path', async () => {
-    const r = await cli('run', echo, '--export', 'echo', '--input', inputFile, '--timeout-ms', '0', '--store', store);
+    const r = await cli(
+      'run',
+      echo,
+      '--export',
+      'echo',
+      '--input',
+      inputFile,
+      '--timeout-ms',
+      '0',
+      '--store',
+      store,
+    );
     expect(r.code).toBe(2);
     expect(r.err).toMatch(/sandbox.limits.timeoutMs/);
   });

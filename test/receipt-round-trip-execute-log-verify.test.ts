@@ -63,10 +63,12 @@ describe('receipt round trip: execute → log → verify', () => {
     const sandbox = tp.sandbox({ backend: 'wasm' });
     const child = await tp.execute(sandbox, { build, entry: 'echo', input: hello, parents: [parent.id] });
     expect(child.receipt.parents).toEqual([parent.id]);
-    await expect(tp.execute(sandbox, { build, entry: 'echo', input: hello, parents: ['f'.repeat(64)] })).rejects.toThrow(
-      /not found/,
-    );
-    await expect(tp.execute(sandbox, { build, entry: 'echo', input: hello, parents: ['nope'] })).rejects.toThrow(/parents\[0\]/);
+    await expect(
+      tp.execute(sandbox, { build, entry: 'echo', input: hello, parents: ['f'.repeat(64)] }),
+    ).rejects.toThrow(/not found/);
+    await expect(
+      tp.execute(sandbox, { build, entry: 'echo', input: hello, parents: ['nope'] }),
+    ).rejects.toThrow(/parents\[0\]/);
   });
 
   it('detects a tampered receipt', async () => {
@@ -130,7 +132,13 @@ describe('receipt round trip: execute → log → verify', () => {
 describe('failed executions end with a receipt that says why', () => {
   it.each([
     ['runaway guest → timeout', 'spin', { timeoutMs: 200 }, 'LIMIT_TIMEOUT_MS', 'timeoutMs'],
-    ['output over maxOutputBytes', 'big', { maxOutputBytes: 1024 }, 'LIMIT_MAX_OUTPUT_BYTES', 'maxOutputBytes'],
+    [
+      'output over maxOutputBytes',
+      'big',
+      { maxOutputBytes: 1024 },
+      'LIMIT_MAX_OUTPUT_BYTES',
+      'maxOutputBytes',
+    ],
     ['input over maxInputBytes', 'echo', { maxInputBytes: 4 }, 'LIMIT_MAX_INPUT_BYTES', 'maxInputBytes'],
   ] as const)('%s', async (_, entry, limits, code, limit) => {
     const build = createWasmBuild(guest('echo'), { name: 'echo' });
@@ -147,7 +155,11 @@ describe('failed executions end with a receipt that says why', () => {
 
   it('a guest over its memory cap is refused, with a receipt', async () => {
     const build = createWasmBuild(guest('mem_huge'), { name: 'mem_huge' });
-    const r = await tp.execute(tp.sandbox({ backend: 'wasm', limits: { memoryMb: 16 } }), { build, entry: 'echo', input: hello });
+    const r = await tp.execute(tp.sandbox({ backend: 'wasm', limits: { memoryMb: 16 } }), {
+      build,
+      entry: 'echo',
+      input: hello,
+    });
     expect(r.status).toBe('failed');
     expect(r.receipt.error).toMatchObject({ code: 'LIMIT_MEMORY_MB', limit: 'memoryMb' });
   });
@@ -167,9 +179,9 @@ describe('failed executions end with a receipt that says why', () => {
 
   it('misuse throws instead of producing a receipt', async () => {
     const build = createWasmBuild(guest('echo'), { name: 'echo' });
-    await expect(tp.execute(tp.sandbox({ backend: 'ebpf' }), { build, entry: 'echo', input: hello })).rejects.toThrow(
-      /BACKEND_MISMATCH|is a 'wasm' program/,
-    );
+    await expect(
+      tp.execute(tp.sandbox({ backend: 'ebpf' }), { build, entry: 'echo', input: hello }),
+    ).rejects.toThrow(/BACKEND_MISMATCH|is a 'wasm' program/);
     await expect(tp.verify('0'.repeat(64))).rejects.toThrow(/not found/);
   });
 });

@@ -35,7 +35,9 @@ function failure(fn: () => void): ValidationError {
 describe('validation errors carry kind, field path, expectation and finding', () => {
   it('accepts a well-formed input', () => {
     expect(() => validateInput(image, tensors(2))).not.toThrow();
-    expect(() => validateInput({ kind: 'bytes', maxBytes: 4 }, { kind: 'bytes', bytes: new Uint8Array(4) })).not.toThrow();
+    expect(() =>
+      validateInput({ kind: 'bytes', maxBytes: 4 }, { kind: 'bytes', bytes: new Uint8Array(4) }),
+    ).not.toThrow();
   });
 
   const cases: [ValidationErrorKind, string, Schema, unknown][] = [
@@ -44,15 +46,82 @@ describe('validation errors carry kind, field path, expectation and finding', ()
     ['type', 'input.bytes', { kind: 'bytes' }, { kind: 'bytes', bytes: 'abc' }],
     ['size', 'input.bytes', { kind: 'bytes', maxBytes: 3 }, { kind: 'bytes', bytes: new Uint8Array(4) }],
     ['size', 'input.bytes', { kind: 'packet', minBytes: 14 }, { kind: 'packet', bytes: new Uint8Array(10) }],
-    ['range', 'input.ingressPort', { kind: 'packet', maxPort: 3 }, { kind: 'packet', bytes: new Uint8Array(60), ingressPort: 4 }],
-    ['missing', 'input.tensors.mask', image, { kind: 'tensors', tensors: { image: tensors(1).tensors.image } }],
-    ['unexpected', 'input.tensors.extra', image, { kind: 'tensors', tensors: { ...tensors(1).tensors, extra: tensors(1).tensors.mask } }],
-    ['dtype', 'input.tensors.image.dtype', image, { kind: 'tensors', tensors: { ...tensors(1).tensors, image: { ...tensors(1).tensors.image, dtype: 'float64' } } }],
-    ['type', 'input.tensors.image.data', image, { kind: 'tensors', tensors: { ...tensors(1).tensors, image: { ...tensors(1).tensors.image, data: new Float64Array(12) } } }],
-    ['rank', 'input.tensors.image.shape', image, { kind: 'tensors', tensors: { ...tensors(1).tensors, image: { ...tensors(1).tensors.image, shape: [1, 3, 4] } } }],
-    ['dim', 'input.tensors.image.shape[1]', image, { kind: 'tensors', tensors: { ...tensors(1).tensors, image: { ...tensors(1).tensors.image, shape: [1, 4, 2, 2] } } }],
-    ['dim-binding', 'input.tensors.mask.shape[0]', image, { kind: 'tensors', tensors: { image: tensors(2).tensors.image, mask: tensors(3).tensors.mask } }],
-    ['size', 'input.tensors.image.data', image, { kind: 'tensors', tensors: { ...tensors(1).tensors, image: { ...tensors(1).tensors.image, shape: [2, 3, 2, 2] }, mask: tensors(2).tensors.mask } }],
+    [
+      'range',
+      'input.ingressPort',
+      { kind: 'packet', maxPort: 3 },
+      { kind: 'packet', bytes: new Uint8Array(60), ingressPort: 4 },
+    ],
+    [
+      'missing',
+      'input.tensors.mask',
+      image,
+      { kind: 'tensors', tensors: { image: tensors(1).tensors.image } },
+    ],
+    [
+      'unexpected',
+      'input.tensors.extra',
+      image,
+      { kind: 'tensors', tensors: { ...tensors(1).tensors, extra: tensors(1).tensors.mask } },
+    ],
+    [
+      'dtype',
+      'input.tensors.image.dtype',
+      image,
+      {
+        kind: 'tensors',
+        tensors: { ...tensors(1).tensors, image: { ...tensors(1).tensors.image, dtype: 'float64' } },
+      },
+    ],
+    [
+      'type',
+      'input.tensors.image.data',
+      image,
+      {
+        kind: 'tensors',
+        tensors: {
+          ...tensors(1).tensors,
+          image: { ...tensors(1).tensors.image, data: new Float64Array(12) },
+        },
+      },
+    ],
+    [
+      'rank',
+      'input.tensors.image.shape',
+      image,
+      {
+        kind: 'tensors',
+        tensors: { ...tensors(1).tensors, image: { ...tensors(1).tensors.image, shape: [1, 3, 4] } },
+      },
+    ],
+    [
+      'dim',
+      'input.tensors.image.shape[1]',
+      image,
+      {
+        kind: 'tensors',
+        tensors: { ...tensors(1).tensors, image: { ...tensors(1).tensors.image, shape: [1, 4, 2, 2] } },
+      },
+    ],
+    [
+      'dim-binding',
+      'input.tensors.mask.shape[0]',
+      image,
+      { kind: 'tensors', tensors: { image: tensors(2).tensors.image, mask: tensors(3).tensors.mask } },
+    ],
+    [
+      'size',
+      'input.tensors.image.data',
+      image,
+      {
+        kind: 'tensors',
+        tensors: {
+          ...tensors(1).tensors,
+          image: { ...tensors(1).tensors.image, shape: [2, 3, 2, 2] },
+          mask: tensors(2).tensors.mask,
+        },
+      },
+    ],
     ['range', 'input.tensors.image.data[0]', image, tensors(1, 1.5)],
     ['range', 'input.tensors.image.data[0]', image, tensors(1, Number.NaN)],
     ['size', 'input.tensors.mask.data', image, tensors(9)],
@@ -71,30 +140,40 @@ describe('validation errors carry kind, field path, expectation and finding', ()
   it('refuses malformed schemas with the schema path', () => {
     expect(failure(() => assertSchema({ kind: 'nope' })).path).toBe('schema.kind');
     expect(failure(() => assertSchema({ kind: 'bytes', maxBytes: -1 })).path).toBe('schema.maxBytes');
-    expect(failure(() => assertSchema({ kind: 'tensors', tensors: { x: { dtype: 'f16', shape: [] } } })).path).toBe(
-      'schema.tensors.x.dtype',
-    );
-    expect(failure(() => assertSchema({ kind: 'tensors', tensors: { x: { dtype: 'int8', shape: [1, -2] } } })).path).toBe(
-      'schema.tensors.x.shape[1]',
-    );
+    expect(
+      failure(() => assertSchema({ kind: 'tensors', tensors: { x: { dtype: 'f16', shape: [] } } })).path,
+    ).toBe('schema.tensors.x.dtype');
+    expect(
+      failure(() => assertSchema({ kind: 'tensors', tensors: { x: { dtype: 'int8', shape: [1, -2] } } }))
+        .path,
+    ).toBe('schema.tensors.x.shape[1]');
   });
 
   it('checks outputs against the output schema', () => {
-    const err = failure(() => validateOutput({ kind: 'bytes', maxBytes: 2 }, { kind: 'bytes', bytes: new Uint8Array(3) }));
+    const err = failure(() =>
+      validateOutput({ kind: 'bytes', maxBytes: 2 }, { kind: 'bytes', bytes: new Uint8Array(3) }),
+    );
     expect(err.path).toBe('output.bytes');
   });
 
   it('never throws anything but ValidationError on arbitrary inputs', () => {
     fc.assert(
-      fc.property(fc.anything({ withTypedArray: true, withBigInt: true, withNullPrototype: true }), (value) => {
-        for (const schema of [image, { kind: 'bytes' } as Schema, { kind: 'packet', maxPort: 7 } as Schema]) {
-          try {
-            validateInput(schema, value);
-          } catch (err) {
-            if (!(err instanceof ValidationError)) throw err;
+      fc.property(
+        fc.anything({ withTypedArray: true, withBigInt: true, withNullPrototype: true }),
+        (value) => {
+          for (const schema of [
+            image,
+            { kind: 'bytes' } as Schema,
+            { kind: 'packet', maxPort: 7 } as Schema,
+          ]) {
+            try {
+              validateInput(schema, value);
+            } catch (err) {
+              if (!(err instanceof ValidationError)) throw err;
+            }
           }
-        }
-      }),
+        },
+      ),
       { numRuns: 500 },
     );
   });

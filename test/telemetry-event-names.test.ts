@@ -62,7 +62,11 @@ describe('telemetry', () => {
       const build = createWasmBuild(guest('echo'), { name: 'echo' });
       const sandbox = tp.sandbox({ backend: 'wasm' });
       for (let i = 0; i < 20; i++) {
-        await tp.execute(sandbox, { build, entry: 'echo', input: { kind: 'bytes', bytes: new Uint8Array(4) } });
+        await tp.execute(sandbox, {
+          build,
+          entry: 'echo',
+          input: { kind: 'bytes', bytes: new Uint8Array(4) },
+        });
       }
       const s = metrics.snapshot()['wasm:completed']!;
       expect(s.count).toBe(20);

@@ -33,7 +33,11 @@ function asText(bytes: Uint8Array): string | null {
   try {
     const text = decoder.decode(bytes);
     // Control characters other than whitespace mean this is binary data, not text.
-    return /[\u0000-\u0008\u000e-\u001f\u007f]/.test(text) ? null : text;
+    for (let i = 0; i < text.length; i++) {
+      const c = text.charCodeAt(i);
+      if ((c < 0x20 && c !== 0x09 && c !== 0x0a && c !== 0x0d) || c === 0x7f) return null;
+    }
+    return text;
   } catch {
     return null;
   }
@@ -48,7 +52,12 @@ export function outputJson(output: Output | null): unknown {
   if (!output) return null;
   switch (output.kind) {
     case 'bytes':
-      return { kind: 'bytes', size: output.bytes.byteLength, hex: hex(output.bytes), text: asText(output.bytes) };
+      return {
+        kind: 'bytes',
+        size: output.bytes.byteLength,
+        hex: hex(output.bytes),
+        text: asText(output.bytes),
+      };
     case 'packet':
       return {
         kind: 'packet',
@@ -59,7 +68,11 @@ export function outputJson(output: Output | null): unknown {
     case 'tensors': {
       const tensors: Record<string, unknown> = {};
       for (const [name, t] of Object.entries(output.tensors)) {
-        tensors[name] = { dtype: t.dtype, shape: t.shape, data: Array.from(t.data as ArrayLike<number | bigint>, String) };
+        tensors[name] = {
+          dtype: t.dtype,
+          shape: t.shape,
+          data: Array.from(t.data as ArrayLike<number | bigint>, String),
+        };
       }
       return { kind: 'tensors', tensors };
     }
@@ -70,7 +83,9 @@ export function printOutput(output: Output | null): void {
   if (!output) return;
   const json = outputJson(output) as { kind: string; text?: string | null; hex?: string };
   if (output.kind === 'bytes') {
-    process.stdout.write(`output (${output.bytes.byteLength} bytes): ${json.text !== null ? JSON.stringify(json.text) : `0x${json.hex}`}\n`);
+    process.stdout.write(
+      `output (${output.bytes.byteLength} bytes): ${json.text !== null ? JSON.stringify(json.text) : `0x${json.hex}`}\n`,
+    );
   } else {
     process.stdout.write(`output: ${JSON.stringify(json)}\n`);
   }

@@ -12,7 +12,15 @@
 import { parseArgs } from 'node:util';
 import { ThunderpacError } from '../runtime/errors.js';
 import { Thunderpac } from '../thunderpac.js';
-import { outputJson, parseIntFlag, printOutput, printReceipt, readInput, storeDir, UsageError } from './io.js';
+import {
+  outputJson,
+  parseIntFlag,
+  printOutput,
+  printReceipt,
+  readInput,
+  storeDir,
+  UsageError,
+} from './io.js';
 import { buildFromFile } from './program.js';
 
 const USAGE = `usage:
@@ -54,7 +62,8 @@ async function run(argv: string[]): Promise<number> {
       backend: build.manifest.kind,
       limits: { ...(timeoutMs !== undefined && { timeoutMs }), ...(memoryMb !== undefined && { memoryMb }) },
     });
-    const input = build.manifest.kind === 'wasm' ? { kind: 'bytes' as const, bytes } : { kind: 'packet' as const, bytes };
+    const input =
+      build.manifest.kind === 'wasm' ? { kind: 'bytes' as const, bytes } : { kind: 'packet' as const, bytes };
     const result = await tp.execute(sandbox, { build, input, entry: values.export });
     if (values.json) write({ output: outputJson(result.output), receipt: result.receipt });
     else {
@@ -94,7 +103,9 @@ async function receipt(argv: string[]): Promise<number> {
         else {
           process.stdout.write(`mismatch: receipt ${id} does not replay\n`);
           for (const m of report.mismatches) {
-            process.stdout.write(`  ${m.field}: expected ${JSON.stringify(m.expected)}, got ${JSON.stringify(m.actual)}\n`);
+            process.stdout.write(
+              `  ${m.field}: expected ${JSON.stringify(m.expected)}, got ${JSON.stringify(m.actual)}\n`,
+            );
           }
         }
         return report.match ? 0 : 1;

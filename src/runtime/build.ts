@@ -79,20 +79,33 @@ export function createBuild(input: BuildInput): Build {
  * Re-derive a build from a manifest and artifact bytes (e.g. read back from the store),
  * checking every digest. `expectedId` is the id the caller looked it up by.
  */
-export function openBuild(manifest: BuildManifest, artifacts: ReadonlyMap<string, Uint8Array>, expectedId?: string): Build {
+export function openBuild(
+  manifest: BuildManifest,
+  artifacts: ReadonlyMap<string, Uint8Array>,
+  expectedId?: string,
+): Build {
   const id = buildId(manifest);
   if (expectedId !== undefined && id !== expectedId) {
     throw new IntegrityError(`build manifest does not hash to its id`, expectedId, id);
   }
   for (const [name, ref] of Object.entries(manifest.artifacts)) {
     if (!DIGEST_PATTERN.test(ref.digest)) {
-      throw new ValidationError('type', `manifest.artifacts.${name}.digest`, 'sha256 hex', String(ref.digest));
+      throw new ValidationError(
+        'type',
+        `manifest.artifacts.${name}.digest`,
+        'sha256 hex',
+        String(ref.digest),
+      );
     }
     const bytes = artifacts.get(name);
     if (!bytes) throw new IntegrityError(`build ${id}: artifact '${name}' is missing`, ref.digest);
     const actual = sha256Hex(bytes);
     if (actual !== ref.digest) {
-      throw new IntegrityError(`build ${id}: artifact '${name}' does not match its digest`, ref.digest, actual);
+      throw new IntegrityError(
+        `build ${id}: artifact '${name}' does not match its digest`,
+        ref.digest,
+        actual,
+      );
     }
   }
   return { id, manifest, artifacts };

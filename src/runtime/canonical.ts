@@ -17,7 +17,12 @@
 import { createHash } from 'node:crypto';
 import { Packr } from 'msgpackr';
 
-const packr = new Packr({ useRecords: false, variableMapSize: true, moreTypes: false, int64AsType: 'bigint' });
+const packr = new Packr({
+  useRecords: false,
+  variableMapSize: true,
+  moreTypes: false,
+  int64AsType: 'bigint',
+});
 
 export type Canonical =
   | null
@@ -30,7 +35,12 @@ export type Canonical =
   | { readonly [key: string]: Canonical };
 
 export function canonicalize(value: unknown, path = '$'): Canonical {
-  if (value === null || typeof value === 'boolean' || typeof value === 'string' || typeof value === 'bigint') {
+  if (
+    value === null ||
+    typeof value === 'boolean' ||
+    typeof value === 'string' ||
+    typeof value === 'bigint'
+  ) {
     return value;
   }
   if (typeof value === 'number') {

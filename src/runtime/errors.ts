@@ -44,7 +44,10 @@ export class ValidationError extends ThunderpacError {
   readonly found: string;
 
   constructor(kind: ValidationErrorKind, path: string, expected: string, found: string) {
-    super(`VALIDATION_${kind.toUpperCase().replace('-', '_')}`, `${path}: expected ${expected}, found ${found}`);
+    super(
+      `VALIDATION_${kind.toUpperCase().replace('-', '_')}`,
+      `${path}: expected ${expected}, found ${found}`,
+    );
     this.kind = kind;
     this.path = path;
     this.expected = expected;
@@ -120,7 +123,10 @@ export class NotFoundError extends ThunderpacError {
 export function asThunderpacError(err: unknown): ThunderpacError {
   if (err instanceof ThunderpacError) return err;
   if (err instanceof Error) {
-    const code = typeof (err as { code?: unknown }).code === 'string' ? (err as unknown as { code: string }).code : 'INTERNAL';
+    const code =
+      typeof (err as { code?: unknown }).code === 'string'
+        ? (err as unknown as { code: string }).code
+        : 'INTERNAL';
     return new ThunderpacError(code, err.message, { cause: err });
   }
   return new ThunderpacError('INTERNAL', String(err));

@@ -23,11 +23,27 @@ import {
 import { channels } from './events.js';
 import { PACKAGE_VERSION } from './package-root.js';
 import { decodePayload, encodePayload, hashPayload } from './payload.js';
-import { checkReceiptId, type PayloadRef, type Receipt, type ReceiptBody, replayFingerprint, sealReceipt } from './receipt.js';
+import {
+  checkReceiptId,
+  type PayloadRef,
+  type Receipt,
+  type ReceiptBody,
+  replayFingerprint,
+  sealReceipt,
+} from './receipt.js';
 import type { RecordStore } from './record-store.js';
 import { Sandbox } from './sandbox.js';
 import { payloadBytes, validateInput, validateOutput } from './schema.js';
-import type { Backend, BackendName, Input, Output, Prepared, RunContext, SandboxSpec, Usage } from './types.js';
+import type {
+  Backend,
+  BackendName,
+  Input,
+  Output,
+  Prepared,
+  RunContext,
+  SandboxSpec,
+  Usage,
+} from './types.js';
 
 export interface ExecuteRequest {
   readonly build: Build;
@@ -131,11 +147,18 @@ export class Executor {
     return p;
   }
 
-  async execute(sandbox: Sandbox, request: ExecuteRequest, options: { record?: boolean } = {}): Promise<ExecutionResult> {
+  async execute(
+    sandbox: Sandbox,
+    request: ExecuteRequest,
+    options: { record?: boolean } = {},
+  ): Promise<ExecutionResult> {
     const spec = sandbox.spec;
     const { build, input, entry } = request;
     if (build.manifest.kind !== spec.backend) {
-      throw new TPError('BACKEND_MISMATCH', `build ${build.id} is a '${build.manifest.kind}' program; sandbox runs '${spec.backend}'`);
+      throw new TPError(
+        'BACKEND_MISMATCH',
+        `build ${build.id} is a '${build.manifest.kind}' program; sandbox runs '${spec.backend}'`,
+      );
     }
     const backend = this.backend(spec.backend);
     const parents = this.#checkParents(request.parents ?? []);
@@ -157,11 +180,21 @@ export class Executor {
       const inputSize = safePayloadBytes(input);
       attempt.input = { hash: null, size: inputSize };
       if (channels.executionStart.hasSubscribers) {
-        channels.executionStart.publish({ buildId: build.id, backend: spec.backend, entry, inputBytes: inputSize });
+        channels.executionStart.publish({
+          buildId: build.id,
+          backend: spec.backend,
+          entry,
+          inputBytes: inputSize,
+        });
       }
       // Size before anything else: an oversized input is refused without being read.
       if (inputSize > spec.limits.maxInputBytes) {
-        throw new LimitExceededError('maxInputBytes', spec.limits.maxInputBytes, inputSize, 'input too large');
+        throw new LimitExceededError(
+          'maxInputBytes',
+          spec.limits.maxInputBytes,
+          inputSize,
+          'input too large',
+        );
       }
       validateInput(build.manifest.inputSchema, input);
       const inputHash = hashPayload(input);
@@ -176,7 +209,12 @@ export class Executor {
 
       const outputSize = payloadBytes(output);
       if (outputSize > spec.limits.maxOutputBytes) {
-        throw new LimitExceededError('maxOutputBytes', spec.limits.maxOutputBytes, outputSize, 'output too large');
+        throw new LimitExceededError(
+          'maxOutputBytes',
+          spec.limits.maxOutputBytes,
+          outputSize,
+          'output too large',
+        );
       }
       validateOutput(build.manifest.outputSchema, output);
       const outputHash = hashPayload(output);
@@ -230,7 +268,10 @@ export class Executor {
     let timer: NodeJS.Timeout | undefined;
     const backstop = new Promise<never>((_, reject) => {
       timer = setTimeout(
-        () => reject(new LimitExceededError('timeoutMs', limit, undefined, 'backend did not stop its guest in time')),
+        () =>
+          reject(
+            new LimitExceededError('timeoutMs', limit, undefined, 'backend did not stop its guest in time'),
+          ),
         limit + this.#graceMs,
       );
     });
@@ -317,9 +358,16 @@ export class Executor {
     const actual = replayFingerprint(replay.receipt);
     const mismatches: Mismatch[] = [];
     for (const field of Object.keys(expected)) {
-      if (canonicalDigest(expected[field] ?? null) !== canonicalDigest(actual[field] ?? null)) mismatches.push({ field, expected: expected[field], actual: actual[field] });
+      if (canonicalDigest(expected[field] ?? null) !== canonicalDigest(actual[field] ?? null))
+        mismatches.push({ field, expected: expected[field], actual: actual[field] });
     }
-    return { receiptId: original.id, match: mismatches.length === 0, problem: null, mismatches, replay: replay.receipt };
+    return {
+      receiptId: original.id,
+      match: mismatches.length === 0,
+      problem: null,
+      mismatches,
+      replay: replay.receipt,
+    };
   }
 
   async dispose(build: Build, spec: SandboxSpec): Promise<void> {

@@ -74,7 +74,12 @@ export function encodePayload(p: Input | Output): Uint8Array {
       return encodeCanonical({ kind: 'bytes', bytes: p.bytes });
     case 'packet':
       if ('packets' in p) {
-        return encodeCanonical({ kind: 'packet-out', verdict: p.verdict, retval: p.retval, packets: p.packets });
+        return encodeCanonical({
+          kind: 'packet-out',
+          verdict: p.verdict,
+          retval: p.retval,
+          packets: p.packets,
+        });
       }
       return encodeCanonical({ kind: 'packet', ingressPort: p.ingressPort ?? 0, bytes: p.bytes });
     case 'tensors': {
@@ -131,8 +136,13 @@ export function decodePayload(bytes: Uint8Array): Input | Output {
       for (const [name, t] of Object.entries(e.tensors)) {
         const copy = ownBytes(t.data);
         const Ctor = TYPED[t.dtype];
-        const width = Ctor === Uint8Array ? 1 : (Ctor as unknown as { BYTES_PER_ELEMENT: number }).BYTES_PER_ELEMENT;
-        tensors[name] = { dtype: t.dtype, shape: t.shape, data: new Ctor(copy.buffer as ArrayBuffer, 0, copy.byteLength / width) };
+        const width =
+          Ctor === Uint8Array ? 1 : (Ctor as unknown as { BYTES_PER_ELEMENT: number }).BYTES_PER_ELEMENT;
+        tensors[name] = {
+          dtype: t.dtype,
+          shape: t.shape,
+          data: new Ctor(copy.buffer as ArrayBuffer, 0, copy.byteLength / width),
+        };
       }
       return { kind: 'tensors', tensors };
     }

@@ -54,7 +54,12 @@ export function sandboxSpec(options: SandboxOptions): SandboxSpec {
   checkLimit('cpuCores', limits.cpuCores, 1);
   const fs = options.fs ?? { kind: 'none' };
   if (fs.kind !== 'none' && fs.kind !== 'read-only') {
-    throw new ValidationError('type', 'sandbox.fs.kind', "'none' | 'read-only'", String((fs as { kind: unknown }).kind));
+    throw new ValidationError(
+      'type',
+      'sandbox.fs.kind',
+      "'none' | 'read-only'",
+      String((fs as { kind: unknown }).kind),
+    );
   }
   const determinism: Determinism = {
     seed: options.determinism?.seed ?? 0,

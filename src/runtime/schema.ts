@@ -7,7 +7,16 @@
  */
 
 import { ValidationError } from './errors.js';
-import type { DType, Input, Output, Schema, Tensor, TensorData, TensorSchema, TensorsSchema } from './types.js';
+import type {
+  DType,
+  Input,
+  Output,
+  Schema,
+  Tensor,
+  TensorData,
+  TensorSchema,
+  TensorsSchema,
+} from './types.js';
 
 export const DTYPE_BYTES: Readonly<Record<DType, number>> = {
   float32: 4,
@@ -77,14 +86,22 @@ export function assertSchema(schema: unknown, path = 'schema'): asserts schema i
       return;
     case 'tensors': {
       if (typeof s.tensors !== 'object' || s.tensors === null) {
-        throw new ValidationError('schema', `${path}.tensors`, 'an object of tensor schemas', describe(s.tensors));
+        throw new ValidationError(
+          'schema',
+          `${path}.tensors`,
+          'an object of tensor schemas',
+          describe(s.tensors),
+        );
       }
       for (const [name, t] of Object.entries(s.tensors as Record<string, unknown>)) {
         const tp = `${path}.tensors.${name}`;
         const ts = t as Record<string, unknown> | null;
-        if (typeof ts !== 'object' || ts === null) throw new ValidationError('schema', tp, 'a tensor schema', describe(ts));
-        if (!isDType(ts.dtype)) throw new ValidationError('schema', `${tp}.dtype`, 'a dtype', describe(ts.dtype));
-        if (!Array.isArray(ts.shape)) throw new ValidationError('schema', `${tp}.shape`, 'an array of dims', describe(ts.shape));
+        if (typeof ts !== 'object' || ts === null)
+          throw new ValidationError('schema', tp, 'a tensor schema', describe(ts));
+        if (!isDType(ts.dtype))
+          throw new ValidationError('schema', `${tp}.dtype`, 'a dtype', describe(ts.dtype));
+        if (!Array.isArray(ts.shape))
+          throw new ValidationError('schema', `${tp}.shape`, 'an array of dims', describe(ts.shape));
         ts.shape.forEach((d, i) => {
           if (!isNonNegInt(d) && (typeof d !== 'string' || d.length === 0)) {
             throw new ValidationError('schema', `${tp}.shape[${i}]`, 'a size or a dim name', describe(d));
@@ -96,13 +113,23 @@ export function assertSchema(schema: unknown, path = 'schema'): asserts schema i
           }
         }
         if (ts.maxBytes !== undefined && !isNonNegInt(ts.maxBytes)) {
-          throw new ValidationError('schema', `${tp}.maxBytes`, 'a non-negative integer', describe(ts.maxBytes));
+          throw new ValidationError(
+            'schema',
+            `${tp}.maxBytes`,
+            'a non-negative integer',
+            describe(ts.maxBytes),
+          );
         }
       }
       return;
     }
     default:
-      throw new ValidationError('schema', `${path}.kind`, "'bytes' | 'packet' | 'tensors' | 'any'", describe(s.kind));
+      throw new ValidationError(
+        'schema',
+        `${path}.kind`,
+        "'bytes' | 'packet' | 'tensors' | 'any'",
+        describe(s.kind),
+      );
   }
 }
 
@@ -112,7 +139,9 @@ export function payloadBytes(value: Input | Output): number {
     case 'bytes':
       return value.bytes.byteLength;
     case 'packet':
-      return 'packets' in value ? value.packets.reduce((n, p) => n + p.bytes.byteLength, 0) : value.bytes.byteLength;
+      return 'packets' in value
+        ? value.packets.reduce((n, p) => n + p.bytes.byteLength, 0)
+        : value.bytes.byteLength;
     case 'tensors': {
       let n = 0;
       for (const t of Object.values(value.tensors)) n += t.data.byteLength;
@@ -122,21 +151,30 @@ export function payloadBytes(value: Input | Output): number {
 }
 
 function checkByteBounds(path: string, n: number, min: number | undefined, max: number | undefined): void {
-  if (max !== undefined && n > max) throw new ValidationError('size', path, `at most ${max} bytes`, `${n} bytes`);
-  if (min !== undefined && n < min) throw new ValidationError('size', path, `at least ${min} bytes`, `${n} bytes`);
+  if (max !== undefined && n > max)
+    throw new ValidationError('size', path, `at most ${max} bytes`, `${n} bytes`);
+  if (min !== undefined && n < min)
+    throw new ValidationError('size', path, `at least ${min} bytes`, `${n} bytes`);
 }
 
 /** Validate an execution input against a schema. Call after the sandbox's maxInputBytes check. */
 export function validateInput(schema: Schema, input: unknown, path = 'input'): asserts input is Input {
-  if (typeof input !== 'object' || input === null) throw new ValidationError('type', path, 'an input object', describe(input));
+  if (typeof input !== 'object' || input === null)
+    throw new ValidationError('type', path, 'an input object', describe(input));
   const value = input as Record<string, unknown>;
   if (schema.kind === 'any') {
     if (value.kind !== 'bytes' && value.kind !== 'packet' && value.kind !== 'tensors') {
-      throw new ValidationError('type', `${path}.kind`, "'bytes' | 'packet' | 'tensors'", describe(value.kind));
+      throw new ValidationError(
+        'type',
+        `${path}.kind`,
+        "'bytes' | 'packet' | 'tensors'",
+        describe(value.kind),
+      );
     }
     return;
   }
-  if (value.kind !== schema.kind) throw new ValidationError('type', `${path}.kind`, `'${schema.kind}'`, describe(value.kind));
+  if (value.kind !== schema.kind)
+    throw new ValidationError('type', `${path}.kind`, `'${schema.kind}'`, describe(value.kind));
   switch (schema.kind) {
     case 'bytes':
     case 'packet': {
@@ -147,7 +185,12 @@ export function validateInput(schema: Schema, input: unknown, path = 'input'): a
       if (schema.kind === 'packet' && value.ingressPort !== undefined) {
         const max = schema.maxPort ?? 0xffffffff;
         if (!isNonNegInt(value.ingressPort) || value.ingressPort > max) {
-          throw new ValidationError('range', `${path}.ingressPort`, `an integer in [0, ${max}]`, describe(value.ingressPort));
+          throw new ValidationError(
+            'range',
+            `${path}.ingressPort`,
+            `an integer in [0, ${max}]`,
+            describe(value.ingressPort),
+          );
         }
       }
       return;
@@ -165,13 +208,19 @@ function validateTensors(schema: TensorsSchema, tensors: unknown, path: string):
   const given = tensors as Record<string, unknown>;
   const bindings = new Map<string, { size: number; at: string }>();
   for (const name of Object.keys(schema.tensors)) {
-    if (!Object.hasOwn(given, name)) throw new ValidationError('missing', `${path}.${name}`, 'a tensor', 'nothing');
+    if (!Object.hasOwn(given, name))
+      throw new ValidationError('missing', `${path}.${name}`, 'a tensor', 'nothing');
   }
   for (const [name, t] of Object.entries(given)) {
     const ts = schema.tensors[name];
     if (!ts) {
       if (schema.closed === false) continue;
-      throw new ValidationError('unexpected', `${path}.${name}`, `one of [${Object.keys(schema.tensors).join(', ')}]`, `tensor '${name}'`);
+      throw new ValidationError(
+        'unexpected',
+        `${path}.${name}`,
+        `one of [${Object.keys(schema.tensors).join(', ')}]`,
+        `tensor '${name}'`,
+      );
     }
     validateTensor(ts, t, `${path}.${name}`, bindings);
   }
@@ -185,19 +234,31 @@ function validateTensor(
 ): asserts t is Tensor {
   if (typeof t !== 'object' || t === null) throw new ValidationError('type', path, 'a tensor', describe(t));
   const tensor = t as Record<string, unknown>;
-  if (tensor.dtype !== schema.dtype) throw new ValidationError('dtype', `${path}.dtype`, schema.dtype, describe(tensor.dtype));
+  if (tensor.dtype !== schema.dtype)
+    throw new ValidationError('dtype', `${path}.dtype`, schema.dtype, describe(tensor.dtype));
   const data = tensor.data;
   if (!ArrayBuffer.isView(data) || data.constructor.name !== DTYPE_ARRAY[schema.dtype]) {
     throw new ValidationError('type', `${path}.data`, `a ${DTYPE_ARRAY[schema.dtype]}`, describe(data));
   }
   // Byte bound first: refuse oversized tensors before walking shapes or elements.
   if (schema.maxBytes !== undefined && data.byteLength > schema.maxBytes) {
-    throw new ValidationError('size', `${path}.data`, `at most ${schema.maxBytes} bytes`, `${data.byteLength} bytes`);
+    throw new ValidationError(
+      'size',
+      `${path}.data`,
+      `at most ${schema.maxBytes} bytes`,
+      `${data.byteLength} bytes`,
+    );
   }
   const shape = tensor.shape;
-  if (!Array.isArray(shape)) throw new ValidationError('type', `${path}.shape`, 'an array of sizes', describe(shape));
+  if (!Array.isArray(shape))
+    throw new ValidationError('type', `${path}.shape`, 'an array of sizes', describe(shape));
   if (shape.length !== schema.shape.length) {
-    throw new ValidationError('rank', `${path}.shape`, `rank ${schema.shape.length} [${schema.shape.join(', ')}]`, `rank ${shape.length} [${shape.join(', ')}]`);
+    throw new ValidationError(
+      'rank',
+      `${path}.shape`,
+      `rank ${schema.shape.length} [${schema.shape.join(', ')}]`,
+      `rank ${shape.length} [${shape.join(', ')}]`,
+    );
   }
   let count = 1;
   for (let i = 0; i < shape.length; i++) {
@@ -210,7 +271,12 @@ function validateTensor(
     } else {
       const bound = bindings.get(want);
       if (bound && bound.size !== got) {
-        throw new ValidationError('dim-binding', dp, `${want} = ${bound.size} (bound at ${bound.at})`, String(got));
+        throw new ValidationError(
+          'dim-binding',
+          dp,
+          `${want} = ${bound.size} (bound at ${bound.at})`,
+          String(got),
+        );
       }
       if (!bound) bindings.set(want, { size: got, at: dp });
     }
@@ -218,7 +284,12 @@ function validateTensor(
   }
   const elements = (data as TensorData).length;
   if (elements !== count) {
-    throw new ValidationError('size', `${path}.data`, `${count} elements (product of shape)`, `${elements} elements`);
+    throw new ValidationError(
+      'size',
+      `${path}.data`,
+      `${count} elements (product of shape)`,
+      `${elements} elements`,
+    );
   }
   if (schema.min !== undefined || schema.max !== undefined) checkRange(schema, data as TensorData, path);
 }
@@ -230,21 +301,24 @@ function checkRange(schema: TensorSchema, data: TensorData, path: string): void 
   if (data instanceof BigInt64Array || data instanceof BigUint64Array) {
     for (let i = 0; i < data.length; i++) {
       const v = Number(data[i]!);
-      if (!(v >= min && v <= max)) throw new ValidationError('range', `${path}.data[${i}]`, expected, String(data[i]));
+      if (!(v >= min && v <= max))
+        throw new ValidationError('range', `${path}.data[${i}]`, expected, String(data[i]));
     }
     return;
   }
   for (let i = 0; i < data.length; i++) {
     const v = data[i]!;
     // `!(a && b)` also catches NaN, which is outside every range.
-    if (!(v >= min && v <= max)) throw new ValidationError('range', `${path}.data[${i}]`, expected, String(v));
+    if (!(v >= min && v <= max))
+      throw new ValidationError('range', `${path}.data[${i}]`, expected, String(v));
   }
 }
 
 /** Validate an output against the build's output schema (a backend bug or a hostile guest). */
 export function validateOutput(schema: Schema, output: Output, path = 'output'): void {
   if (schema.kind === 'any') return;
-  if (output.kind !== schema.kind) throw new ValidationError('type', `${path}.kind`, `'${schema.kind}'`, describe(output.kind));
+  if (output.kind !== schema.kind)
+    throw new ValidationError('type', `${path}.kind`, `'${schema.kind}'`, describe(output.kind));
   if (output.kind === 'bytes' && schema.kind === 'bytes') {
     checkByteBounds(`${path}.bytes`, output.bytes.byteLength, schema.minBytes, schema.maxBytes);
   } else if (output.kind === 'tensors' && schema.kind === 'tensors') {

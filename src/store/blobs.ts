@@ -6,7 +6,16 @@
  * a blob altered on disk is reported, never returned.
  */
 
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  writeSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { DIGEST_PATTERN, sha256Hex } from '../runtime/canonical.js';
 import { IntegrityError, NotFoundError, ValidationError } from '../runtime/errors.js';
@@ -25,7 +34,8 @@ export class BlobStore {
   }
 
   pathOf(digest: string): string {
-    if (!DIGEST_PATTERN.test(digest)) throw new ValidationError('type', 'digest', 'sha256 hex (64 chars)', digest);
+    if (!DIGEST_PATTERN.test(digest))
+      throw new ValidationError('type', 'digest', 'sha256 hex (64 chars)', digest);
     return join(this.dir, digest.slice(0, 2), digest);
   }
 
@@ -64,7 +74,8 @@ export class BlobStore {
       throw err;
     }
     const actual = sha256Hex(bytes);
-    if (actual !== digest) throw new IntegrityError(`blob ${digest} was altered on disk (${path})`, digest, actual);
+    if (actual !== digest)
+      throw new IntegrityError(`blob ${digest} was altered on disk (${path})`, digest, actual);
     return bytes;
   }
 }

@@ -94,7 +94,12 @@ export class EbpfBackend implements Backend<EbpfPrepared> {
     });
     ctx.usage.engineNs = result.durationNs;
     if (result.truncated) {
-      throw new LimitExceededError('maxOutputBytes', ctx.sandbox.limits.maxOutputBytes, result.dataSize, 'output packet too large');
+      throw new LimitExceededError(
+        'maxOutputBytes',
+        ctx.sandbox.limits.maxOutputBytes,
+        result.dataSize,
+        'output packet too large',
+      );
     }
     const verdict = result.action ?? 'XDP_ABORTED';
     // DROP and ABORTED emit nothing; PASS hands the packet to the stack and TX sends it back
