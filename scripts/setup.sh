@@ -36,7 +36,13 @@ export ONNXRUNTIME_NODE_INSTALL=skip
 lock_sum=$(sha256sum package-lock.json | cut -d' ' -f1)
 if [ ! -f node_modules/.thunderpac-lock ] || [ "$(cat node_modules/.thunderpac-lock)" != "$lock_sum" ]; then
   say "npm ci"
-  npm ci --no-audit --no-fund --loglevel=error
+  # The registry this machine reaches may lack other platforms' optional packages (biome,
+  # rollup, msgpackr-extract builds for darwin/win32), which npm 11 then leaves out of the lock
+  # and `npm ci` calls out of sync. `npm install` honours the same lock for what exists.
+  if ! npm ci --no-audit --no-fund --loglevel=error 2>/dev/null; then
+    say "npm ci refused the lock (platform packages missing from the registry); npm install from the lock"
+    npm install --no-audit --no-fund --loglevel=error
+  fi
   echo "$lock_sum" > node_modules/.thunderpac-lock
 fi
 
