@@ -122,6 +122,14 @@ describe('receipt log', () => {
     expect(() => log.append(receipt(1))).toThrow(/closed/);
   });
 
+  it('refuses to log a receipt that does not hash to its id', () => {
+    const log = new ReceiptLog(path);
+    const forged = { ...receipt(1), status: 'failed' as const };
+    expect(() => log.append(forged)).toThrow(/does not hash to its id/);
+    expect(log.size).toBe(0);
+    log.close();
+  });
+
   it('indexes records another writer appended since it was opened', () => {
     const a = new ReceiptLog(path);
     const b = new ReceiptLog(path);

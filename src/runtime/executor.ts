@@ -29,7 +29,7 @@ import {
   type Receipt,
   type ReceiptBody,
   replayFingerprint,
-  sealReceipt,
+  sealReceiptEncoded,
 } from './receipt.js';
 import type { RecordStore } from './record-store.js';
 import { Sandbox } from './sandbox.js';
@@ -229,7 +229,7 @@ export class Executor {
 
     const cpu = process.cpuUsage(cpu0);
     const failed = attempt.error !== null;
-    const receipt = sealReceipt({
+    const { receipt, body } = sealReceiptEncoded({
       v: 1,
       buildId: build.id,
       backend: spec.backend,
@@ -251,7 +251,7 @@ export class Executor {
       error: attempt.error ? attempt.error.toReceiptError() : null,
       parents,
     } satisfies ReceiptBody);
-    if (this.#store && record) this.#store.appendReceipt(receipt);
+    if (this.#store && record) this.#store.appendReceipt(receipt, body);
 
     if (attempt.error) {
       sandbox.fail();

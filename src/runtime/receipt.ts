@@ -10,7 +10,7 @@
  *     sealed into the id but expected to differ on replay.
  */
 
-import { canonicalDigest, DIGEST_PATTERN } from './canonical.js';
+import { canonicalDigest, DIGEST_PATTERN, encodeCanonical, sha256Hex } from './canonical.js';
 import { IntegrityError, type ReceiptError } from './errors.js';
 import type { BackendName, Determinism, FsPolicy, SandboxLimits } from './types.js';
 
@@ -64,6 +64,18 @@ export interface Receipt extends ReceiptBody {
 
 export function sealReceipt(body: ReceiptBody): Receipt {
   return { id: canonicalDigest(body), ...body };
+}
+
+/** A receipt with the canonical bytes of its body: logs store these bytes as they are. */
+export interface SealedReceipt {
+  readonly receipt: Receipt;
+  readonly body: Uint8Array;
+}
+
+/** Seal and keep the encoding, so the hot path encodes a receipt exactly once. */
+export function sealReceiptEncoded(body: ReceiptBody): SealedReceipt {
+  const bytes = encodeCanonical(body);
+  return { receipt: { id: sha256Hex(bytes), ...body }, body: bytes };
 }
 
 /** Recompute a receipt's id; throws IntegrityError when the receipt was altered. */

@@ -14,6 +14,7 @@ export interface RecordStore {
   putPayload(hash: string, encoded: Uint8Array): void;
   hasPayload(hash: string): boolean;
   getPayload(hash: string): Uint8Array;
-  appendReceipt(receipt: Receipt): void;
+  /** `body`, when given, is the receipt body's canonical encoding (saves encoding it again). */
+  appendReceipt(receipt: Receipt, body?: Uint8Array): void;
   getReceipt(id: string): Receipt;
 }

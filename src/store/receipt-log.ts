@@ -9,10 +9,12 @@
  *
  * Layout: an 8-byte magic `TPRLOG1\n`, then records
  *
- *     u32be length | u32be crc32(payload) | payload = canonical msgpack { prev, receipt }
+ *     u32be length | u32be crc32(payload) | payload = prev (32 bytes) | canonical receipt body
  *
- * `prev` is the sha256 of the previous record's payload (64 zeros for the first), so removing,
- * reordering or editing a record breaks the chain at that point.
+ * `prev` is the sha256 of the previous record's payload (32 zero bytes for the first), so
+ * removing, reordering or editing a record breaks the chain at that point. The receipt id is
+ * not stored: it is the sha256 of the body bytes, so a record cannot hold a receipt that does
+ * not hash to its id, and the executor's one encoding of the body is written as it is.
  *
  * Crash safety: a record is one `write` to an O_APPEND descriptor. A crash can only leave an
  * incomplete last record; on open, a bad record that reaches end of file is a torn tail and is
@@ -23,6 +25,7 @@
  */
 
 import { closeSync, fdatasyncSync, fstatSync, ftruncateSync, openSync, readSync, writeSync } from 'node:fs';
+import { createHash } from 'node:crypto';
 import { crc32 } from 'node:zlib';
 import { decodeCanonical, encodeCanonical, sha256Hex } from '../runtime/canonical.js';
 import { IntegrityError, NotFoundError } from '../runtime/errors.js';
@@ -30,7 +33,12 @@ import type { Receipt } from '../runtime/receipt.js';
 
 const MAGIC = Buffer.from('TPRLOG1\n');
 const HEADER = 8;
-const GENESIS = '0'.repeat(64);
+const GENESIS = Buffer.alloc(32);
+const PREV = 32;
+
+function sha256(bytes: Uint8Array): Buffer {
+  return createHash('sha256').update(bytes).digest();
+}
 
 export type SyncPolicy = 'always' | 'batch' | 'never';
 
@@ -52,7 +60,7 @@ export class ReceiptLog {
   readonly #index = new Map<string, Entry>();
   readonly #order: string[] = [];
   #end = 0;
-  #lastHash = GENESIS;
+  #lastHash: Buffer = GENESIS;
   #syncTimer: NodeJS.Timeout | undefined;
   #closed = false;
   /** Bytes cut from a torn tail when the log was opened (0 when it was clean). */
@@ -108,17 +116,18 @@ export class ReceiptLog {
         if (offset + HEADER + length === size) return size - offset;
         throw new IntegrityError(`${this.path}: record at byte ${offset} fails its checksum (corrupted log)`);
       }
-      const record = decodeCanonical<{ prev: string; receipt: Receipt }>(payload);
-      if (record.prev !== this.#lastHash) {
+      const prev = payload.subarray(0, PREV);
+      if (length < PREV || !prev.equals(this.#lastHash)) {
         throw new IntegrityError(
           `${this.path}: record at byte ${offset} breaks the hash chain (a record was removed, reordered or edited)`,
-          this.#lastHash,
-          record.prev,
+          this.#lastHash.toString('hex'),
+          prev.toString('hex'),
         );
       }
-      this.#index.set(record.receipt.id, { offset: offset + HEADER, length });
-      this.#order.push(record.receipt.id);
-      this.#lastHash = sha256Hex(payload);
+      const id = sha256Hex(payload.subarray(PREV));
+      this.#index.set(id, { offset: offset + HEADER, length });
+      this.#order.push(id);
+      this.#lastHash = sha256(payload);
       this.#end = offset + HEADER + length;
     }
     return 0;
@@ -132,21 +141,31 @@ export class ReceiptLog {
     return this.#index.has(id);
   }
 
-  append(receipt: Receipt): void {
+  /** Append a receipt; `body` is its canonical body encoding when the caller already has it. */
+  append(receipt: Receipt, body?: Uint8Array): void {
     if (this.#closed) throw new IntegrityError(`${this.path}: receipt log is closed`);
     // Another process may have appended since we last looked: index its records first so our
     // chain link points at the true last record.
     const size = fstatSync(this.#fd).size;
     if (size !== this.#end) this.#scan(size);
-    const payload = encodeCanonical({ prev: this.#lastHash, receipt });
-    const record = Buffer.allocUnsafe(HEADER + payload.byteLength);
+    let encoded = body;
+    if (!encoded) {
+      const { id: _, ...rest } = receipt;
+      encoded = encodeCanonical(rest);
+    }
+    const record = Buffer.allocUnsafe(HEADER + PREV + encoded.byteLength);
+    const payload = record.subarray(HEADER);
+    this.#lastHash.copy(payload, 0);
+    payload.set(encoded, PREV);
+    const id = sha256Hex(encoded);
+    if (id !== receipt.id)
+      throw new IntegrityError('receipt does not hash to its id; refusing to log it', receipt.id, id);
     record.writeUInt32BE(payload.byteLength, 0);
     record.writeUInt32BE(crc32(payload), 4);
-    record.set(payload, HEADER);
     writeSync(this.#fd, record);
-    this.#index.set(receipt.id, { offset: this.#end + HEADER, length: payload.byteLength });
-    this.#order.push(receipt.id);
-    this.#lastHash = sha256Hex(payload);
+    this.#index.set(id, { offset: this.#end + HEADER, length: payload.byteLength });
+    this.#order.push(id);
+    this.#lastHash = sha256(payload);
     this.#end += record.byteLength;
     if (this.#sync === 'always') fdatasyncSync(this.#fd);
     else if (this.#sync === 'batch' && !this.#syncTimer) {
@@ -160,7 +179,7 @@ export class ReceiptLog {
     if (!entry) throw new NotFoundError('receipt', id);
     const payload = Buffer.alloc(entry.length);
     readSync(this.#fd, payload, 0, entry.length, entry.offset);
-    return decodeCanonical<{ receipt: Receipt }>(payload).receipt;
+    return { id, ...decodeCanonical<Omit<Receipt, 'id'>>(payload.subarray(PREV)) };
   }
 
   /** Receipt ids in append order. */

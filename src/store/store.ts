@@ -101,8 +101,8 @@ export class Store implements RecordStore {
     return this.blobs.get(blob.trim());
   }
 
-  appendReceipt(receipt: Receipt): void {
-    this.receipts.append(receipt);
+  appendReceipt(receipt: Receipt, body?: Uint8Array): void {
+    this.receipts.append(receipt, body);
   }
 
   getReceipt(id: string): Receipt {
