@@ -141,3 +141,36 @@ describe('receipt log', () => {
     expect(new ReceiptLog(path).size).toBe(3);
   });
 });
+
+describe('receipt log batching', () => {
+  it('queues appends within one turn and writes them in one go, readable at once', async () => {
+    const log = new ReceiptLog(path);
+    const before = statSync(path).size;
+    const rs = Array.from({ length: 10 }, (_, i) => receipt(i));
+    for (const r of rs) log.append(r);
+    expect(statSync(path).size).toBe(before); // nothing written yet
+    expect(log.get(rs[3]!.id)).toEqual(rs[3]); // a read writes the queue first
+    expect(statSync(path).size).toBeGreaterThan(before);
+    log.append(receipt(99));
+    await new Promise((r) => setImmediate(r));
+    await new Promise((r) => setImmediate(r));
+    log.close();
+    expect(new ReceiptLog(path).ids()).toEqual([...rs.map((r) => r.id), receipt(99).id]);
+  });
+
+  it("sync: 'always' writes before append returns", () => {
+    const log = new ReceiptLog(path, { sync: 'always' });
+    const before = statSync(path).size;
+    log.append(receipt(1));
+    expect(statSync(path).size).toBeGreaterThan(before);
+    log.close();
+  });
+
+  it('writes at 64 KiB of queued records even if the event loop never turns', () => {
+    const log = new ReceiptLog(path);
+    for (let i = 0; i < 200; i++) log.append(receipt(i));
+    expect(statSync(path).size).toBeGreaterThan(32 * 1024);
+    log.close();
+    expect(new ReceiptLog(path).size).toBe(200);
+  });
+});
