@@ -42,6 +42,7 @@ import type {
   Prepared,
   RunContext,
   SandboxSpec,
+  Schema,
   Usage,
 } from './types.js';
 
@@ -187,42 +188,22 @@ export class Executor {
           inputBytes: inputSize,
         });
       }
-      // Size before anything else: an oversized input is refused without being read.
-      if (inputSize > spec.limits.maxInputBytes) {
-        throw new LimitExceededError(
-          'maxInputBytes',
-          spec.limits.maxInputBytes,
-          inputSize,
-          'input too large',
-        );
-      }
-      validateInput(build.manifest.inputSchema, input);
-      const inputHash = hashPayload(input);
-      attempt.input = { hash: inputHash, size: inputSize };
-      if (this.#store && record && !this.#store.hasPayload(inputHash)) {
-        this.#store.putPayload(inputHash, encodePayload(input));
-      }
+      const keep = this.#store && record ? this.#store : undefined;
+      attempt.input = admit(input, inputSize, 'maxInputBytes', spec, build.manifest.inputSchema, keep);
 
       const prepared = await this.#prepare(backend, build, spec);
       const ctx: RunContext = { entry, sandbox: spec, usage };
       const output = await this.#runWithBackstop(backend, prepared, input, ctx);
 
-      const outputSize = payloadBytes(output);
-      if (outputSize > spec.limits.maxOutputBytes) {
-        throw new LimitExceededError(
-          'maxOutputBytes',
-          spec.limits.maxOutputBytes,
-          outputSize,
-          'output too large',
-        );
-      }
-      validateOutput(build.manifest.outputSchema, output);
-      const outputHash = hashPayload(output);
-      attempt.output = { hash: outputHash, size: outputSize };
+      attempt.output = admit(
+        output,
+        payloadBytes(output),
+        'maxOutputBytes',
+        spec,
+        build.manifest.outputSchema,
+        keep,
+      );
       attempt.outputValue = output;
-      if (this.#store && record && !this.#store.hasPayload(outputHash)) {
-        this.#store.putPayload(outputHash, encodePayload(output));
-      }
     } catch (err) {
       attempt.error = asThunderpacError(err);
     }
@@ -378,6 +359,28 @@ export class Executor {
     const prepared = await p.catch(() => undefined);
     if (prepared) await this.backend(spec.backend).dispose(prepared);
   }
+}
+
+/**
+ * Admit an input or output: size against the sandbox limit first (an oversized payload is
+ * refused without being read), then the schema, then hash it and keep it in the store.
+ */
+function admit(
+  value: Input | Output,
+  size: number,
+  limit: 'maxInputBytes' | 'maxOutputBytes',
+  spec: SandboxSpec,
+  schema: Schema,
+  store: RecordStore | undefined,
+): PayloadRef {
+  const which = limit === 'maxInputBytes' ? 'input' : 'output';
+  if (size > spec.limits[limit])
+    throw new LimitExceededError(limit, spec.limits[limit], size, `${which} too large`);
+  if (which === 'input') validateInput(schema, value);
+  else validateOutput(schema, value as Output);
+  const hash = hashPayload(value);
+  if (store && !store.hasPayload(hash)) store.putPayload(hash, encodePayload(value));
+  return { hash, size };
 }
 
 /** Input size for the limit check, without trusting the input's shape yet. */
