@@ -92,9 +92,10 @@ export class Store implements RecordStore {
   }
 
   getPayload(hash: string): Uint8Array {
+    const link = this.#linkPath(hash);
     let blob: string;
     try {
-      blob = readFileSync(this.#linkPath(hash), 'utf8');
+      blob = readFileSync(link, 'utf8');
     } catch {
       throw new NotFoundError('payload', hash);
     }
