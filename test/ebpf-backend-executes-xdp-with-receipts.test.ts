@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createBpfBuild } from '../src/backends/ebpf/backend.js';
+import { createBpfBuild, createBpfBuildFromC } from '../src/backends/ebpf/backend.js';
 import { buildTcpFrame, buildUdpFrame } from '../src/runtime/packets.js';
 import type { Sandbox } from '../src/runtime/sandbox.js';
 import { Thunderpac } from '../src/thunderpac.js';
@@ -105,5 +105,42 @@ describe('ebpf backend: XDP test-run as an execution', () => {
       input: { kind: 'bytes', bytes: tcp80 },
     });
     expect(bytes.receipt.error?.code).toBe('VALIDATION_TYPE');
+  });
+});
+
+describe('ebpf backend: BPF C source compiled with clang', () => {
+  const source = `
+#include "parse.h"
+SEC("xdp")
+int drop_tcp(struct xdp_md *ctx)
+{
+	struct tp_packet pkt;
+	if (tp_parse(ctx, &pkt) < 0)
+		return XDP_PASS;
+	return pkt.protocol == IPPROTO_TCP ? XDP_DROP : XDP_PASS;
+}
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+`;
+
+  it('compiles reproducibly, records clang in the toolchain and runs as an execution', async () => {
+    const build = createBpfBuildFromC(source, { name: 'drop_tcp' });
+    expect(createBpfBuildFromC(source, { name: 'drop_tcp' }).id).toBe(build.id);
+    expect(build.manifest.toolchain.clang).toMatch(/^\d+\./);
+    const tcp = await tp.execute(sandbox, {
+      build,
+      entry: 'drop_tcp',
+      input: { kind: 'packet', bytes: tcp80 },
+    });
+    expect(tcp.output).toMatchObject({ verdict: 'XDP_DROP' });
+    const udp = await tp.execute(sandbox, {
+      build,
+      entry: 'drop_tcp',
+      input: { kind: 'packet', bytes: udp9 },
+    });
+    expect(udp.output).toMatchObject({ verdict: 'XDP_PASS' });
+  });
+
+  it("a compile error is a typed error carrying clang's message", () => {
+    expect(() => createBpfBuildFromC('int broken(', { name: 'broken' })).toThrow(/clang could not compile/);
   });
 });

@@ -7,6 +7,9 @@
 #include "bpf_object.h"
 #include "errors.h"
 #include "libbpf_log.h"
+#include "map.h"
+#include "ringbuf.h"
+#include "xdp.h"
 #include "test_run.h"
 
 namespace thunderpac {
@@ -29,6 +32,15 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("numPossibleCpus", Napi::Function::New<NumPossibleCpus>(env, "numPossibleCpus"));
   exports.Set("testRunFd", Napi::Function::New<TestRunFd>(env, "testRunFd"));
   exports.Set("BpfObject", BpfObjectWrap::Init(env));
+  exports.Set("BpfMap", BpfMapWrap::Init(env));
+  exports.Set("BpfLink", BpfLinkWrap::Init(env));
+  exports.Set("RingBuffer", RingBufferWrap::Init(env));
+  exports.Set("xdpAttach", Napi::Function::New<XdpAttach>(env, "xdpAttach"));
+  exports.Set("xdpDetach", Napi::Function::New<XdpDetach>(env, "xdpDetach"));
+  exports.Set("xdpQuery", Napi::Function::New<XdpQuery>(env, "xdpQuery"));
+  exports.Set("progInfo", Napi::Function::New<ProgInfo>(env, "progInfo"));
+  exports.Set("progPin", Napi::Function::New<ProgPin>(env, "progPin"));
+  exports.Set("enableStats", Napi::Function::New<EnableStats>(env, "enableStats"));
   return exports;
 }
 

@@ -1,10 +1,12 @@
 #include "bpf_object.h"
 
 #include <bpf/bpf.h>
+#include <bpf/btf.h>
 
 #include <cerrno>
 #include <string_view>
 
+#include "btf_describe.h"
 #include "bytes.h"
 #include "errors.h"
 #include "libbpf_log.h"
@@ -73,6 +75,9 @@ Napi::Function BpfObjectWrap::Init(Napi::Env env) {
                          InstanceMethod<&BpfObjectWrap::Maps>("maps"),
                          InstanceMethod<&BpfObjectWrap::TestRun>("testRun"),
                          InstanceMethod<&BpfObjectWrap::MapLookup>("mapLookup"),
+                         InstanceMethod<&BpfObjectWrap::SetProgramOptions>("setProgramOptions"),
+                         InstanceMethod<&BpfObjectWrap::MapBtf>("mapBtf"),
+                         InstanceMethod<&BpfObjectWrap::ProgramBtf>("programBtf"),
                          InstanceMethod<&BpfObjectWrap::Close>("close"),
                      });
 }
@@ -346,6 +351,89 @@ Napi::Value BpfObjectWrap::MapLookup(const Napi::CallbackInfo& info) {
         .Throw();
   }
   return Napi::Buffer<uint8_t>::Copy(env, value.data(), value.size());
+}
+
+// setProgramOptions(name, { type?, expectedAttachType?, flags?, autoload? }) before load():
+// libbpf's bpf_program__set_* setters; they are refused (EBUSY) once the object is loaded.
+Napi::Value BpfObjectWrap::SetProgramOptions(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Live(env, "set program options");
+  if (!info[0].IsString()) ThrowInvalidArgument(env, "setProgramOptions: program name must be a string");
+  const std::string name = info[0].As<Napi::String>().Utf8Value();
+  bpf_program* program = FindProgram(env, name);
+  if (state_ != State::kOpened) {
+    ThrowError(env, code::kState, EBUSY, "cannot change program '" + name + "' of BPF object '" + name_ + "' after load");
+  }
+  if (!info[1].IsObject()) ThrowInvalidArgument(env, "setProgramOptions: options must be an object");
+  Napi::Object options = info[1].As<Napi::Object>();
+  auto check = [&](int result, const char* what) {
+    if (result < 0) ThrowError(env, code::kState, -result, std::string("cannot set ") + what + " of program '" + name + "': " + ErrnoText(-result));
+  };
+  Napi::Value type = options.Get("type");
+  if (type.IsNumber()) check(bpf_program__set_type(program, static_cast<bpf_prog_type>(type.As<Napi::Number>().Uint32Value())), "type");
+  Napi::Value attach = options.Get("expectedAttachType");
+  if (attach.IsNumber()) {
+    check(bpf_program__set_expected_attach_type(program, static_cast<bpf_attach_type>(attach.As<Napi::Number>().Uint32Value())),
+          "expected attach type");
+  }
+  Napi::Value flags = options.Get("flags");
+  if (flags.IsNumber()) check(bpf_program__set_flags(program, flags.As<Napi::Number>().Uint32Value()), "flags");
+  Napi::Value autoload = options.Get("autoload");
+  if (autoload.IsBoolean()) check(bpf_program__set_autoload(program, autoload.As<Napi::Boolean>().Value()), "autoload");
+  return env.Undefined();
+}
+
+// mapBtf(name) -> { key, value } from the object's own BTF (works before load), or null.
+// Uses bpf_map__btf_key_type_id / bpf_map__btf_value_type_id.
+Napi::Value BpfObjectWrap::MapBtf(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  bpf_object* object = Live(env, "read map BTF");
+  if (!info[0].IsString()) ThrowInvalidArgument(env, "mapBtf: map name must be a string");
+  bpf_map* map = FindMap(env, info[0].As<Napi::String>().Utf8Value());
+  const btf* types = bpf_object__btf(object);
+  const uint32_t valueId = bpf_map__btf_value_type_id(map);
+  if (types == nullptr || valueId == 0) return env.Null();
+  const uint32_t keyId = bpf_map__btf_key_type_id(map);
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("key", keyId == 0 ? env.Null() : DescribeBtfType(env, types, keyId));
+  out.Set("value", DescribeBtfType(env, types, valueId));
+  return out;
+}
+
+// programBtf(name) -> { name, params: [{ name, type }], returns } from the BTF FUNC record of
+// the program's entry function, or null when the object has no BTF for it.
+Napi::Value BpfObjectWrap::ProgramBtf(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  bpf_object* object = Live(env, "read program BTF");
+  if (!info[0].IsString()) ThrowInvalidArgument(env, "programBtf: program name must be a string");
+  const std::string name = info[0].As<Napi::String>().Utf8Value();
+  FindProgram(env, name);
+  const btf* types = bpf_object__btf(object);
+  if (types == nullptr) return env.Null();
+  const int funcId = btf__find_by_name_kind(types, name.c_str(), BTF_KIND_FUNC);
+  if (funcId <= 0) return env.Null();
+  const btf_type* func = btf__type_by_id(types, funcId);
+  const btf_type* proto = func == nullptr ? nullptr : btf__type_by_id(types, func->type);
+  if (proto == nullptr || !btf_is_func_proto(proto)) return env.Null();
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("name", name);
+  Napi::Array params = Napi::Array::New(env);
+  const btf_param* param = btf_params(proto);
+  for (uint16_t i = 0; i < btf_vlen(proto); i++, param++) {
+    Napi::Object entry = Napi::Object::New(env);
+    const char* paramName = btf__name_by_offset(types, param->name_off);
+    entry.Set("name", paramName == nullptr ? "" : paramName);
+    // Parameters are usually pointers (struct xdp_md *): name the pointee.
+    const btf_type* paramType = btf__type_by_id(types, param->type);
+    uint32_t shown = param->type;
+    if (paramType != nullptr && btf_is_ptr(paramType)) shown = paramType->type;
+    entry.Set("pointer", Napi::Boolean::New(env, paramType != nullptr && btf_is_ptr(paramType)));
+    entry.Set("type", DescribeBtfType(env, types, shown));
+    params.Set(i, entry);
+  }
+  out.Set("params", params);
+  out.Set("returns", DescribeBtfType(env, types, proto->type));
+  return out;
 }
 
 // Idempotent. Also runs from the GC finalizer (via object_'s destructor).

@@ -35,6 +35,9 @@ class BpfObjectWrap : public Napi::ObjectWrap<BpfObjectWrap> {
   Napi::Value Maps(const Napi::CallbackInfo& info);
   Napi::Value TestRun(const Napi::CallbackInfo& info);
   Napi::Value MapLookup(const Napi::CallbackInfo& info);
+  Napi::Value SetProgramOptions(const Napi::CallbackInfo& info);
+  Napi::Value MapBtf(const Napi::CallbackInfo& info);
+  Napi::Value ProgramBtf(const Napi::CallbackInfo& info);
   Napi::Value Close(const Napi::CallbackInfo& info);
 
   // Throws EBPF_CLOSED when the object was closed; returns the live object otherwise.

@@ -5,6 +5,8 @@
  *   thunderpac receipt verify <receipt-id> [--json] [--store DIR]
  *   thunderpac receipt show <receipt-id> [--store DIR]
  *   thunderpac receipt list [--store DIR]
+ *   thunderpac xdp attach|detach|status|clean|test-run ...   (src/cli/xdp.ts)
+ *   thunderpac map dump|lookup|update|delete ...             (src/cli/map.ts)
  *
  * Exit codes: 0 success / match, 1 failed execution / mismatch, 2 bad command line or input.
  */
@@ -21,15 +23,24 @@ import {
   storeDir,
   UsageError,
 } from './io.js';
+import { mapCommand } from './map.js';
 import { buildFromFile } from './program.js';
+import { xdpCommand } from './xdp.js';
 
 const USAGE = `usage:
   thunderpac run <file.wasm|file.o> --export NAME --input FILE|- [--timeout-ms N] [--memory-mb N] [--json] [--store DIR]
   thunderpac receipt verify <receipt-id> [--json] [--store DIR]
   thunderpac receipt show <receipt-id> [--store DIR]
   thunderpac receipt list [--store DIR]
+  thunderpac xdp attach <obj> --prog NAME --dev IFACE [--mode native|skb|offload|best] [--replace] [--pin] [--netns NAME]
+  thunderpac xdp detach --dev IFACE [--netns NAME] [--force]
+  thunderpac xdp status [--dev IFACE] [--netns NAME] [--json]
+  thunderpac xdp clean [--json]
+  thunderpac xdp test-run <obj> --prog NAME --packet HEX|--pcap FILE [--repeat N] [--json]
+  thunderpac map dump|lookup|update|delete <pinned-path|name> [key] [value] [--mode any|noexist|exist]
 
-The store defaults to $THUNDERPAC_STORE, else ~/.thunderpac/store.`;
+The store defaults to $THUNDERPAC_STORE, else ~/.thunderpac/store. XDP records and pinned maps
+live under --root, else $THUNDERPAC_BPFFS, else /sys/fs/bpf/thunderpac.`;
 
 function write(json: unknown): void {
   process.stdout.write(`${JSON.stringify(json, null, 2)}\n`);
@@ -126,6 +137,10 @@ export async function main(argv: string[]): Promise<number> {
         return await run(rest);
       case 'receipt':
         return await receipt(rest);
+      case 'xdp':
+        return await xdpCommand(rest);
+      case 'map':
+        return await mapCommand(rest);
       case undefined:
       case 'help':
       case '--help':

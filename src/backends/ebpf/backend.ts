@@ -20,6 +20,7 @@ import type {
   SandboxSpec,
   Schema,
 } from '../../runtime/types.js';
+import { type CompileOptions, compileBpfC } from './compile.js';
 import { BpfObject, libbpfVersion } from './object.js';
 
 export const BPF_OBJECT_ARTIFACT = 'object.o';
@@ -32,17 +33,29 @@ export interface BpfBuildOptions {
   readonly inputSchema?: Schema;
   /** How the object was produced (e.g. { clang: '14.0.6' }) when thunderpac compiled it. */
   readonly toolchain?: Readonly<Record<string, string>>;
+  /** What the user handed in, when it was not the object itself (e.g. the C source). */
+  readonly source?: Uint8Array;
 }
 
 export function createBpfBuild(object: Uint8Array, options: BpfBuildOptions): Build {
   return createBuild({
     kind: 'ebpf',
     name: options.name,
-    source: object,
+    source: options.source ?? object,
     artifacts: { [BPF_OBJECT_ARTIFACT]: { bytes: object, mediaType: 'application/x-bpf-elf' } },
     inputSchema: options.inputSchema ?? DEFAULT_PACKET_SCHEMA,
     outputSchema: { kind: 'packet' },
     toolchain: options.toolchain ?? {},
+  });
+}
+
+/** A build from BPF C source: compiled with clang (compile.ts), the source digest is the C text's. */
+export function createBpfBuildFromC(source: string, options: BpfBuildOptions & CompileOptions): Build {
+  const compiled = compileBpfC(source, options);
+  return createBpfBuild(compiled.object, {
+    ...options,
+    source: new TextEncoder().encode(source),
+    toolchain: { ...compiled.toolchain, ...options.toolchain },
   });
 }
 

@@ -17,6 +17,9 @@ export type BpfErrorCode =
   | 'EBPF_TEST_RUN' // BPF_PROG_TEST_RUN failed
   | 'EBPF_MAP' // a map operation failed
   | 'EBPF_INVALID_ARG' // an argument of the wrong type or size
+  | 'EBPF_CODEC' // a key or value does not fit the map's layout (struct codec)
+  | 'EBPF_XDP' // attaching, replacing, detaching or querying XDP failed
+  | 'EBPF_XDP_BUSY' // the interface already runs a program and replacement was not asked for
   | 'EBPF_SYSTEM'; // any other system failure
 
 export interface BpfErrorDetails {
@@ -101,8 +104,80 @@ const BPF_ERROR_CODES: ReadonlySet<string> = new Set<BpfErrorCode>([
   'EBPF_TEST_RUN',
   'EBPF_MAP',
   'EBPF_INVALID_ARG',
+  'EBPF_CODEC',
+  'EBPF_XDP',
+  'EBPF_XDP_BUSY',
   'EBPF_SYSTEM',
 ]);
+
+/**
+ * A map operation failed in the kernel. `errno` says why: EEXIST (update with 'noexist' on a
+ * present key), ENOENT ('exist' on a missing key), E2BIG (map full), EPERM (frozen), ...
+ */
+export class MapError extends BpfError {
+  /** lookup, update, delete, nextKey, lookupBatch, updateBatch, deleteBatch, freeze, ... */
+  readonly operation: string | undefined;
+  /** For batch operations: how many elements were processed before the failure. */
+  readonly completed: number | undefined;
+
+  constructor(message: string, details: BpfErrorDetails & { operation?: string; completed?: number } = {}) {
+    super('EBPF_MAP', message, details);
+    this.operation = details.operation;
+    this.completed = details.completed;
+  }
+
+  /** The errno's symbolic name (e.g. 'EEXIST'), when there is one. */
+  get errnoName(): string | undefined {
+    return this.errno === undefined ? undefined : ERRNO_NAMES.get(this.errno);
+  }
+}
+
+/** A key or value that does not match the map's C layout. Raised before any syscall. */
+export class CodecError extends BpfError {
+  /** Where in the value the problem is, e.g. 'key.addr' or 'value[2].rate_pps'. */
+  readonly field: string;
+
+  constructor(field: string, message: string, details: BpfErrorDetails = {}) {
+    super('EBPF_CODEC', `${field}: ${message}`, details);
+    this.field = field;
+  }
+}
+
+/** An XDP operation on an interface failed. */
+export class XdpError extends BpfError {
+  readonly device: string | undefined;
+  readonly netns: string | undefined;
+
+  constructor(
+    message: string,
+    details: BpfErrorDetails & { device?: string | undefined; netns?: string | undefined } = {},
+    code: 'EBPF_XDP' | 'EBPF_XDP_BUSY' = 'EBPF_XDP',
+  ) {
+    super(code, message, details);
+    this.device = details.device;
+    this.netns = details.netns;
+  }
+}
+
+/** The interface already has a program (foreign or ours) and `replace` was not given. */
+export class XdpBusyError extends XdpError {
+  readonly attachedProgId: number;
+  readonly attachedProgName: string | undefined;
+
+  constructor(
+    message: string,
+    details: BpfErrorDetails & {
+      device: string;
+      netns?: string | undefined;
+      attachedProgId: number;
+      attachedProgName?: string | undefined;
+    },
+  ) {
+    super(message, { ...details, errno: details.errno ?? osConstants.errno.EBUSY }, 'EBPF_XDP_BUSY');
+    this.attachedProgId = details.attachedProgId;
+    this.attachedProgName = details.attachedProgName;
+  }
+}
 
 interface NativeErrorFields {
   code?: unknown;
@@ -113,6 +188,10 @@ interface NativeErrorFields {
   path?: unknown;
   program?: unknown;
   map?: unknown;
+  operation?: unknown;
+  completed?: unknown;
+  device?: unknown;
+  netns?: unknown;
 }
 
 /** Converts an error thrown by the addon into its typed class; anything else is returned as is. */
@@ -134,6 +213,20 @@ export function fromNativeError(err: unknown): unknown {
     return new VerifierError(details.program, fields.verifierLog, details);
   }
   if (code === 'EBPF_CLOSED') return new ClosedHandleError(err.message, details);
+  if (code === 'EBPF_MAP') {
+    return new MapError(err.message, {
+      ...details,
+      operation: asString(fields.operation),
+      completed: asNumber(fields.completed),
+    });
+  }
+  if (code === 'EBPF_XDP') {
+    return new XdpError(err.message, {
+      ...details,
+      device: asString(fields.device),
+      netns: asString(fields.netns),
+    });
+  }
   return new BpfError(code, err.message, details);
 }
 

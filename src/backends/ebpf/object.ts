@@ -4,7 +4,15 @@
  * addon; every native error surfaces as a BpfError subclass (see errors.ts).
  */
 import { loadAddon } from './addon.js';
-import type { NativeBpfObject, NativeMapInfo, NativeProgramInfo, NativeTestRunResult } from './addon.js';
+import type {
+  NativeBpfObject,
+  NativeBtfType,
+  NativeMapInfo,
+  NativeProgramInfo,
+  NativeTestRunResult,
+} from './addon.js';
+import { codecFromBtf, keyCodecFromBtf } from './btf.js';
+import { bytes, type Codec } from './codec.js';
 import { BpfError, callNative } from './errors.js';
 
 export type BpfObjectState = 'opened' | 'loaded' | 'load-failed' | 'closed';
@@ -96,6 +104,45 @@ export class BpfObject {
 
   get closed(): boolean {
     return this.#native.state === 'closed';
+  }
+
+  /** A map's key/value types from the object's BTF (before or after load), or null without BTF. */
+  mapBtf(name: string): { key: NativeBtfType | null; value: NativeBtfType } | null {
+    return callNative(() => this.#native.mapBtf(name));
+  }
+
+  /** Key/value codecs derived from the object's BTF (LPM keys as prefixes), or null without BTF. */
+  mapCodecs(name: string): { key: Codec<unknown>; value: Codec<unknown> } | null {
+    const btf = this.mapBtf(name);
+    if (btf === null) return null;
+    const info = this.map(name);
+    return {
+      key: btf.key === null ? bytes(info.keySize) : keyCodecFromBtf(btf.key, info.typeName === 'lpm_trie'),
+      value: codecFromBtf(btf.value),
+    };
+  }
+
+  /** The program's entry function signature from BTF (e.g. `int xdp_acl(struct xdp_md *ctx)`). */
+  programBtf(name: string): ReturnType<NativeBpfObject['programBtf']> {
+    return callNative(() => this.#native.programBtf(name));
+  }
+
+  /**
+   * Before load: override a program's type (enum bpf_prog_type), expected attach type, load
+   * flags (BPF_F_*), or skip loading it (autoload false). Refused with EBPF_STATE after load.
+   */
+  setProgramOptions(
+    program: string,
+    options: {
+      readonly type?: number;
+      readonly expectedAttachType?: number;
+      readonly flags?: number;
+      readonly autoload?: boolean;
+    },
+  ): this {
+    this.#forgetInfo();
+    callNative(() => this.#native.setProgramOptions(program, options));
+    return this;
   }
 
   /**

@@ -1,0 +1,85 @@
+/**
+ * `thunderpac map dump|lookup|update|delete <pinned-path|name> [key] [value]`: keys and values
+ * as JSON through the codec derived from the map's BTF (LPM keys as "10.0.0.0/8", 64-bit
+ * integers as decimal strings, byte arrays as hex). A bare name means <root>/maps/<name>.
+ * Per-CPU maps take and return one value per possible CPU.
+ */
+import { isAbsolute, join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { toJson } from '../backends/ebpf/codec.js';
+import { BpfMap, type UpdateMode } from '../backends/ebpf/map.js';
+import { UsageError } from './io.js';
+import { bpffsRoot } from './xdp.js';
+
+const UPDATE_MODES: readonly UpdateMode[] = ['any', 'noexist', 'exist'];
+
+export async function mapCommand(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      root: { type: 'string' },
+      mode: { type: 'string' },
+      batch: { type: 'boolean', default: false },
+    },
+  });
+  const [action, where, keyText, valueText] = positionals;
+  if (!where) throw new UsageError(`map ${action ?? ''} needs a pinned map path or name`);
+  const path = isAbsolute(where) ? where : join(bpffsRoot(values.root), 'maps', where);
+  const raw = BpfMap.openPinned(path);
+  const map = raw.typed();
+  const out = (value: unknown) => process.stdout.write(`${JSON.stringify(toJson(value), null, 2)}\n`);
+  try {
+    switch (action) {
+      case 'dump': {
+        const entries =
+          values.batch && map.info.typeName !== 'lpm_trie' ? map.getBatch() : [...map.entries()];
+        out(entries.map(([key, value]) => ({ key, value })));
+        return 0;
+      }
+      case 'lookup': {
+        const key = parseJson(keyText, 'key');
+        const value = map.info.perCpu ? map.getPerCpu(key) : map.get(key);
+        if (value === undefined) {
+          process.stderr.write('thunderpac: no such key\n');
+          return 1;
+        }
+        out(value);
+        return 0;
+      }
+      case 'update': {
+        const key = parseJson(keyText, 'key');
+        const value = parseJson(valueText, 'value');
+        const mode = (values.mode ?? 'any') as UpdateMode;
+        if (!UPDATE_MODES.includes(mode)) throw new UsageError(`--mode must be any, noexist or exist`);
+        if (map.info.perCpu) {
+          if (!Array.isArray(value))
+            throw new UsageError('a per-CPU map takes a JSON array: one value per CPU');
+          map.setPerCpu(key, value, mode);
+        } else {
+          map.set(key, value, mode);
+        }
+        return 0;
+      }
+      case 'delete': {
+        const deleted = map.delete(parseJson(keyText, 'key'));
+        if (!deleted) process.stderr.write('thunderpac: no such key\n');
+        return deleted ? 0 : 1;
+      }
+      default:
+        throw new UsageError(`unknown map action '${action ?? ''}' (dump, lookup, update, delete)`);
+    }
+  } finally {
+    raw.close();
+  }
+}
+
+/** JSON, or the bare text as a string (so `10.0.0.0/8` needs no quotes). */
+function parseJson(text: string | undefined, what: string): unknown {
+  if (text === undefined) throw new UsageError(`missing ${what}`);
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+}

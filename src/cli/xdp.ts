@@ -1,0 +1,215 @@
+/**
+ * `thunderpac xdp attach|detach|status|clean|test-run`.
+ *
+ * attach without --pin makes a netlink attachment (a link would die with this short-lived
+ * command); --pin makes a pinned bpf link. Either way the attachment is recorded under the
+ * bpffs root, and the object's maps are pinned at <root>/maps/<map> so `thunderpac map` can
+ * reach them by name.
+ */
+import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { BpfMap } from '../backends/ebpf/map.js';
+import { BpfObject } from '../backends/ebpf/object.js';
+import type { XdpMode } from '../backends/ebpf/link.js';
+import { xdpQuery } from '../backends/ebpf/link.js';
+import { DEFAULT_BPFFS_ROOT, XdpManager } from '../backends/ebpf/xdp.js';
+import { parseIntFlag, UsageError } from './io.js';
+import { readPcap } from './pcap.js';
+
+export function bpffsRoot(flag: string | undefined): string {
+  return flag ?? process.env.THUNDERPAC_BPFFS ?? DEFAULT_BPFFS_ROOT;
+}
+
+function print(json: boolean, value: unknown, text: () => string): void {
+  process.stdout.write(json ? `${JSON.stringify(value, null, 2)}\n` : `${text()}\n`);
+}
+
+const MODES: readonly (XdpMode | 'best')[] = ['native', 'skb', 'offload', 'best'];
+
+export async function xdpCommand(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      prog: { type: 'string' },
+      dev: { type: 'string' },
+      mode: { type: 'string' },
+      netns: { type: 'string' },
+      replace: { type: 'boolean', default: false },
+      pin: { type: 'boolean', default: false },
+      force: { type: 'boolean', default: false },
+      root: { type: 'string' },
+      packet: { type: 'string' },
+      pcap: { type: 'string' },
+      repeat: { type: 'string' },
+      json: { type: 'boolean', default: false },
+    },
+  });
+  const [action, ...rest] = positionals;
+  const manager = new XdpManager({ root: bpffsRoot(values.root) });
+  const target = () => {
+    if (!values.dev) throw new UsageError(`xdp ${action} needs --dev IFACE`);
+    return { device: values.dev, ...(values.netns ? { netns: values.netns } : {}) };
+  };
+  switch (action) {
+    case 'attach': {
+      const [objectPath] = rest;
+      if (!objectPath || rest.length !== 1) throw new UsageError('xdp attach expects one BPF object file');
+      if (!values.prog) throw new UsageError('xdp attach needs --prog NAME');
+      const mode = (values.mode ?? 'native') as XdpMode;
+      if (!MODES.includes(mode))
+        throw new UsageError(`--mode must be native, skb, offload or best, got '${values.mode}'`);
+      const where = target();
+      const object = openObject(objectPath);
+      try {
+        object.load();
+        const attachment = manager.attach(object, values.prog, {
+          ...where,
+          mode,
+          replace: values.replace,
+          pin: values.pin,
+          netlink: !values.pin,
+        });
+        const maps = pinMaps(object, manager.root, values.replace);
+        print(values.json, { ...attachment, maps }, () =>
+          [
+            `attached ${attachment.progName} (id ${attachment.progId}) to ${where.device}` +
+              `${where.netns ? ` in netns ${where.netns}` : ''}: ${attachment.kind}, ${attachment.mode} mode` +
+              (attachment.replacedProgId ? `, replaced program ${attachment.replacedProgId}` : ''),
+            ...maps.map((path) => `  map pinned at ${path}`),
+          ].join('\n'),
+        );
+      } finally {
+        object.close();
+      }
+      return 0;
+    }
+    case 'detach': {
+      const where = target();
+      const detached = manager.detach(where, { force: values.force });
+      print(values.json, { detached }, () =>
+        detached ? `detached the XDP program from ${where.device}` : `no XDP program on ${where.device}`,
+      );
+      return 0;
+    }
+    case 'status': {
+      const entries = manager.status();
+      const device = values.dev ? { device: values.dev, ...xdpQuery(target()) } : undefined;
+      print(values.json, { attachments: entries, ...(device ? { interface: device } : {}) }, () => {
+        const lines = entries.map(
+          (e) =>
+            `${e.netns ?? '-'} ${e.device}: ${e.kind} prog ${e.progId ?? '?'} (${e.progName ?? '?'}) ` +
+            `${e.active ? 'active' : `stale (interface runs ${e.attachedProgId ?? 'nothing/gone'})`}`,
+        );
+        if (entries.length === 0) lines.push('no thunderpac XDP attachments');
+        if (device) lines.push(`${device.device}: prog ${device.progId} (${device.mode})`);
+        return lines.join('\n');
+      });
+      return 0;
+    }
+    case 'clean': {
+      const cleaned = manager.clean();
+      // The maps `attach` pinned for `thunderpac map`: without their programs they are only memory.
+      const mapsDir = join(manager.root, 'maps');
+      const maps = existsSync(mapsDir) ? readdirSync(mapsDir).map((name) => join(mapsDir, name)) : [];
+      for (const path of maps) rmSync(path, { force: true });
+      print(values.json, { cleaned, unpinnedMaps: maps }, () =>
+        cleaned.length === 0 && maps.length === 0
+          ? 'nothing to clean'
+          : [
+              ...cleaned.map(
+                (c) =>
+                  `${c.detached ? 'detached' : 'removed stale record for'} ${c.netns ?? '-'} ${c.device} (${c.kind})`,
+              ),
+              ...maps.map((path) => `unpinned map ${path}`),
+            ].join('\n'),
+      );
+      return 0;
+    }
+    case 'test-run':
+      return testRun(rest, values);
+    default:
+      throw new UsageError(`unknown xdp action '${action ?? ''}' (attach, detach, status, clean, test-run)`);
+  }
+}
+
+function testRun(
+  rest: string[],
+  values: { prog?: string; packet?: string; pcap?: string; repeat?: string; json?: boolean },
+): number {
+  const [objectPath] = rest;
+  if (!objectPath || rest.length !== 1) throw new UsageError('xdp test-run expects one BPF object file');
+  if (!values.prog) throw new UsageError('xdp test-run needs --prog NAME');
+  if ((values.packet === undefined) === (values.pcap === undefined)) {
+    throw new UsageError('xdp test-run needs exactly one of --packet HEX or --pcap FILE');
+  }
+  const repeat = parseIntFlag('repeat', values.repeat) ?? 1;
+  let packets: Uint8Array[];
+  if (values.packet !== undefined) {
+    const hex = values.packet.replace(/^0x/, '').replace(/[\s:]/g, '');
+    if (!/^([0-9a-fA-F]{2})+$/.test(hex))
+      throw new UsageError('--packet expects an even number of hex digits');
+    packets = [Uint8Array.from(Buffer.from(hex, 'hex'))];
+  } else {
+    packets = readPcap(values.pcap!);
+  }
+  const object = openObject(objectPath);
+  try {
+    object.load();
+    const results = packets.map((packet, index) => {
+      const started = process.hrtime.bigint();
+      const result = object.testRun(values.prog!, packet, { repeat });
+      const callNs = Number(process.hrtime.bigint() - started);
+      return {
+        index,
+        action: result.action ?? null,
+        retval: result.retval,
+        durationNs: result.durationNs,
+        callNs,
+        repeat: result.repeat,
+        size: result.dataSize,
+        output: Buffer.from(result.data).toString('hex'),
+      };
+    });
+    print(values.json === true, { program: values.prog, results }, () =>
+      results
+        .map(
+          (r) =>
+            `#${r.index}: ${r.action ?? r.retval} (${r.durationNs} ns/run in kernel, ${r.size} bytes out)`,
+        )
+        .join('\n'),
+    );
+  } finally {
+    object.close();
+  }
+  return 0;
+}
+
+function openObject(path: string): BpfObject {
+  if (!existsSync(path)) throw new UsageError(`no such BPF object: ${path}`);
+  return BpfObject.open(path);
+}
+
+function pinMaps(object: BpfObject, root: string, replace: boolean): string[] {
+  const dir = join(root, 'maps');
+  mkdirSync(dir, { recursive: true });
+  const pinned: string[] = [];
+  for (const info of object.maps) {
+    // libbpf's internal maps (.rodata, .bss) have dots, which bpffs refuses; skip them.
+    if (info.name.includes('.')) continue;
+    const path = join(dir, info.name);
+    if (existsSync(path)) {
+      if (!replace) continue;
+      rmSync(path, { force: true });
+    }
+    const map = BpfMap.fromObject(object, info.name);
+    try {
+      map.pin(path);
+      pinned.push(path);
+    } finally {
+      map.close();
+    }
+  }
+  return pinned;
+}
