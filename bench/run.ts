@@ -38,7 +38,8 @@ interface AbiExports {
   alloc(len: number): number;
   [entry: string]: unknown;
 }
-const WA = (globalThis as unknown as { WebAssembly: any }).WebAssembly;
+// lib ES2022 declares no WebAssembly global; the bench needs only Module and Instance.
+const WA = (globalThis as unknown as { WebAssembly: { Module: new (b: Uint8Array) => object; Instance: new (m: object, i: object) => { exports: unknown } } }).WebAssembly;
 
 /**
  * The guest ABI by hand, on an instance: what a user without thunderpac would write. `ptr`
