@@ -39,7 +39,14 @@ interface AbiExports {
   [entry: string]: unknown;
 }
 // lib ES2022 declares no WebAssembly global; the bench needs only Module and Instance.
-const WA = (globalThis as unknown as { WebAssembly: { Module: new (b: Uint8Array) => object; Instance: new (m: object, i: object) => { exports: unknown } } }).WebAssembly;
+const WA = (
+  globalThis as unknown as {
+    WebAssembly: {
+      Module: new (b: Uint8Array) => object;
+      Instance: new (m: object, i: object) => { exports: unknown };
+    };
+  }
+).WebAssembly;
 
 /**
  * The guest ABI by hand, on an instance: what a user without thunderpac would write. `ptr`
