@@ -7,7 +7,22 @@ import type { RunContext, SandboxLimits, SandboxSpec } from '../src/runtime/type
 
 const WASM_DIR = fileURLToPath(new URL('../wasm/', import.meta.url));
 
-const GUESTS = ['echo', 'fnv', 'mem_nomax', 'mem_huge', 'imports_env', 'abort_import', 'shared_mem', 'mem64'];
+const GUESTS = [
+  'echo',
+  'fnv',
+  'kernels',
+  'nan',
+  'tailcall',
+  'atomics',
+  'relaxed_simd',
+  'exceptions',
+  'mem_nomax',
+  'mem_huge',
+  'imports_env',
+  'abort_import',
+  'shared_mem',
+  'mem64',
+];
 
 /**
  * Build the guests (make is incremental: a no-op when they are up to date). Where the
@@ -45,3 +60,16 @@ export function ctx(entry: string, spec: SandboxSpec = sandbox()): RunContext {
 
 export const bytes = (s: string): Uint8Array => new TextEncoder().encode(s);
 export const text = (b: Uint8Array): string => new TextDecoder().decode(b);
+
+/** A sandbox with the given determinism flags (e.g. 'nan-native', 'allow-relaxed-simd'). */
+export function sandboxWithFlags(flags: readonly string[], limits: Partial<SandboxLimits> = {}): SandboxSpec {
+  return { ...sandbox(limits), determinism: { seed: 0, flags: [...flags].sort() } };
+}
+
+/** Little-endian u32 parameters, the input format of wasm/kernels.c. */
+export function u32s(...values: number[]): Uint8Array {
+  const out = new Uint8Array(4 * values.length);
+  const view = new DataView(out.buffer);
+  for (const [i, v] of values.entries()) view.setUint32(4 * i, v >>> 0, true);
+  return out;
+}

@@ -37,7 +37,7 @@ export interface SandboxOptions {
 }
 
 function checkLimit(name: keyof SandboxLimits, value: unknown, min: number): void {
-  if (value === undefined && (name === 'fuel' || name === 'cpuCores')) return;
+  if (value === undefined && (name === 'fuel' || name === 'cpuCores' || name === 'callDepth')) return;
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min) {
     throw new ValidationError('range', `sandbox.limits.${name}`, `an integer >= ${min}`, String(value));
   }
@@ -52,6 +52,7 @@ export function sandboxSpec(options: SandboxOptions): SandboxSpec {
   checkLimit('maxOutputBytes', limits.maxOutputBytes, 0);
   checkLimit('fuel', limits.fuel, 1);
   checkLimit('cpuCores', limits.cpuCores, 1);
+  checkLimit('callDepth', limits.callDepth, 1);
   const fs = options.fs ?? { kind: 'none' };
   if (fs.kind !== 'none' && fs.kind !== 'read-only') {
     throw new ValidationError(
@@ -61,9 +62,15 @@ export function sandboxSpec(options: SandboxOptions): SandboxSpec {
       String((fs as { kind: unknown }).kind),
     );
   }
+  const flags = [...(options.determinism?.flags ?? [])];
+  // WASM float policy: NaN canonicalization unless the sandbox asks for native NaNs. Written
+  // into the flags so every receipt names the policy its results depend on.
+  if (options.backend === 'wasm' && !flags.includes('nan-native') && !flags.includes('nan-canonical')) {
+    flags.push('nan-canonical');
+  }
   const determinism: Determinism = {
     seed: options.determinism?.seed ?? 0,
-    flags: [...(options.determinism?.flags ?? [])].sort(),
+    flags: flags.sort(),
   };
   if (!Number.isSafeInteger(determinism.seed)) {
     throw new ValidationError('type', 'sandbox.determinism.seed', 'a safe integer', String(determinism.seed));

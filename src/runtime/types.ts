@@ -115,6 +115,8 @@ export interface SandboxLimits {
   readonly memoryMb: number;
   /** Instruction budget for metered guests; undefined = unmetered (then timeoutMs is the backstop). */
   readonly fuel?: number;
+  /** Deepest guest call nesting (WASM: an injected counter); undefined = the backend's default. */
+  readonly callDepth?: number;
   readonly maxInputBytes: number;
   readonly maxOutputBytes: number;
   readonly cpuCores?: number;

@@ -27,6 +27,8 @@ export type AbiFailure =
   | 'GUEST_BAD_OUTPUT' // alloc or the output range points outside linear memory
   | 'OUTPUT_LIMIT' // output length over maxOutputBytes; `value` holds it
   | 'STACK' // the guest exhausted the thread's call stack
+  | 'FUEL' // the injected fuel counter ran out; `fuelUsed` holds what was charged
+  | 'DEPTH' // the injected call-depth counter passed its limit
   | 'INSTANTIATE' // link error or no memory for the instance
   | 'INTERNAL';
 
@@ -38,6 +40,8 @@ export interface AbiResult {
   readonly value: number;
   /** Linear memory size at the end; memory never shrinks, so this is the peak. */
   readonly memoryBytes: number;
+  /** Fuel charged by the injected counter, alloc included; -1 when the module is not metered. */
+  readonly fuelUsed: number;
 }
 
 export function abiResult(
@@ -53,6 +57,7 @@ export function abiResult(
     message,
     value,
     memoryBytes: memory === undefined ? 0 : memory.buffer.byteLength,
+    fuelUsed: -1,
   };
 }
 
@@ -72,13 +77,108 @@ export function abiThrown(err: unknown, memory: WasmMemory | undefined): AbiResu
   return abiResult(null, 'INTERNAL', message, 0, memory);
 }
 
+/** An exported wasm global, as the host drives the injected counters. */
+interface CounterGlobal {
+  value: bigint | number;
+}
+
+/**
+ * Read the injected counters after a call: fill `fuelUsed`, and turn a trap that the
+ * counters explain into FUEL or DEPTH. The counters decide, not V8's message, so the
+ * classification is the same on every tier and path. A negative fuel counter wins: the
+ * fuel check runs before the depth check at every function entry.
+ */
+export function metered(
+  r: AbiResult,
+  fuel: CounterGlobal | undefined,
+  fuelLimit: number,
+  depth: CounterGlobal | undefined,
+  depthLimit: number,
+): AbiResult {
+  if (fuel === undefined && depth === undefined) return r;
+  const left = fuel === undefined ? 0 : Number(fuel.value);
+  const used = fuel === undefined ? -1 : fuelLimit - left;
+  let failure = r.failure;
+  let message = r.message;
+  if (failure === 'GUEST_TRAP' || failure === 'STACK') {
+    if (fuel !== undefined && left < 0) {
+      failure = 'FUEL';
+      message = `out of fuel: charged ${used} of ${fuelLimit}`;
+    } else if (depth !== undefined && Number(depth.value) > depthLimit) {
+      failure = 'DEPTH';
+      message = `call depth passed ${depthLimit}`;
+    }
+  }
+  return {
+    output: r.output,
+    failure,
+    message,
+    value: r.value,
+    memoryBytes: r.memoryBytes,
+    fuelUsed: used,
+  };
+}
+
+/**
+ * The ABI call itself on resolved exports: input at alloc(len), call, decode, copy out.
+ * Shared by runGuest (fresh instance) and the in-thread runner (reused instance).
+ */
+export function callGuest(
+  mem: WasmMemory,
+  alloc: (n: number) => number,
+  fn: (p: number, n: number) => unknown,
+  entry: string,
+  input: Uint8Array,
+  maxOutputBytes: number,
+): AbiResult {
+  try {
+    const len = input.byteLength;
+    const ptr = alloc(len) >>> 0;
+    let buf = mem.buffer; // re-read: alloc may have grown (and detached) the buffer
+    if (ptr + len > buf.byteLength) {
+      return abiResult(null, 'GUEST_BAD_OUTPUT', `alloc(${len}) returned ${ptr}, outside memory`, ptr, mem);
+    }
+    new Uint8Array(buf, ptr, len).set(input);
+
+    const packed = fn(ptr, len);
+    if (typeof packed !== 'bigint') {
+      return abiResult(null, 'ABI', `entry '${entry}' did not return an i64`, 0, mem);
+    }
+    if (packed < 0n) return abiResult(null, 'GUEST_ERROR', `guest returned ${packed}`, Number(packed), mem);
+    const outPtr = Number(packed >> 32n);
+    const outLen = Number(packed & 0xffffffffn);
+    // Checked before anything is copied: a guest cannot make the host allocate past the limit.
+    if (outLen > maxOutputBytes) {
+      return abiResult(null, 'OUTPUT_LIMIT', `guest output of ${outLen} bytes`, outLen, mem);
+    }
+    buf = mem.buffer;
+    if (outPtr + outLen > buf.byteLength) {
+      return abiResult(
+        null,
+        'GUEST_BAD_OUTPUT',
+        `output [${outPtr}, ${outPtr + outLen}) is outside linear memory (${buf.byteLength} bytes)`,
+        outPtr,
+        mem,
+      );
+    }
+    // slice() copies into a buffer of exactly outLen bytes, which the worker can transfer.
+    return abiResult(new Uint8Array(buf.slice(outPtr, outPtr + outLen)), null, '', 0, mem);
+  } catch (err) {
+    return abiThrown(err, mem);
+  }
+}
+
 /**
  * One execution. A fresh instance every time: globals, the heap and anything a previous
  * input left in memory must not leak into the next execution (results would depend on
  * history, breaking replay, and one caller's data would be visible to the next).
  * Instantiating an already-compiled module still costs tens of microseconds (V8 reserves a
  * guarded address range per memory and the first touches fault pages in), which is why the
- * worker makes its next instance while it would otherwise sit idle (see worker.ts).
+ * worker makes its next instance while it would otherwise sit idle (see worker.ts), and the
+ * in-thread path reuses one instance with a memory/globals snapshot (instance-reuse.ts).
+ *
+ * Metered modules (instrument.ts): the fuel counter is set to `fuelLimit` before alloc, so
+ * alloc and the entry are charged, on every path the same way.
  */
 export function runGuest(
   module: WasmModule,
@@ -88,7 +188,11 @@ export function runGuest(
   input: Uint8Array,
   maxOutputBytes: number,
   /** A fresh, never-run instance of `module` made ahead of time (the worker's spare), if any. */
-  spare?: WasmInstance,
+  spare: WasmInstance | undefined,
+  /** Fuel for this execution; -1 = the module is not fuel-metered. */
+  fuelLimit: number,
+  /** The call-depth limit compiled into the module; 0 = no depth counter. */
+  depthLimit: number,
 ): AbiResult {
   const WA = (globalThis as unknown as WasmGlobal).WebAssembly;
   let memory: WasmMemory | undefined;
@@ -104,45 +208,19 @@ export function runGuest(
       return abiResult(null, 'ABI', 'module does not export `alloc`', 0, memory);
     const fn = exports[entry];
     if (typeof fn !== 'function') return abiResult(null, 'NO_SUCH_EXPORT', `no entry '${entry}'`, 0, memory);
-
-    const len = input.byteLength;
-    const ptr = (alloc as (n: number) => number)(len) >>> 0;
-    let buf = mem.buffer; // re-read: alloc may have grown (and detached) the buffer
-    if (ptr + len > buf.byteLength) {
-      return abiResult(
-        null,
-        'GUEST_BAD_OUTPUT',
-        `alloc(${len}) returned ${ptr}, outside memory`,
-        ptr,
-        memory,
-      );
-    }
-    new Uint8Array(buf, ptr, len).set(input);
-
-    const packed = (fn as (p: number, n: number) => unknown)(ptr, len);
-    if (typeof packed !== 'bigint') {
-      return abiResult(null, 'ABI', `entry '${entry}' did not return an i64`, 0, memory);
-    }
-    if (packed < 0n)
-      return abiResult(null, 'GUEST_ERROR', `guest returned ${packed}`, Number(packed), memory);
-    const outPtr = Number(packed >> 32n);
-    const outLen = Number(packed & 0xffffffffn);
-    // Checked before anything is copied: a guest cannot make the host allocate past the limit.
-    if (outLen > maxOutputBytes) {
-      return abiResult(null, 'OUTPUT_LIMIT', `guest output of ${outLen} bytes`, outLen, memory);
-    }
-    buf = mem.buffer;
-    if (outPtr + outLen > buf.byteLength) {
-      return abiResult(
-        null,
-        'GUEST_BAD_OUTPUT',
-        `output [${outPtr}, ${outPtr + outLen}) is outside linear memory (${buf.byteLength} bytes)`,
-        outPtr,
-        memory,
-      );
-    }
-    // slice() copies into a buffer of exactly outLen bytes, which the worker can transfer.
-    return abiResult(new Uint8Array(buf.slice(outPtr, outPtr + outLen)), null, '', 0, memory);
+    // Names as in instrument.ts (FUEL_EXPORT, DEPTH_EXPORT); literals: this function is stringified.
+    const fuel = fuelLimit >= 0 ? (exports.__thunderpac_fuel as CounterGlobal) : undefined;
+    const depth = depthLimit > 0 ? (exports.__thunderpac_depth as CounterGlobal) : undefined;
+    if (fuel !== undefined) fuel.value = BigInt(fuelLimit);
+    const r = callGuest(
+      mem,
+      alloc as (n: number) => number,
+      fn as (p: number, n: number) => unknown,
+      entry,
+      input,
+      maxOutputBytes,
+    );
+    return metered(r, fuel, fuelLimit, depth, depthLimit);
   } catch (err) {
     return abiThrown(err, memory);
   } finally {

@@ -1,13 +1,16 @@
 /**
  * The `wasm` backend: core modules that follow the thunderpac guest ABI (see abi.ts).
  *
- * prepare: parse (module-info.ts) → policy (policy.ts) → compile once (V8 validates).
- * run: a fresh instance per execution, on one of two paths sharing abi.ts:
- *   - worker (default): a worker_threads pool; a wall-clock timer terminates the worker at
- *     `timeoutMs`, so a runaway guest cannot hold the caller.
- *   - in-thread: on the calling thread, no timeout enforcement — only for trusted modules,
- *     or metered ones once fuel metering lands (then fuel bounds every execution).
- * `path: 'auto'` picks in-thread only for fuel-metered modules, i.e. worker for now.
+ * prepare: parse (module-info.ts) → policy (policy.ts) → instrument (instrument.ts: fuel when
+ *   `limits.fuel` is set, a call-depth counter, NaN canonicalization unless the sandbox says
+ *   'nan-native') → feature gate → compile once (V8 validates). The instrumented, compiled
+ *   module is cached per build and metering config.
+ * run, on one of two paths sharing abi.ts:
+ *   - worker: a worker_threads pool, a fresh instance per execution; a wall-clock timer
+ *     terminates the worker at `timeoutMs`, so a runaway guest cannot hold the caller.
+ *   - in-thread: on the calling thread, one instance reused with its state restored after
+ *     each execution (instance-reuse.ts). No wall-clock enforcement: fuel bounds the guest.
+ * `path: 'auto'` (default) picks in-thread for fuel-metered modules, worker otherwise.
  */
 
 import os from 'node:os';
@@ -29,12 +32,14 @@ import type {
   SandboxSpec,
   Schema,
 } from '../../runtime/types.js';
-import { type AbiResult, runGuest } from './abi.js';
+import type { AbiResult } from './abi.js';
 import { createHostImports, type HostState } from './host.js';
+import { InThreadRunner } from './instance-reuse.js';
+import { type Instrumented, instrument, type MeteringConfig } from './instrument.js';
 import { type ModuleInfo, parseModule } from './module-info.js';
-import { checkModule } from './policy.js';
+import { checkFeatures, checkModule } from './policy.js';
 import { WorkerPool } from './pool.js';
-import { WA, type WasmImports, type WasmModule } from './wasm-api.js';
+import { WA, type WasmModule } from './wasm-api.js';
 
 /** The artifact name of the module inside a wasm build. */
 export const WASM_ARTIFACT = 'module.wasm';
@@ -48,6 +53,23 @@ export interface WasmBackendOptions {
   readonly workers?: number;
   /** V8 heap/stack limits of each worker (guest linear memory is capped by the policy instead). */
   readonly resourceLimits?: ResourceLimits;
+  /** Call-depth limit when the sandbox sets none (default 1024). */
+  readonly callDepth?: number;
+}
+
+/**
+ * Deep enough for ordinary recursion (qsort, parsers), shallow enough that V8's stack (984 KiB
+ * on the main thread) holds it for ordinary frames, so the counter, not V8, decides.
+ */
+export const DEFAULT_CALL_DEPTH = 1024;
+
+/** Compiled instrumented modules kept per (build, metering config); bounded, oldest out first. */
+const MODULE_CACHE_SIZE = 64;
+
+interface CachedModule {
+  readonly instrumented: Instrumented;
+  /** Compiled on the first prepare that passes the feature gate; a failure is not kept. */
+  module: Promise<WasmModule> | undefined;
 }
 
 const DEFAULT_RESOURCE_LIMITS: ResourceLimits = Object.freeze({
@@ -65,6 +87,8 @@ export class WasmPrepared implements Prepared {
 
   constructor(
     readonly buildId: string,
+    /** Build id + metering config: the identity of the module actually compiled. */
+    readonly key: string,
     readonly module: WasmModule,
     readonly info: ModuleInfo,
     /** Host functions the module imports, as [module, name]; each allowed and provided. */
@@ -72,10 +96,17 @@ export class WasmPrepared implements Prepared {
     /** Exports callable as entries: (i32, i32) -> i64. */
     readonly entries: ReadonlySet<string>,
     readonly path: 'worker' | 'in-thread',
-    /** In-thread path only: the import object and the state its host functions read. */
-    readonly host: HostState,
-    readonly imports: WasmImports | undefined,
+    readonly metering: MeteringConfig,
+    /** What instrumentation found and did (features, charge sites, rewrite time). */
+    readonly instrumented: Instrumented,
+    /** In-thread path only. */
+    readonly runner: InThreadRunner | undefined,
   ) {}
+
+  /** Fuel per execution, -1 when not metered. */
+  get fuelLimit(): number {
+    return this.metering.fuel ?? -1;
+  }
 
   get disposed(): boolean {
     return this.#disposed;
@@ -96,6 +127,8 @@ export class WasmBackend implements Backend<WasmPrepared> {
   readonly #path: WasmPath;
   readonly #pool: WorkerPool;
   readonly #stackBytes: number;
+  readonly #callDepth: number;
+  readonly #modules = new Map<string, CachedModule>();
 
   constructor(opts: WasmBackendOptions = {}) {
     this.#path = opts.path ?? 'auto';
@@ -112,6 +145,15 @@ export class WasmBackend implements Backend<WasmPrepared> {
       );
     }
     this.#stackBytes = stackMb * (1 << 20);
+    this.#callDepth = opts.callDepth ?? DEFAULT_CALL_DEPTH;
+    if (!Number.isSafeInteger(this.#callDepth) || this.#callDepth < 1 || this.#callDepth > 2 ** 31 - 1) {
+      throw new ValidationError(
+        'range',
+        'WasmBackendOptions.callDepth',
+        'an integer in [1, 2^31)',
+        String(opts.callDepth),
+      );
+    }
     const size = opts.workers ?? Math.min(2, os.availableParallelism());
     if (!Number.isSafeInteger(size) || size < 1) {
       throw new ValidationError('range', 'WasmBackendOptions.workers', 'an integer >= 1', String(size));
@@ -130,12 +172,71 @@ export class WasmBackend implements Backend<WasmPrepared> {
     const bytes = artifact(build, WASM_ARTIFACT);
     const info = parseModule(bytes);
     const { hostImports, entries } = checkModule(info, sandbox);
-    const module = await compile(bytes);
-    // Fuel metering is not there yet, so no module counts as metered: 'auto' means worker.
-    const path = this.#path === 'in-thread' ? 'in-thread' : 'worker';
+    const metering: MeteringConfig = {
+      fuel: sandbox.limits.fuel,
+      callDepth: sandbox.limits.callDepth ?? this.#callDepth,
+      nanCanonical: !sandbox.determinism.flags.includes('nan-native'),
+    };
+    if (metering.callDepth > 2 ** 31 - 1) {
+      // The limit is an i32 constant in the instrumented code.
+      throw new ValidationError('range', 'sandbox.limits.callDepth', '< 2^31', String(metering.callDepth));
+    }
+    const key = `${build.id}:${metering.fuel ?? '-'}:${metering.callDepth}:${metering.nanCanonical ? 'c' : 'n'}`;
+    const cached = this.#cached(key, bytes, info, metering);
+    const instrumented = cached.instrumented;
+    // The gate before V8 sees the code: a refusal names the feature, not V8's opcode error.
+    checkFeatures(instrumented.features, sandbox);
+    if (cached.module === undefined) {
+      cached.module = compile(instrumented.bytes);
+      cached.module.catch(() => this.#modules.delete(key));
+    }
+    const module = await cached.module;
+    const path = this.#path === 'auto' ? (metering.fuel !== undefined ? 'in-thread' : 'worker') : this.#path;
+    const runner =
+      path === 'in-thread' ? this.#runner(module, hostImports, instrumented, metering) : undefined;
+    return new WasmPrepared(
+      build.id,
+      key,
+      module,
+      info,
+      hostImports,
+      entries,
+      path,
+      metering,
+      instrumented,
+      runner,
+    );
+  }
+
+  #runner(
+    module: WasmModule,
+    hostImports: readonly (readonly [string, string])[],
+    instrumented: Instrumented,
+    metering: MeteringConfig,
+  ): InThreadRunner {
     const host: HostState = { memory: undefined };
-    const imports = path === 'in-thread' ? createHostImports(hostImports, host) : undefined;
-    return new WasmPrepared(build.id, module, info, hostImports, entries, path, host, imports);
+    return new InThreadRunner(
+      module,
+      createHostImports(hostImports, host),
+      host,
+      instrumented,
+      metering.fuel ?? -1,
+      metering.callDepth,
+    );
+  }
+
+  /** Instrumentation (and, once a sandbox passes the gate, compilation) once per key. */
+  #cached(key: string, bytes: Uint8Array, info: ModuleInfo, metering: MeteringConfig): CachedModule {
+    let c = this.#modules.get(key);
+    if (c === undefined) {
+      c = { instrumented: instrument(bytes, info, metering), module: undefined };
+      this.#modules.set(key, c);
+      if (this.#modules.size > MODULE_CACHE_SIZE) {
+        const oldest = this.#modules.keys().next().value;
+        if (oldest !== undefined) this.#modules.delete(oldest);
+      }
+    }
+    return c;
   }
 
   async run(prepared: WasmPrepared, input: Input, ctx: RunContext): Promise<Output> {
@@ -151,9 +252,9 @@ export class WasmBackend implements Backend<WasmPrepared> {
       throw new LimitExceededError('maxInputBytes', limits.maxInputBytes, bytes.byteLength);
     }
     const r =
-      prepared.path === 'worker'
+      prepared.runner === undefined
         ? await this.#pool.exec(
-            prepared.buildId,
+            prepared.key,
             prepared.module,
             prepared.hostImports,
             !prepared.info.hasStart,
@@ -164,23 +265,20 @@ export class WasmBackend implements Backend<WasmPrepared> {
             bytes.slice(),
             limits.maxOutputBytes,
             limits.timeoutMs,
+            prepared.fuelLimit,
+            prepared.metering.callDepth,
           )
-        : runGuest(
-            prepared.module,
-            prepared.imports ?? {},
-            prepared.host,
-            entry,
-            bytes,
-            limits.maxOutputBytes,
-          );
+        : prepared.runner.run(entry, bytes, limits.maxOutputBytes);
     if (r.memoryBytes > 0) ctx.usage.peakMemoryBytes = r.memoryBytes;
+    if (r.fuelUsed >= 0) ctx.usage.fuelUsed = r.fuelUsed;
     if (r.output !== null) return { kind: 'bytes', bytes: r.output };
     throw this.#failure(r, prepared, ctx);
   }
 
   async dispose(prepared: WasmPrepared): Promise<void> {
     prepared.markDisposed();
-    this.#pool.drop(prepared.buildId);
+    prepared.runner?.clear();
+    this.#pool.drop(prepared.key);
   }
 
   /** Terminate the worker pool. Pending executions fail with WASM_BACKEND_CLOSED. */
@@ -204,6 +302,20 @@ export class WasmBackend implements Backend<WasmPrepared> {
           ctx.sandbox.limits.maxOutputBytes,
           r.value,
           `guest '${ctx.entry}' output exceeds maxOutputBytes`,
+        );
+      case 'FUEL':
+        return new LimitExceededError(
+          'fuel',
+          prepared.fuelLimit,
+          r.fuelUsed,
+          `guest '${ctx.entry}' ran out of fuel`,
+        );
+      case 'DEPTH':
+        return new LimitExceededError(
+          'callDepth',
+          prepared.metering.callDepth,
+          prepared.metering.callDepth + 1,
+          `guest '${ctx.entry}' nested calls deeper than callDepth`,
         );
       case 'STACK':
         return new LimitExceededError(

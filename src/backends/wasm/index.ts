@@ -1,6 +1,7 @@
 export type { AbiFailure, AbiResult } from './abi.js';
 export {
   createWasmBuild,
+  DEFAULT_CALL_DEPTH,
   WASM_ARTIFACT,
   WasmBackend,
   type WasmBackendOptions,

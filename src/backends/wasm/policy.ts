@@ -3,8 +3,9 @@
  *
  * The policy rejects; it never rewrites. A module that imports too much, or declares no
  * memory maximum, is refused with a typed error naming what is wrong, rather than patched
- * into something its author did not write. (Module rewriting arrives with the binaryen fuel
- * metering pass; until then the bytes we run are the bytes whose digest is in the build.)
+ * into something its author did not write. The only rewrite is instrument.ts's (fuel, call
+ * depth, NaN canonicalization): it adds counters and canonicalizes NaNs, and changes no
+ * import, memory or limit the policy checked here.
  *
  * Memory units: `sandbox.limits.memoryMb` is MiB (2^20 bytes) = 16 wasm pages of 64 KiB.
  * Every defined memory must declare a maximum of at most that many pages, so linear memory
@@ -13,6 +14,7 @@
 
 import { LimitExceededError, ProgramRejectedError } from '../../runtime/errors.js';
 import type { SandboxSpec } from '../../runtime/types.js';
+import type { WasmFeature } from './code-reader.js';
 import { HOST_FUNCTIONS } from './host.js';
 import { exportedFunctionType, type ModuleInfo, sameSignature, WASM_PAGE_BYTES } from './module-info.js';
 
@@ -144,4 +146,35 @@ export function checkModule(info: ModuleInfo, sandbox: SandboxSpec): PolicyResul
     if (t !== undefined && sameSignature(t, ['i32', 'i32'], ['i64'])) entries.add(e.name);
   }
   return { hostImports, entries };
+}
+
+/**
+ * Determinism flags (sandbox.determinism.flags) through which a sandbox opts in to a
+ * feature whose results may differ between machines. Recorded in every receipt.
+ */
+export const FEATURE_OPT_IN: Readonly<Partial<Record<WasmFeature, string>>> = Object.freeze({
+  'relaxed-simd': 'allow-relaxed-simd',
+});
+
+/**
+ * Why each refused feature is refused. Features not listed (simd, bulk-memory,
+ * reference-types, tail-call) are deterministic once NaNs are canonical and run everywhere;
+ * exceptions and GC are refused earlier, by the instrumenter, which cannot meter them.
+ */
+const REFUSED: Readonly<Partial<Record<WasmFeature, string>>> = Object.freeze({
+  threads: 'atomics and shared memory (threads) are not deterministic',
+  'relaxed-simd': 'relaxed SIMD results are implementation-defined',
+  'multi-memory': 'more than one memory is not allowed',
+});
+
+/** The feature gate over what the code uses (instrument.ts reports it). */
+export function checkFeatures(features: ReadonlySet<WasmFeature>, sandbox: SandboxSpec): void {
+  for (const f of [...features].sort()) {
+    const why = REFUSED[f];
+    if (why === undefined) continue;
+    const optIn = FEATURE_OPT_IN[f];
+    if (optIn !== undefined && sandbox.determinism.flags.includes(optIn)) continue;
+    const how = optIn === undefined ? '' : ` unless the sandbox opts in with determinism flag '${optIn}'`;
+    throw rejected('WASM_FEATURE_NOT_ALLOWED', f, `feature '${f}' is refused: ${why}${how}`, f);
+  }
 }

@@ -8,7 +8,7 @@
  * heap, a bug) fails its job with WASM_WORKER_CRASHED; no job is left hanging.
  *
  * Compiled modules are sent to a worker once (structured clone shares V8's compiled code)
- * and cached there by build id. Idle workers are unref'd so they never keep the process
+ * and cached there by key (build id + metering config). Idle workers are unref'd so they never keep the process
  * alive; close() terminates them all.
  */
 
@@ -34,6 +34,9 @@ interface Job {
   readonly input: Uint8Array;
   readonly maxOutputBytes: number;
   readonly timeoutMs: number;
+  /** Fuel per execution (-1 = unmetered) and the compiled-in depth limit (0 = none). */
+  readonly fuelLimit: number;
+  readonly depthLimit: number;
   readonly resolve: (r: AbiResult) => void;
   readonly reject: (e: Error) => void;
 }
@@ -68,6 +71,8 @@ export class WorkerPool {
     input: Uint8Array,
     maxOutputBytes: number,
     timeoutMs: number,
+    fuelLimit: number,
+    depthLimit: number,
   ): Promise<AbiResult> {
     if (this.#closed) return Promise.reject(closedError());
     return new Promise<AbiResult>((resolve, reject) => {
@@ -80,6 +85,8 @@ export class WorkerPool {
         input,
         maxOutputBytes,
         timeoutMs,
+        fuelLimit,
+        depthLimit,
         resolve,
         reject,
       };
@@ -177,6 +184,8 @@ export class WorkerPool {
         e: job.entry,
         b: job.input,
         o: job.maxOutputBytes,
+        f: job.fuelLimit,
+        d: job.depthLimit,
       },
       [job.input.buffer as ArrayBuffer],
     );

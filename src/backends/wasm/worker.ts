@@ -12,14 +12,15 @@
  * instrumentation) would break the worker; v8 coverage does not.
  *
  * Protocol (structured clone; input and output buffers are transferred, never copied twice):
- *   main -> worker  { t: 0, k: buildId, m?: Module, i?: imports, s?: spare, e: entry, b: input, o: maxOutputBytes }
- *                   (m, i, s only the first time this worker sees buildId; it caches them;
+ *   main -> worker  { t: 0, k: key, m?: Module, i?: imports, s?: spare, e: entry, b: input, o: maxOutputBytes,
+ *                     f: fuel limit (-1 = unmetered), d: call-depth limit (0 = none) }
+ *                   (key: build id + metering config; m, i, s only the first time this worker sees key; it caches them;
  *                   s: whether it may instantiate ahead of time)
  *                   { t: 1, k: buildId }   forget a module (dispose)
  *   worker -> main  null once when ready, then one AbiResult per run, in order.
  */
 
-import { abiResult, abiThrown, runGuest } from './abi.js';
+import { abiResult, abiThrown, callGuest, metered, runGuest } from './abi.js';
 import { createHostImports } from './host.js';
 
 export const MSG_RUN = 0;
@@ -51,7 +52,7 @@ parentPort.on('message', (m) => {
     inst = spare;
     spare = spareKey = undefined;
   }
-  const r = runGuest(c.module, c.imports, host, m.e, m.b, m.o, inst);
+  const r = runGuest(c.module, c.imports, host, m.e, m.b, m.o, inst, m.f, m.d);
   if (r.output === null) parentPort.postMessage(r);
   else parentPort.postMessage(r, [r.output.buffer]);
   if (c.spare) {
@@ -72,7 +73,7 @@ export function workerSource(): string {
   source ??= [
     "'use strict';",
     "const { parentPort } = require('node:worker_threads');",
-    ...[abiResult, abiThrown, runGuest, createHostImports].map((fn) => fn.toString()),
+    ...[abiResult, abiThrown, metered, callGuest, runGuest, createHostImports].map((fn) => fn.toString()),
     LOOP,
   ].join('\n');
   return source;
