@@ -4,6 +4,7 @@
  */
 
 export * as ebpf from './backends/ebpf/index.js';
+export * as onnx from './backends/onnx/index.js';
 export * as wasm from './backends/wasm/index.js';
 export { type ArtifactRef, type Build, type BuildManifest, createBuild, openBuild } from './runtime/build.js';
 export { canonicalDigest, decodeCanonical, encodeCanonical, sha256Hex } from './runtime/canonical.js';

@@ -10,6 +10,7 @@
  */
 
 import { EbpfBackend } from './backends/ebpf/backend.js';
+import { OnnxBackend, type OnnxBackendOptions } from './backends/onnx/backend.js';
 import { WasmBackend, type WasmBackendOptions } from './backends/wasm/backend.js';
 import {
   type ExecuteRequest,
@@ -26,6 +27,7 @@ export interface ThunderpacOptions {
   readonly store: string | false;
   readonly storeOptions?: StoreOptions;
   readonly wasm?: WasmBackendOptions;
+  readonly onnx?: OnnxBackendOptions;
 }
 
 export class Thunderpac {
@@ -37,11 +39,18 @@ export class Thunderpac {
     this.store = options.store === false ? null : new Store(options.store, options.storeOptions);
     const wasm = new WasmBackend(options.wasm);
     const ebpf = new EbpfBackend();
+    // onnxruntime itself loads on the first onnx build or execution, not here.
+    const onnx = new OnnxBackend(options.onnx);
     this.#closers.push(
       () => wasm.close(),
       () => ebpf.close(),
+      () => onnx.close(),
     );
-    const backends: Backend[] = [wasm as Backend, ebpf as Backend];
+    const backends: Backend[] = [
+      wasm as Backend,
+      ebpf as Backend,
+      onnx as Backend,
+    ];
     this.executor = new Executor(this.store ? { backends, store: this.store } : { backends });
   }
 

@@ -9,6 +9,7 @@ describe('package entry', () => {
     expect(typeof tp.Store).toBe('function');
     expect(typeof tp.wasm.createWasmBuild).toBe('function');
     expect(typeof tp.ebpf.createBpfBuild).toBe('function');
+    expect(typeof tp.onnx).toBe('object');
     expect(tp.EVENT_NAMES.executionStart).toBe('thunderpac:execution:start');
     expect(new tp.ValidationError('type', 'input', 'x', 'y')).toBeInstanceOf(tp.ThunderpacError);
   });

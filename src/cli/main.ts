@@ -5,6 +5,8 @@
  *   thunderpac receipt verify <receipt-id> [--json] [--store DIR]
  *   thunderpac receipt show <receipt-id> [--store DIR]
  *   thunderpac receipt list [--store DIR]
+ *   thunderpac run --model NAME[@VERSION] --input FILE.json ...   (src/cli/models.ts)
+ *   thunderpac models list|verify ...                           (src/cli/models.ts)
  *   thunderpac xdp attach|detach|status|clean|test-run ...   (src/cli/xdp.ts)
  *   thunderpac map dump|lookup|update|delete ...             (src/cli/map.ts)
  *
@@ -24,11 +26,15 @@ import {
   UsageError,
 } from './io.js';
 import { mapCommand } from './map.js';
+import { isModelRun, modelsCommand, runModelCommand } from './models.js';
 import { buildFromFile } from './program.js';
 import { xdpCommand } from './xdp.js';
 
 const USAGE = `usage:
   thunderpac run <file.wasm|file.o> --export NAME --input FILE|- [--timeout-ms N] [--memory-mb N] [--json] [--store DIR]
+  thunderpac run --model NAME[@VERSION] --input FILE.json|- [--json] [--store DIR] [--timeout-ms N] [--models-dir DIR]
+  thunderpac models list [--json] [--models-dir DIR]
+  thunderpac models verify [NAME[@VERSION]] [--json] [--models-dir DIR]
   thunderpac receipt verify <receipt-id> [--json] [--store DIR]
   thunderpac receipt show <receipt-id> [--store DIR]
   thunderpac receipt list [--store DIR]
@@ -134,7 +140,9 @@ export async function main(argv: string[]): Promise<number> {
   try {
     switch (command) {
       case 'run':
-        return await run(rest);
+        return isModelRun(rest) ? await runModelCommand(rest) : await run(rest);
+      case 'models':
+        return await modelsCommand(rest);
       case 'receipt':
         return await receipt(rest);
       case 'xdp':
