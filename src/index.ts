@@ -5,6 +5,7 @@
 
 export * as ebpf from './backends/ebpf/index.js';
 export * as onnx from './backends/onnx/index.js';
+export * as p4 from './backends/p4/index.js';
 export * as wasm from './backends/wasm/index.js';
 export { type ArtifactRef, type Build, type BuildManifest, createBuild, openBuild } from './runtime/build.js';
 export { canonicalDigest, decodeCanonical, encodeCanonical, sha256Hex } from './runtime/canonical.js';
@@ -30,6 +31,7 @@ export {
   type Mismatch,
   type VerifyReport,
 } from './runtime/executor.js';
+export * as p4c from './p4c/index.js';
 export * as packets from './runtime/packets.js';
 export { checkReceiptId, type PayloadRef, type Receipt, type ReceiptBody } from './runtime/receipt.js';
 export type { RecordStore } from './runtime/record-store.js';

@@ -11,6 +11,7 @@
 
 import { EbpfBackend } from './backends/ebpf/backend.js';
 import { OnnxBackend, type OnnxBackendOptions } from './backends/onnx/backend.js';
+import { P4Backend } from './backends/p4/backend.js';
 import { WasmBackend, type WasmBackendOptions } from './backends/wasm/backend.js';
 import {
   type ExecuteRequest,
@@ -50,6 +51,7 @@ export class Thunderpac {
       wasm as Backend,
       ebpf as Backend,
       onnx as Backend,
+      new P4Backend() as Backend,
     ];
     this.executor = new Executor(this.store ? { backends, store: this.store } : { backends });
   }

@@ -10,6 +10,8 @@ describe('package entry', () => {
     expect(typeof tp.wasm.createWasmBuild).toBe('function');
     expect(typeof tp.ebpf.createBpfBuild).toBe('function');
     expect(typeof tp.onnx).toBe('object');
+    expect(typeof tp.p4.createP4Build).toBe('function');
+    expect(typeof tp.p4c.compileP4).toBe('function');
     expect(tp.EVENT_NAMES.executionStart).toBe('thunderpac:execution:start');
     expect(new tp.ValidationError('type', 'input', 'x', 'y')).toBeInstanceOf(tp.ThunderpacError);
   });
