@@ -3,15 +3,22 @@
  *   1. a WASM guest written in C (clang + wasi-libc) and one in WAT run through the runtime;
  *   2. a runaway WASM guest stopped by the sandbox timeout, with a failed receipt;
  *   3. an XDP program run in the kernel on real packets (BPF_PROG_TEST_RUN);
- *   4. every receipt verified by replaying it from the store.
+ *   4. a checksummed ONNX model (a small CNN) run by onnxruntime on its sample image;
+ *   5. a P4 program compiled to BMv2 JSON and run by the built-in switch;
+ *   6. every receipt verified by replaying it from the store.
  */
 
 import { readFileSync } from 'node:fs';
 import { createBpfBuild } from '../src/backends/ebpf/backend.js';
+import { ONNX_ENTRY, onnxDeterminismFlags } from '../src/backends/onnx/backend.js';
+import { defaultModelDir, ModelRegistry } from '../src/backends/onnx/registry.js';
+import { tensorsFromJson } from '../src/backends/onnx/tensors-json.js';
+import { createP4Build } from '../src/backends/p4/backend.js';
 import { createWasmBuild } from '../src/backends/wasm/backend.js';
 import type { ExecutionResult } from '../src/runtime/executor.js';
 import { packagePath } from '../src/runtime/package-root.js';
 import { buildTcpFrame, buildUdpFrame } from '../src/runtime/packets.js';
+import { readFileSync as readText } from 'node:fs';
 import { ExecutionMetrics } from '../src/telemetry/latency.js';
 import { Thunderpac } from '../src/thunderpac.js';
 import { printOutput, printReceipt } from '../src/cli/io.js';
@@ -75,6 +82,43 @@ try {
     show(r);
     receipts.push(r.receipt.id);
   }
+
+  heading('ONNX: the cnn model (checksum verified on load) on its sample image');
+  const registry = new ModelRegistry({ dir: defaultModelDir() });
+  const cnn = registry.get('cnn');
+  const cnnBuild = await registry.build('cnn');
+  const onnx = tp.sandbox({ backend: 'onnx', determinism: { flags: onnxDeterminismFlags(cnnBuild) } });
+  const classified = await tp.execute(onnx, {
+    build: cnnBuild,
+    entry: ONNX_ENTRY,
+    input: { kind: 'tensors', tensors: tensorsFromJson(cnn.sample!.inputs) },
+  });
+  if (classified.output?.kind === 'tensors') {
+    for (const [name, t] of Object.entries(classified.output.tensors)) {
+      const values = Array.from(t.data as ArrayLike<number>, (v) => Number(v).toFixed(4));
+      process.stdout.write(`${name} [${t.shape.join('×')}] = [${values.join(', ')}]\n`);
+    }
+  }
+  printReceipt(classified.receipt);
+  receipts.push(classified.receipt.id);
+
+  heading('P4: basic_router.p4 compiled to BMv2 JSON, one packet through the built-in switch');
+  const router = createP4Build(readText(packagePath('p4', 'samples', 'basic_router.p4'), 'utf8'), {
+    name: 'basic_router',
+  });
+  const p4 = tp.sandbox({ backend: 'p4' });
+  const routed = await tp.execute(p4, {
+    build: router,
+    entry: 'ingress',
+    input: {
+      kind: 'packet',
+      bytes: buildUdpFrame({ srcPort: 5000, dstPort: 53, dstIp: '10.0.2.7' }),
+      ingressPort: 1,
+    },
+  });
+  process.stdout.write('10.0.2.7 via the LPM table: ');
+  show(routed);
+  receipts.push(routed.receipt.id);
 
   heading('Verify: replay every receipt from the store');
   let allMatch = true;

@@ -115,6 +115,8 @@ describe('receipt log', () => {
   it('refuses a file that is not a receipt log, and unknown ids', () => {
     writeFileSync(path, 'hello world, not a log');
     expect(() => new ReceiptLog(path)).toThrow(/bad magic/);
+    writeFileSync(path, 'TPRLOG1\nold records');
+    expect(() => new ReceiptLog(path)).toThrow(/format "TPRLOG1"; this thunderpac reads "TPRLOG2"/);
     rmSync(path);
     const log = new ReceiptLog(path);
     expect(() => log.get('c'.repeat(64))).toThrow(NotFoundError);

@@ -7,7 +7,7 @@
  * mutable structure we would then have to audit. The in-memory index (id → offset) is rebuilt
  * by one sequential scan on open.
  *
- * Layout: an 8-byte magic `TPRLOG1\n`, then records
+ * Layout: an 8-byte magic `TPRLOG2\n` (format 2), then records
  *
  *     u32be length | u32be crc32(payload) | payload = prev (32 bytes) | canonical receipt body
  *
@@ -35,7 +35,9 @@ import { decodeCanonical, encodeCanonical, sha256Hex } from '../runtime/canonica
 import { IntegrityError, NotFoundError } from '../runtime/errors.js';
 import type { Receipt } from '../runtime/receipt.js';
 
-const MAGIC = Buffer.from('TPRLOG1\n');
+/** The format version is in the magic: a reader refuses a log written in another format. */
+const MAGIC = Buffer.from('TPRLOG2\n');
+const MAGIC_FAMILY = 'TPRLOG';
 const HEADER = 8;
 const GENESIS = Buffer.alloc(32);
 const PREV = 32;
@@ -100,6 +102,12 @@ export class ReceiptLog {
     const magic = Buffer.alloc(MAGIC.length);
     readSync(this.#fd, magic, 0, MAGIC.length, 0);
     if (size < MAGIC.length || !magic.equals(MAGIC)) {
+      const text = magic.toString('latin1');
+      if (text.startsWith(MAGIC_FAMILY)) {
+        throw new IntegrityError(
+          `${this.path} is a receipt log in format ${JSON.stringify(text.trim())}; this thunderpac reads ${JSON.stringify(MAGIC.toString().trim())}`,
+        );
+      }
       throw new IntegrityError(`${this.path} is not a thunderpac receipt log (bad magic)`);
     }
     this.#end = MAGIC.length;
