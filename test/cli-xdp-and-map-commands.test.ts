@@ -1,32 +1,13 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { xdpQuery } from '../src/backends/ebpf/link.js';
 import { writePcap } from '../src/cli/pcap.js';
-import { main } from '../src/cli/main.js';
+import { cli } from './helpers/cli.js';
 import { buildUdpFrame } from '../src/runtime/packets.js';
 import { bpfObjectPath } from './helpers/bpf-fixtures.js';
 import { createVethPair, type VethPair } from './helpers/netns.js';
-
-async function cli(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const o = vi.spyOn(process.stdout, 'write').mockImplementation((chunk) => {
-    out += String(chunk);
-    return true;
-  });
-  const e = vi.spyOn(process.stderr, 'write').mockImplementation((chunk) => {
-    err += String(chunk);
-    return true;
-  });
-  try {
-    return { code: await main(argv), out, err };
-  } finally {
-    o.mockRestore();
-    e.mockRestore();
-  }
-}
 
 const ROOT = `/sys/fs/bpf/thunderpac-test-cli-${process.pid}`;
 let dir: string;
