@@ -98,7 +98,7 @@ export function printReceipt(r: Receipt): void {
     `  build      ${r.buildId} (${r.backend}, entry ${r.entry})`,
     `  input      ${r.input.hash ?? '(not hashed)'} ${r.input.size} B`,
     `  output     ${r.output ? `${r.output.hash} ${r.output.size} B` : '-'}`,
-    `  started    ${r.startedAt}, ${(r.durationNs / 1000).toFixed(1)} µs, cpu ${r.resources.cpuUs} µs`,
+    `  started    ${r.startedAt}, ${(r.durationNs / 1000).toFixed(1)} µs, cpu ${r.resources.cpuUs ?? '-'} µs`,
     `  resources  peak memory ${r.resources.peakMemoryBytes ?? '-'} B, fuel ${r.resources.fuelUsed ?? '-'}, engine ${r.resources.engineNs ?? '-'} ns`,
   ];
   process.stdout.write(`${lines.join('\n')}\n`);

@@ -71,6 +71,12 @@ export interface ExecutorOptions {
    * not enforce its timeout. A backstop only: backends are expected to stop their guest.
    */
   readonly backstopGraceMs?: number;
+  /**
+   * Measure process CPU time per execution (default true). It costs two getrusage syscalls —
+   * about 4 µs per execution on a VM — so latency-critical embedders may turn it off; receipts
+   * then carry `cpuUs: null`.
+   */
+  readonly cpuAccounting?: boolean;
 }
 
 export interface Mismatch {
@@ -109,6 +115,9 @@ export class Executor {
   readonly #prepared = new WeakMap<SandboxSpec, Map<string, Promise<Prepared>>>();
   readonly #runtimeVersions = new Map<BackendName, Readonly<Record<string, string>>>();
   readonly #storedBuilds = new Set<string>();
+  readonly #cpuAccounting: boolean;
+  /** The receipt's sandbox part, built and frozen once per spec (its canonical form is memoized). */
+  readonly #receiptSandbox = new WeakMap<SandboxSpec, ReceiptBody['sandbox']>();
 
   constructor(options: ExecutorOptions) {
     for (const b of options.backends) {
@@ -120,6 +129,7 @@ export class Executor {
     }
     this.#store = options.store;
     this.#graceMs = options.backstopGraceMs ?? 1_000;
+    this.#cpuAccounting = options.cpuAccounting ?? true;
   }
 
   get store(): RecordStore | undefined {
@@ -167,7 +177,7 @@ export class Executor {
 
     const startedAt = new Date().toISOString();
     const t0 = performance.now();
-    const cpu0 = process.cpuUsage();
+    const cpu0 = this.#cpuAccounting ? process.cpuUsage() : undefined;
     const usage: Usage = {};
     const attempt: Attempt = { input: { hash: null, size: 0 }, output: null, outputValue: null, error: null };
     const record = options.record ?? true;
@@ -208,7 +218,7 @@ export class Executor {
       attempt.error = asThunderpacError(err);
     }
 
-    const cpu = process.cpuUsage(cpu0);
+    const cpu = cpu0 ? process.cpuUsage(cpu0) : undefined;
     const failed = attempt.error !== null;
     const { receipt, body } = sealReceiptEncoded({
       v: 1,
@@ -220,12 +230,12 @@ export class Executor {
       startedAt,
       durationNs: nsSince(t0),
       resources: {
-        cpuUs: cpu.user + cpu.system,
+        cpuUs: cpu ? cpu.user + cpu.system : null,
         peakMemoryBytes: usage.peakMemoryBytes ?? null,
         fuelUsed: usage.fuelUsed ?? null,
         engineNs: usage.engineNs ?? null,
       },
-      sandbox: { limits: spec.limits, fs: spec.fs, allowedImports: spec.allowedImports, network: false },
+      sandbox: this.#sandboxPart(spec),
       determinism: spec.determinism,
       runtime: this.#runtimeVersions.get(spec.backend)!,
       status: failed ? 'failed' : 'completed',
@@ -244,7 +254,22 @@ export class Executor {
     return { status: 'completed', output: attempt.outputValue, error: null, receipt };
   }
 
+  #sandboxPart(spec: SandboxSpec): ReceiptBody['sandbox'] {
+    let part = this.#receiptSandbox.get(spec);
+    if (!part) {
+      part = Object.freeze({
+        limits: spec.limits,
+        fs: spec.fs,
+        allowedImports: spec.allowedImports,
+        network: false,
+      });
+      this.#receiptSandbox.set(spec, part);
+    }
+    return part;
+  }
+
   #runWithBackstop(backend: Backend, prepared: Prepared, input: Input, ctx: RunContext): Promise<Output> {
+    if (backend.enforcesTimeout) return backend.run(prepared, input, ctx);
     const limit = ctx.sandbox.limits.timeoutMs;
     let timer: NodeJS.Timeout | undefined;
     const backstop = new Promise<never>((_, reject) => {

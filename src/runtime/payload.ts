@@ -8,7 +8,10 @@
  */
 
 import { createHash } from 'node:crypto';
-import { decodeCanonical, encodeCanonical } from './canonical.js';
+import { type Canonical, decodeCanonical, encodeCanonical, packCanonical, sha256Hex } from './canonical.js';
+
+/** Up to this size a payload is copied next to its header and hashed in one shot. */
+const SMALL_PAYLOAD_BYTES = 4096;
 import { IntegrityError } from './errors.js';
 import type { DType, Input, Output, Tensor, TensorData } from './types.js';
 
@@ -16,8 +19,12 @@ function bytesOf(data: TensorData): Uint8Array {
   return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
 }
 
-/** The structural part of a payload, without data bytes. */
-function header(p: Input | Output): unknown {
+/**
+ * The structural part of a payload, without data bytes, built with its keys in canonical
+ * (sorted) order so it can be packed without a canonicalizing walk; test/payload-hash.test.ts
+ * holds it to `encodeCanonical`.
+ */
+export function payloadHeader(p: Input | Output): Canonical {
   switch (p.kind) {
     case 'bytes':
       return { kind: 'bytes', size: p.bytes.byteLength };
@@ -25,46 +32,54 @@ function header(p: Input | Output): unknown {
       if ('packets' in p) {
         return {
           kind: 'packet-out',
-          verdict: p.verdict,
-          retval: p.retval,
           packets: p.packets.map((e) => ({ port: e.port, size: e.bytes.byteLength })),
+          retval: p.retval,
+          verdict: p.verdict,
         };
       }
-      return { kind: 'packet', ingressPort: p.ingressPort ?? 0, size: p.bytes.byteLength };
+      return { ingressPort: p.ingressPort ?? 0, kind: 'packet', size: p.bytes.byteLength };
     case 'tensors': {
-      const tensors: Record<string, unknown> = {};
+      const tensors: Record<string, Canonical> = {};
       for (const name of Object.keys(p.tensors).sort()) {
         const t = p.tensors[name]!;
-        tensors[name] = { dtype: t.dtype, shape: t.shape, size: t.data.byteLength };
+        tensors[name] = { dtype: t.dtype, shape: t.shape as number[], size: t.data.byteLength };
       }
       return { kind: 'tensors', tensors };
     }
   }
 }
 
-function* dataParts(p: Input | Output): Generator<Uint8Array> {
+/**
+ * sha256 over `u32be header length | canonical header | data bytes`. The header is
+ * length-prefixed so header bytes can never be confused with data bytes. Data over 4 KiB is
+ * fed to the hash in place, never copied.
+ */
+export function hashPayload(p: Input | Output): string {
+  const head = packCanonical(payloadHeader(p));
+  const single = p.kind === 'bytes' || (p.kind === 'packet' && !('packets' in p)) ? p.bytes : undefined;
+  if (single && single.byteLength <= SMALL_PAYLOAD_BYTES) {
+    // Small payloads: one contiguous buffer and a one-shot hash beat a streaming Hash object.
+    const all = Buffer.allocUnsafe(4 + head.byteLength + single.byteLength);
+    all.writeUInt32BE(head.byteLength, 0);
+    all.set(head, 4);
+    all.set(single, 4 + head.byteLength);
+    return sha256Hex(all);
+  }
+  const prefixed = Buffer.allocUnsafe(4 + head.byteLength);
+  prefixed.writeUInt32BE(head.byteLength, 0);
+  prefixed.set(head, 4);
+  const h = createHash('sha256').update(prefixed);
   switch (p.kind) {
     case 'bytes':
-      yield p.bytes;
-      return;
+      h.update(p.bytes);
+      break;
     case 'packet':
-      if ('packets' in p) for (const e of p.packets) yield e.bytes;
-      else yield p.bytes;
-      return;
+      if ('packets' in p) for (const e of p.packets) h.update(e.bytes);
+      else h.update(p.bytes);
+      break;
     case 'tensors':
-      for (const name of Object.keys(p.tensors).sort()) yield bytesOf(p.tensors[name]!.data);
+      for (const name of Object.keys(p.tensors).sort()) h.update(bytesOf(p.tensors[name]!.data));
   }
-}
-
-export function hashPayload(p: Input | Output): string {
-  const h = createHash('sha256');
-  // The header is length-prefixed so header bytes can never be confused with data bytes.
-  const head = encodeCanonical(header(p));
-  const len = Buffer.allocUnsafe(4);
-  len.writeUInt32BE(head.byteLength);
-  h.update(len);
-  h.update(head);
-  for (const part of dataParts(p)) h.update(part);
   return h.digest('hex');
 }
 

@@ -10,7 +10,15 @@
  *     sealed into the id but expected to differ on replay.
  */
 
-import { canonicalDigest, DIGEST_PATTERN, encodeCanonical, sha256Hex } from './canonical.js';
+import {
+  type Canonical,
+  canonicalDigest,
+  canonicalize,
+  canonicalizeFrozen,
+  DIGEST_PATTERN,
+  packCanonical,
+  sha256Hex,
+} from './canonical.js';
 import { IntegrityError, type ReceiptError } from './errors.js';
 import type { BackendName, Determinism, FsPolicy, SandboxLimits } from './types.js';
 
@@ -21,8 +29,11 @@ export interface PayloadRef {
 }
 
 export interface ReceiptResources {
-  /** Process CPU time (user + system) spent during the execution, µs. */
-  readonly cpuUs: number;
+  /**
+   * Process CPU time (user + system) spent during the execution, µs; null when the executor
+   * runs with `cpuAccounting: false` (it costs two getrusage syscalls per execution).
+   */
+  readonly cpuUs: number | null;
   /** Peak guest memory where the backend knows it (WASM linear memory), bytes. */
   readonly peakMemoryBytes: number | null;
   readonly fuelUsed: number | null;
@@ -74,8 +85,50 @@ export interface SealedReceipt {
 
 /** Seal and keep the encoding, so the hot path encodes a receipt exactly once. */
 export function sealReceiptEncoded(body: ReceiptBody): SealedReceipt {
-  const bytes = encodeCanonical(body);
+  const bytes = encodeReceiptBody(body);
   return { receipt: { id: sha256Hex(bytes), ...body }, body: bytes };
+}
+
+function canonicalNumber(n: number | null, field: string): number | null {
+  if (n === null) return null;
+  if (Number.isNaN(n)) throw new TypeError(`receipt ${field}: NaN has no canonical encoding`);
+  return Object.is(n, -0) ? 0 : n;
+}
+
+function canonicalRef(ref: PayloadRef | null): Canonical {
+  return ref === null ? null : { hash: ref.hash, size: canonicalNumber(ref.size, 'size') };
+}
+
+/**
+ * The canonical encoding of a receipt body, built in sorted-key order by construction instead of
+ * by a generic walk: the per-sandbox parts (policy, determinism, versions) are frozen and their
+ * canonical forms memoized. Byte-identical to `encodeCanonical(body)` — a property test holds it
+ * to that.
+ */
+export function encodeReceiptBody(b: ReceiptBody): Uint8Array {
+  const r = b.resources;
+  return packCanonical({
+    backend: b.backend,
+    buildId: b.buildId,
+    determinism: canonicalizeFrozen(b.determinism),
+    durationNs: canonicalNumber(b.durationNs, 'durationNs'),
+    entry: b.entry,
+    error: b.error === null ? null : canonicalize(b.error),
+    input: canonicalRef(b.input),
+    output: canonicalRef(b.output),
+    parents: b.parents,
+    resources: {
+      cpuUs: canonicalNumber(r.cpuUs, 'cpuUs'),
+      engineNs: canonicalNumber(r.engineNs, 'engineNs'),
+      fuelUsed: canonicalNumber(r.fuelUsed, 'fuelUsed'),
+      peakMemoryBytes: canonicalNumber(r.peakMemoryBytes, 'peakMemoryBytes'),
+    },
+    runtime: canonicalizeFrozen(b.runtime),
+    sandbox: canonicalizeFrozen(b.sandbox),
+    startedAt: b.startedAt,
+    status: b.status,
+    v: b.v,
+  });
 }
 
 /** Recompute a receipt's id; throws IntegrityError when the receipt was altered. */

@@ -166,6 +166,12 @@ export interface Prepared {
 
 export interface Backend<P extends Prepared = Prepared> {
   readonly name: BackendName;
+  /**
+   * True when `run` always settles within the sandbox's timeout by itself (it stops its guest,
+   * or its guest cannot run away: fuel, a verifier-bounded program, synchronous code), so the
+   * executor skips its backstop timer. Leave unset when a run may hang.
+   */
+  readonly enforcesTimeout?: boolean;
   /** Versions of the engines this backend runs on; they go into every receipt. */
   readonly versions: Readonly<Record<string, string>>;
   /** Compile / load / instantiate; the executor caches the result per build and sandbox. */

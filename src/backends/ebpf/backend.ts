@@ -65,6 +65,8 @@ export interface EbpfPrepared extends Prepared {
 
 export class EbpfBackend implements Backend<EbpfPrepared> {
   readonly name = 'ebpf' as const;
+  /** A test-run is one synchronous syscall on a verifier-bounded program: it cannot hang. */
+  readonly enforcesTimeout = true;
   readonly #open = new Set<BpfObject>();
 
   /** Read once; a machine without the addon still gets a WASM-only runtime. */

@@ -134,6 +134,8 @@ export interface P4Prepared extends Prepared {
 
 export class P4Backend implements Backend<P4Prepared> {
   readonly name = 'p4' as const;
+  /** The switch runs a packet synchronously through a finite pipeline: it cannot hang. */
+  readonly enforcesTimeout = true;
   readonly versions: Readonly<Record<string, string>> = { 'thunderpac-p4c': P4C_VERSION, switch: 'v1model' };
 
   async prepare(build: Build, sandbox: SandboxSpec): Promise<P4Prepared> {

@@ -120,6 +120,11 @@ export class WasmPrepared implements Prepared {
 
 export class WasmBackend implements Backend<WasmPrepared> {
   readonly name = 'wasm' as const;
+  /**
+   * The worker path kills its guest at timeoutMs; metered guests stop on fuel. An unmetered
+   * in-thread guest runs synchronously, where no timer could interrupt it anyway.
+   */
+  readonly enforcesTimeout = true;
   readonly versions: Readonly<Record<string, string>> = Object.freeze({
     v8: process.versions.v8,
     node: process.versions.node,
