@@ -99,6 +99,7 @@ const executors = {
   inThreadStore: new Executor({ backends: [inThread as Backend], store }),
   workerStore: new Executor({ backends: [worker as Backend], store }),
   meteredNoStore: new Executor({ backends: [auto as Backend] }),
+  meteredNoStoreNoCpu: new Executor({ backends: [auto as Backend], cpuAccounting: false }),
   meteredStore: new Executor({ backends: [auto as Backend], store }),
 };
 const limits = { timeoutMs: 1_000, memoryMb: 16 };
@@ -108,6 +109,7 @@ const sandboxes = {
   inThreadStore: new Sandbox({ backend: 'wasm', limits }),
   workerStore: new Sandbox({ backend: 'wasm', limits }),
   meteredNoStore: new Sandbox({ backend: 'wasm', limits: meteredLimits }),
+  meteredNoStoreNoCpu: new Sandbox({ backend: 'wasm', limits: meteredLimits }),
   meteredStore: new Sandbox({ backend: 'wasm', limits: meteredLimits }),
 };
 // backend.run alone (no executor): what the backend adds over a raw call.
@@ -178,6 +180,14 @@ const cases: CaseSpec[] = [
     iterations: N,
     warmup: WARMUP,
     fn: executeCase('meteredNoStore', 'echo', payload),
+  },
+  {
+    group: 'wasm-echo-64B',
+    name: 'execute in-thread metered, no store, no cpu accounting',
+    baseline: 'raw V8 call',
+    iterations: N,
+    warmup: WARMUP,
+    fn: executeCase('meteredNoStoreNoCpu', 'echo', payload),
   },
   {
     group: 'wasm-echo-64B',
