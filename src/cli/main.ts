@@ -7,6 +7,7 @@
  *   thunderpac receipt list [--store DIR]
  *   thunderpac run --model NAME[@VERSION] --input FILE.json ...   (src/cli/models.ts)
  *   thunderpac models list|verify ...                           (src/cli/models.ts)
+ *   thunderpac p4 compile|stages|stf ...                         (src/cli/p4.ts)
  *   thunderpac xdp attach|detach|status|clean|test-run ...   (src/cli/xdp.ts)
  *   thunderpac map dump|lookup|update|delete ...             (src/cli/map.ts)
  *
@@ -27,14 +28,18 @@ import {
 } from './io.js';
 import { mapCommand } from './map.js';
 import { isModelRun, modelsCommand, runModelCommand } from './models.js';
+import { p4Command } from './p4.js';
 import { buildFromFile } from './program.js';
 import { xdpCommand } from './xdp.js';
 
 const USAGE = `usage:
-  thunderpac run <file.wasm|file.o> --export NAME --input FILE|- [--timeout-ms N] [--memory-mb N] [--json] [--store DIR]
+  thunderpac run <file.wasm|file.o|file.p4> --export NAME --input FILE|- [--port N] [--timeout-ms N] [--memory-mb N] [--json] [--store DIR]
   thunderpac run --model NAME[@VERSION] --input FILE.json|- [--json] [--store DIR] [--timeout-ms N] [--models-dir DIR]
   thunderpac models list [--json] [--models-dir DIR]
   thunderpac models verify [NAME[@VERSION]] [--json] [--models-dir DIR]
+  thunderpac p4 compile <prog.p4> [--out DIR] [-I DIR] [-D NAME[=VALUE]] [--json]
+  thunderpac p4 stages <prog.p4> [--json]
+  thunderpac p4 stf <prog.p4> <test.stf>
   thunderpac receipt verify <receipt-id> [--json] [--store DIR]
   thunderpac receipt show <receipt-id> [--store DIR]
   thunderpac receipt list [--store DIR]
@@ -61,6 +66,7 @@ async function run(argv: string[]): Promise<number> {
       input: { type: 'string' },
       'timeout-ms': { type: 'string' },
       'memory-mb': { type: 'string' },
+      port: { type: 'string' },
       json: { type: 'boolean', default: false },
       store: { type: 'string' },
     },
@@ -71,6 +77,7 @@ async function run(argv: string[]): Promise<number> {
   // Everything that can be checked without blocking comes before reading stdin.
   const timeoutMs = parseIntFlag('timeout-ms', values['timeout-ms']);
   const memoryMb = parseIntFlag('memory-mb', values['memory-mb']);
+  const ingressPort = parseIntFlag('port', values.port);
   const build = buildFromFile(positionals[0]!);
   const bytes = readInput(values.input);
   const tp = await Thunderpac.open({ store: storeDir(values.store) });
@@ -143,6 +150,8 @@ export async function main(argv: string[]): Promise<number> {
         return isModelRun(rest) ? await runModelCommand(rest) : await run(rest);
       case 'models':
         return await modelsCommand(rest);
+      case 'p4':
+        return await p4Command(rest);
       case 'receipt':
         return await receipt(rest);
       case 'xdp':
