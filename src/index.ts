@@ -11,6 +11,7 @@ export { type ArtifactRef, type Build, type BuildManifest, createBuild, openBuil
 export { canonicalDigest, decodeCanonical, encodeCanonical, sha256Hex } from './runtime/canonical.js';
 export {
   GuestError,
+  GuestExitError,
   IntegrityError,
   type LimitName,
   LimitExceededError,

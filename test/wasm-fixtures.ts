@@ -22,6 +22,10 @@ const GUESTS = [
   'abort_import',
   'shared_mem',
   'mem64',
+  'wasi_cat',
+  'wasi_exit',
+  'wasi_probe',
+  'wasi_raw',
 ];
 
 /**
@@ -72,4 +76,28 @@ export function u32s(...values: number[]): Uint8Array {
   const view = new DataView(out.buffer);
   for (const [i, v] of values.entries()) view.setUint32(4 * i, v >>> 0, true);
   return out;
+}
+
+/** A sandbox that lets a guest import all of WASI preview 1, optionally with a read-only dir. */
+export function wasiSandbox(
+  opts: { limits?: Partial<SandboxLimits>; dir?: string; seed?: number; fuel?: number } = {},
+): SandboxSpec {
+  const base = sandbox({ ...opts.limits, ...(opts.fuel === undefined ? {} : { fuel: opts.fuel }) }, [
+    'wasi_snapshot_preview1.*',
+  ]);
+  return {
+    ...base,
+    fs: opts.dir === undefined ? { kind: 'none' } : { kind: 'read-only', dir: opts.dir },
+    determinism: { seed: opts.seed ?? 0, flags: ['nan-canonical', 'wasi-virtual-clock'] },
+  };
+}
+
+/** `key=value` lines (wasm/wasi_probe.c's output) as a record. */
+export function probeLines(out: Uint8Array): Record<string, string> {
+  const r: Record<string, string> = {};
+  for (const line of text(out).split('\n')) {
+    const i = line.indexOf('=');
+    if (i > 0) r[line.slice(0, i)] = line.slice(i + 1);
+  }
+  return r;
 }

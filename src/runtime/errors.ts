@@ -101,6 +101,21 @@ export class ProgramRejectedError extends ThunderpacError {
 /** The guest program itself failed: a trap, or a negative result through the guest ABI. */
 export class GuestError extends ThunderpacError {}
 
+/** A WASI command called proc_exit with a non-zero code; its stderr (bounded) comes along. */
+export class GuestExitError extends GuestError {
+  readonly exitCode: number;
+  readonly stderr: Uint8Array;
+
+  constructor(entry: string, exitCode: number, stderr: Uint8Array) {
+    // The head of stderr goes into the message (and so the receipt): it is deterministic,
+    // and it is usually the one line that says why.
+    const head = new TextDecoder().decode(stderr.subarray(0, 512)).trimEnd();
+    super('GUEST_EXIT', `guest '${entry}' exited with code ${exitCode}${head ? `: ${head}` : ''}`);
+    this.exitCode = exitCode;
+    this.stderr = stderr;
+  }
+}
+
 /** The store found content whose digest does not match its address, or a missing object. */
 export class IntegrityError extends ThunderpacError {
   readonly expected: string | undefined;

@@ -43,6 +43,20 @@ function checkLimit(name: keyof SandboxLimits, value: unknown, min: number): voi
   }
 }
 
+/** Determinism flags a backend's sandboxes get unless the options say otherwise. */
+export type DefaultFlags = (options: SandboxOptions, given: readonly string[]) => readonly string[];
+
+const defaultFlags = new Map<BackendName, DefaultFlags>();
+
+/**
+ * A backend names the policies its results depend on (the WASM float policy, WASI's virtual
+ * clock) as default determinism flags, so that every receipt records them. Called by the
+ * backend's module when it loads.
+ */
+export function registerDefaultFlags(backend: BackendName, flags: DefaultFlags): void {
+  defaultFlags.set(backend, flags);
+}
+
 /** Build a frozen SandboxSpec from options, validating every limit. */
 export function sandboxSpec(options: SandboxOptions): SandboxSpec {
   const limits: SandboxLimits = { ...DEFAULT_LIMITS, ...options.limits };
@@ -63,10 +77,8 @@ export function sandboxSpec(options: SandboxOptions): SandboxSpec {
     );
   }
   const flags = [...(options.determinism?.flags ?? [])];
-  // WASM float policy: NaN canonicalization unless the sandbox asks for native NaNs. Written
-  // into the flags so every receipt names the policy its results depend on.
-  if (options.backend === 'wasm' && !flags.includes('nan-native') && !flags.includes('nan-canonical')) {
-    flags.push('nan-canonical');
+  for (const flag of defaultFlags.get(options.backend)?.(options, flags) ?? []) {
+    if (!flags.includes(flag)) flags.push(flag);
   }
   const determinism: Determinism = {
     seed: options.determinism?.seed ?? 0,

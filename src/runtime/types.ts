@@ -148,6 +148,8 @@ export interface Usage {
   peakMemoryBytes?: number;
   /** Time measured inside the kernel or engine itself (e.g. BPF_PROG_TEST_RUN duration). */
   engineNs?: number;
+  /** What a WASI command wrote to stderr (bounded); not part of the receipt. */
+  stderr?: Uint8Array;
 }
 
 export interface RunContext {

@@ -16,6 +16,7 @@
  */
 
 import type { HostState } from './host.js';
+import type { WasiHost } from './wasi.js';
 import type { WasmGlobal, WasmImports, WasmInstance, WasmMemory, WasmModule } from './wasm-api.js';
 
 export type AbiFailure =
@@ -29,6 +30,7 @@ export type AbiFailure =
   | 'STACK' // the guest exhausted the thread's call stack
   | 'FUEL' // the injected fuel counter ran out; `fuelUsed` holds what was charged
   | 'DEPTH' // the injected call-depth counter passed its limit
+  | 'GUEST_EXIT' // WASI proc_exit with a non-zero code (or any code from an ABI entry); `value` holds it
   | 'INSTANTIATE' // link error or no memory for the instance
   | 'INTERNAL';
 
@@ -42,6 +44,8 @@ export interface AbiResult {
   readonly memoryBytes: number;
   /** Fuel charged by the injected counter, alloc included; -1 when the module is not metered. */
   readonly fuelUsed: number;
+  /** What a WASI command wrote to stderr (bounded); null outside the command form. */
+  readonly stderr: Uint8Array | null;
 }
 
 export function abiResult(
@@ -58,6 +62,7 @@ export function abiResult(
     value,
     memoryBytes: memory === undefined ? 0 : memory.buffer.byteLength,
     fuelUsed: -1,
+    stderr: null,
   };
 }
 
@@ -68,6 +73,12 @@ export function abiThrown(err: unknown, memory: WasmMemory | undefined): AbiResu
   if (err instanceof Error && (err as { thunderpacAbort?: boolean }).thunderpacAbort === true) {
     return abiResult(null, 'GUEST_ABORT', message, 0, memory);
   }
+  // Markers thrown by the WASI host (wasi.ts): proc_exit, and stdout past maxOutputBytes.
+  const exit = (err as { thunderpacExit?: number } | null)?.thunderpacExit;
+  if (exit !== undefined) return abiResult(null, 'GUEST_EXIT', `exited with code ${exit}`, exit, memory);
+  const over = (err as { thunderpacOutputLimit?: number } | null)?.thunderpacOutputLimit;
+  if (over !== undefined)
+    return abiResult(null, 'OUTPUT_LIMIT', `guest output of ${over}+ bytes`, over, memory);
   if (err instanceof WA.RuntimeError) return abiResult(null, 'GUEST_TRAP', message, 0, memory);
   if (err instanceof RangeError && /call stack/i.test(message))
     return abiResult(null, 'STACK', message, 0, memory);
@@ -116,6 +127,7 @@ export function metered(
     value: r.value,
     memoryBytes: r.memoryBytes,
     fuelUsed: used,
+    stderr: r.stderr,
   };
 }
 
@@ -226,4 +238,68 @@ export function runGuest(
   } finally {
     host.memory = undefined;
   }
+}
+
+/**
+ * One execution of a WASI command (`_start`, wasi.ts): stdin = input, the output = what the
+ * guest wrote to stdout, its stderr attached to the result whatever the outcome. A fresh
+ * instance every time (or the worker's never-run spare): a command's libc runs its
+ * constructors and destructors once per instance. proc_exit(0) or returning from `_start` is
+ * success; any other code is GUEST_EXIT with the code in `value`.
+ */
+export function runCommand(
+  module: WasmModule,
+  imports: WasmImports,
+  host: HostState,
+  wasi: WasiHost,
+  input: Uint8Array,
+  maxOutputBytes: number,
+  spare: WasmInstance | undefined,
+  fuelLimit: number,
+  depthLimit: number,
+): AbiResult {
+  const WA = (globalThis as unknown as WasmGlobal).WebAssembly;
+  let memory: WasmMemory | undefined;
+  let r: AbiResult;
+  wasi.begin(input, maxOutputBytes);
+  try {
+    const exports = (spare ?? new WA.Instance(module, imports)).exports;
+    const mem = exports.memory;
+    if (!(mem instanceof WA.Memory)) {
+      r = abiResult(null, 'ABI', 'module does not export `memory`', 0, memory);
+    } else {
+      memory = mem;
+      host.memory = mem;
+      const start = exports._start;
+      const fuel = fuelLimit >= 0 ? (exports.__thunderpac_fuel as CounterGlobal) : undefined;
+      const depth = depthLimit > 0 ? (exports.__thunderpac_depth as CounterGlobal) : undefined;
+      if (fuel !== undefined) fuel.value = BigInt(fuelLimit);
+      if (typeof start !== 'function') {
+        r = abiResult(null, 'NO_SUCH_EXPORT', "no entry '_start'", 0, memory);
+      } else {
+        try {
+          start();
+          r = abiResult(new Uint8Array(0), null, '', 0, mem);
+        } catch (err) {
+          r = abiThrown(err, mem);
+          if (r.failure === 'GUEST_EXIT' && r.value === 0) r = abiResult(new Uint8Array(0), null, '', 0, mem);
+        }
+        r = metered(r, fuel, fuelLimit, depth, depthLimit);
+      }
+    }
+  } catch (err) {
+    r = abiThrown(err, memory);
+  } finally {
+    host.memory = undefined;
+  }
+  const streams = wasi.end();
+  return {
+    output: r.output === null ? null : streams.stdout,
+    failure: r.failure,
+    message: r.message,
+    value: r.value,
+    memoryBytes: r.memoryBytes,
+    fuelUsed: r.fuelUsed,
+    stderr: streams.stderr,
+  };
 }

@@ -11,13 +11,20 @@
  *   - in-thread: on the calling thread, one instance reused with its state restored after
  *     each execution (instance-reuse.ts). No wall-clock enforcement: fuel bounds the guest.
  * `path: 'auto'` (default) picks in-thread for fuel-metered modules, worker otherwise.
+ *
+ * WASI (wasi.ts): a module that imports `wasi_snapshot_preview1` (allowed by the sandbox) or
+ * exports `_start` gets a deterministic WASI host on either path; entry `_start` then runs as
+ * a command (stdin = input, stdout = output, stderr into usage.stderr, proc_exit code ≠ 0 →
+ * GuestExitError), always on a fresh instance.
  */
 
+import fs from 'node:fs';
 import os from 'node:os';
 import type { ResourceLimits } from 'node:worker_threads';
 import { artifact, type Build, createBuild } from '../../runtime/build.js';
 import {
   GuestError,
+  GuestExitError,
   LimitExceededError,
   ProgramRejectedError,
   ThunderpacError,
@@ -33,12 +40,15 @@ import type {
   Schema,
 } from '../../runtime/types.js';
 import type { AbiResult } from './abi.js';
+import './determinism.js';
 import { createHostImports, type HostState } from './host.js';
 import { InThreadRunner } from './instance-reuse.js';
 import { type Instrumented, instrument, type MeteringConfig } from './instrument.js';
 import { type ModuleInfo, parseModule } from './module-info.js';
 import { checkFeatures, checkModule } from './policy.js';
 import { WorkerPool } from './pool.js';
+import { createWasi, type WasiConfig } from './wasi.js';
+import { createReadOnlyFs } from './wasi-fs.js';
 import { WA, type WasmModule } from './wasm-api.js';
 
 /** The artifact name of the module inside a wasm build. */
@@ -87,7 +97,11 @@ export class WasmPrepared implements Prepared {
 
   constructor(
     readonly buildId: string,
-    /** Build id + metering config: the identity of the module actually compiled. */
+    /**
+     * Build id + metering config (the identity of the module actually compiled), plus the WASI
+     * config where there is one: workers cache imports per key, and WASI imports carry the
+     * seed and the preopen.
+     */
     readonly key: string,
     readonly module: WasmModule,
     readonly info: ModuleInfo,
@@ -101,6 +115,8 @@ export class WasmPrepared implements Prepared {
     readonly instrumented: Instrumented,
     /** In-thread path only. */
     readonly runner: InThreadRunner | undefined,
+    /** WASI settings, when the module imports WASI or is a command. */
+    readonly wasi: WasiConfig | undefined,
   ) {}
 
   /** Fuel per execution, -1 when not metered. */
@@ -176,7 +192,17 @@ export class WasmBackend implements Backend<WasmPrepared> {
     }
     const bytes = artifact(build, WASM_ARTIFACT);
     const info = parseModule(bytes);
-    const { hostImports, entries } = checkModule(info, sandbox);
+    const { hostImports, entries, wasi: importsWasi, command } = checkModule(info, sandbox);
+    const wasi: WasiConfig | undefined =
+      importsWasi || command
+        ? {
+            args: [build.manifest.name],
+            env: [],
+            seed: sandbox.determinism.seed,
+            dir: preopen(sandbox),
+            command,
+          }
+        : undefined;
     const metering: MeteringConfig = {
       fuel: sandbox.limits.fuel,
       callDepth: sandbox.limits.callDepth ?? this.#callDepth,
@@ -198,10 +224,10 @@ export class WasmBackend implements Backend<WasmPrepared> {
     const module = await cached.module;
     const path = this.#path === 'auto' ? (metering.fuel !== undefined ? 'in-thread' : 'worker') : this.#path;
     const runner =
-      path === 'in-thread' ? this.#runner(module, hostImports, instrumented, metering) : undefined;
+      path === 'in-thread' ? this.#runner(module, hostImports, instrumented, metering, wasi) : undefined;
     return new WasmPrepared(
       build.id,
-      key,
+      wasi === undefined ? key : `${key}:wasi:${JSON.stringify([wasi.seed, wasi.dir ?? null, wasi.args])}`,
       module,
       info,
       hostImports,
@@ -210,6 +236,7 @@ export class WasmBackend implements Backend<WasmPrepared> {
       metering,
       instrumented,
       runner,
+      wasi,
     );
   }
 
@@ -218,15 +245,25 @@ export class WasmBackend implements Backend<WasmPrepared> {
     hostImports: readonly (readonly [string, string])[],
     instrumented: Instrumented,
     metering: MeteringConfig,
+    wasiConfig: WasiConfig | undefined,
   ): InThreadRunner {
     const host: HostState = { memory: undefined };
+    const imports = createHostImports(hostImports, host);
+    let wasi: ReturnType<typeof createWasi> | undefined;
+    if (wasiConfig !== undefined) {
+      const rofs = wasiConfig.dir === undefined ? undefined : createReadOnlyFs(fs, wasiConfig.dir);
+      wasi = createWasi(wasiConfig, host, rofs);
+      imports.wasi_snapshot_preview1 = wasi.imports;
+    }
     return new InThreadRunner(
       module,
-      createHostImports(hostImports, host),
+      imports,
       host,
       instrumented,
       metering.fuel ?? -1,
       metering.callDepth,
+      wasi,
+      wasiConfig?.command ?? false,
     );
   }
 
@@ -272,9 +309,11 @@ export class WasmBackend implements Backend<WasmPrepared> {
             limits.timeoutMs,
             prepared.fuelLimit,
             prepared.metering.callDepth,
+            prepared.wasi,
           )
         : prepared.runner.run(entry, bytes, limits.maxOutputBytes);
     if (r.memoryBytes > 0) ctx.usage.peakMemoryBytes = r.memoryBytes;
+    if (r.stderr !== null) ctx.usage.stderr = r.stderr;
     if (r.fuelUsed >= 0) ctx.usage.fuelUsed = r.fuelUsed;
     if (r.output !== null) return { kind: 'bytes', bytes: r.output };
     throw this.#failure(r, prepared, ctx);
@@ -297,6 +336,8 @@ export class WasmBackend implements Backend<WasmPrepared> {
         return new GuestError('GUEST_ERROR', `guest '${ctx.entry}' reported error ${r.value}`);
       case 'GUEST_TRAP':
         return new GuestError('GUEST_TRAP', `guest '${ctx.entry}' trapped: ${r.message}`);
+      case 'GUEST_EXIT':
+        return new GuestExitError(ctx.entry, r.value, r.stderr ?? new Uint8Array(0));
       case 'GUEST_ABORT':
         return new GuestError('GUEST_ABORT', `guest '${ctx.entry}' aborted: ${r.message}`);
       case 'GUEST_BAD_OUTPUT':
@@ -339,6 +380,19 @@ export class WasmBackend implements Backend<WasmPrepared> {
         return new ThunderpacError('WASM_INTERNAL', r.message);
     }
   }
+}
+
+/** The real path of the sandbox's read-only directory, checked once at prepare; undefined = none. */
+function preopen(sandbox: SandboxSpec): string | undefined {
+  if (sandbox.fs.kind !== 'read-only') return undefined;
+  const dir = sandbox.fs.dir;
+  try {
+    const real = fs.realpathSync(dir);
+    if (fs.statSync(real).isDirectory()) return real;
+  } catch {
+    // reported below
+  }
+  throw new ValidationError('type', 'sandbox.fs.dir', 'an existing directory', dir);
 }
 
 async function compile(bytes: Uint8Array): Promise<WasmModule> {

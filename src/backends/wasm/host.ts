@@ -5,6 +5,8 @@
  * sandbox, so each one must be deterministic (same inputs, same effect) and must not reach
  * the clock, randomness, the filesystem or the network. A guest may import a function only
  * when it is listed here AND on `sandbox.allowedImports` (checked in policy.ts).
+ * WASI preview 1 is the one larger exception, kept apart in wasi.ts (virtual clock, seeded
+ * random, read-only files) and granted by `wasi_snapshot_preview1.*`.
  */
 
 import type { ValType } from './module-info.js';

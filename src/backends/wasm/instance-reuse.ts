@@ -15,10 +15,11 @@
  *     dropped and the next execution instantiates again.
  */
 
-import { type AbiResult, abiResult, abiThrown, callGuest, metered, runGuest } from './abi.js';
+import { type AbiResult, abiResult, abiThrown, callGuest, metered, runCommand, runGuest } from './abi.js';
 import type { HostState } from './host.js';
 import type { Instrumented } from './instrument.js';
 import { DEPTH_EXPORT, FUEL_EXPORT } from './instrument.js';
+import type { WasiHost } from './wasi.js';
 import { WA, type WasmImports, type WasmMemory, type WasmModule } from './wasm-api.js';
 
 interface CounterGlobal {
@@ -73,6 +74,8 @@ export class InThreadRunner {
   readonly #fuelLimit: number;
   readonly #fuelBig: bigint;
   readonly #depthLimit: number;
+  readonly #wasi: WasiHost | undefined;
+  readonly #command: boolean;
   #live: Live | undefined;
 
   constructor(
@@ -84,6 +87,10 @@ export class InThreadRunner {
     fuelLimit: number,
     /** Depth limit compiled into the module; 0 = none. */
     depthLimit: number,
+    /** The WASI host, when the module imports WASI or is a command (its namespace is in `imports`). */
+    wasi?: WasiHost,
+    /** The module is a WASI command: entry `_start` runs in the command form. */
+    command = false,
   ) {
     this.#module = module;
     this.#imports = imports;
@@ -93,6 +100,8 @@ export class InThreadRunner {
     this.#fuelLimit = fuelLimit;
     this.#fuelBig = BigInt(Math.max(fuelLimit, 0));
     this.#depthLimit = depthLimit;
+    this.#wasi = wasi;
+    this.#command = command;
   }
 
   /** Whether executions share one instance (restored in between) rather than a fresh one each. */
@@ -101,6 +110,34 @@ export class InThreadRunner {
   }
 
   run(entry: string, input: Uint8Array, maxOutputBytes: number): AbiResult {
+    const wasi = this.#wasi;
+    if (wasi !== undefined) {
+      // WASI executions: the command form always on a fresh instance (libc start-up runs once
+      // per instance); ABI entries of a WASI-importing module with the WASI state reset.
+      if (entry === '_start' && this.#command) {
+        return runCommand(
+          this.#module,
+          this.#imports,
+          this.#host,
+          wasi,
+          input,
+          maxOutputBytes,
+          undefined,
+          this.#fuelLimit,
+          this.#depthLimit,
+        );
+      }
+      wasi.begin(new Uint8Array(0), maxOutputBytes);
+      try {
+        return this.#run(entry, input, maxOutputBytes);
+      } finally {
+        wasi.end();
+      }
+    }
+    return this.#run(entry, input, maxOutputBytes);
+  }
+
+  #run(entry: string, input: Uint8Array, maxOutputBytes: number): AbiResult {
     if (!this.#reuse) {
       return runGuest(
         this.#module,

@@ -17,12 +17,17 @@ import type { SandboxSpec } from '../../runtime/types.js';
 import type { WasmFeature } from './code-reader.js';
 import { HOST_FUNCTIONS } from './host.js';
 import { exportedFunctionType, type ModuleInfo, sameSignature, WASM_PAGE_BYTES } from './module-info.js';
+import { WASI_ALLOW_ALL, WASI_FUNCTIONS, WASI_MODULE } from './wasi.js';
 
 export interface PolicyResult {
   /** Host functions the module imports, as [module, name]: each allowed and provided. */
   readonly hostImports: readonly (readonly [string, string])[];
-  /** Exports callable as entries: (i32, i32) -> i64. */
+  /** Exports callable as entries: (i32, i32) -> i64, and `_start` of a command. */
   readonly entries: ReadonlySet<string>;
+  /** The module imports WASI preview 1 functions (each allowed). */
+  readonly wasi: boolean;
+  /** The module is a WASI command: it exports `_start: () -> ()` (then `alloc` is optional). */
+  readonly command: boolean;
 }
 
 const MIB = 1 << 20;
@@ -35,7 +40,9 @@ function rejected(code: string, reason: string, message: string, subject?: strin
 /** Throws the first violation as a typed error; returns what the backend needs to run the module. */
 export function checkModule(info: ModuleInfo, sandbox: SandboxSpec): PolicyResult {
   const allowed = new Set(sandbox.allowedImports);
+  const wasiAll = allowed.has(WASI_ALLOW_ALL);
   const hostImports: [string, string][] = [];
+  let wasi = false;
   for (const imp of info.imports) {
     const key = `${imp.module}.${imp.name}`;
     if (imp.kind === 'memory' || imp.kind === 'table') {
@@ -55,6 +62,37 @@ export function checkModule(info: ModuleInfo, sandbox: SandboxSpec): PolicyResul
         `import ${key} (${imp.kind}) is not provided by the host`,
         key,
       );
+    }
+    if (imp.module === WASI_MODULE) {
+      // WASI: opted into as a whole (`wasi_snapshot_preview1.*`) or function by function.
+      if (!wasiAll && !allowed.has(key)) {
+        throw rejected(
+          'WASM_IMPORT_NOT_ALLOWED',
+          'import',
+          `import ${key} is not on sandbox.allowedImports [${[...allowed].join(', ')}] (WASI needs '${WASI_ALLOW_ALL}' or the function by name)`,
+          key,
+        );
+      }
+      const sig = Object.hasOwn(WASI_FUNCTIONS, imp.name) ? WASI_FUNCTIONS[imp.name] : undefined;
+      const type = info.types[imp.typeIndex];
+      if (sig === undefined) {
+        throw rejected(
+          'WASM_IMPORT_NOT_ALLOWED',
+          'import',
+          `import ${key} is not a WASI preview 1 function`,
+          key,
+        );
+      }
+      if (type === undefined || !sameSignature(type, sig[0], sig[1])) {
+        throw rejected(
+          'WASM_IMPORT_NOT_ALLOWED',
+          'import',
+          `import ${key} must have type (${sig[0].join(', ')}) -> (${sig[1].join(', ')})`,
+          key,
+        );
+      }
+      wasi = true;
+      continue;
     }
     if (!allowed.has(key)) {
       throw rejected(
@@ -134,18 +172,27 @@ export function checkModule(info: ModuleInfo, sandbox: SandboxSpec): PolicyResul
   if (memExport === undefined || memExport.kind !== 'memory') {
     throw rejected('WASM_ABI', 'abi', 'module must export its linear memory as `memory`', 'memory');
   }
+  const startType = exportedFunctionType(info, '_start');
+  const command = startType !== undefined && sameSignature(startType, [], []);
   const allocType = exportedFunctionType(info, 'alloc');
-  if (allocType === undefined || !sameSignature(allocType, ['i32'], ['i32'])) {
-    throw rejected('WASM_ABI', 'abi', 'module must export `alloc(len: i32) -> i32`', 'alloc');
+  const hasAlloc = allocType !== undefined && sameSignature(allocType, ['i32'], ['i32']);
+  if (!hasAlloc && !command) {
+    throw rejected(
+      'WASM_ABI',
+      'abi',
+      'module must export `alloc(len: i32) -> i32` (guest ABI) or `_start: () -> ()` (WASI command)',
+      'alloc',
+    );
   }
 
   const entries = new Set<string>();
+  if (command) entries.add('_start');
   for (const e of info.exports) {
     if (e.kind !== 'function' || e.name === 'alloc') continue;
     const t = exportedFunctionType(info, e.name);
-    if (t !== undefined && sameSignature(t, ['i32', 'i32'], ['i64'])) entries.add(e.name);
+    if (hasAlloc && t !== undefined && sameSignature(t, ['i32', 'i32'], ['i64'])) entries.add(e.name);
   }
-  return { hostImports, entries };
+  return { hostImports, entries, wasi, command };
 }
 
 /**

@@ -15,6 +15,7 @@
 import { type ResourceLimits, Worker } from 'node:worker_threads';
 import { LimitExceededError, ThunderpacError } from '../../runtime/errors.js';
 import type { AbiResult } from './abi.js';
+import type { WasiConfig } from './wasi.js';
 import type { WasmModule } from './wasm-api.js';
 import { MSG_DROP, MSG_RUN, workerSource } from './worker.js';
 
@@ -37,6 +38,8 @@ interface Job {
   /** Fuel per execution (-1 = unmetered) and the compiled-in depth limit (0 = none). */
   readonly fuelLimit: number;
   readonly depthLimit: number;
+  /** WASI settings of the module, when it imports WASI or is a command. */
+  readonly wasi: WasiConfig | undefined;
   readonly resolve: (r: AbiResult) => void;
   readonly reject: (e: Error) => void;
 }
@@ -73,6 +76,7 @@ export class WorkerPool {
     timeoutMs: number,
     fuelLimit: number,
     depthLimit: number,
+    wasi?: WasiConfig,
   ): Promise<AbiResult> {
     if (this.#closed) return Promise.reject(closedError());
     return new Promise<AbiResult>((resolve, reject) => {
@@ -87,6 +91,7 @@ export class WorkerPool {
         timeoutMs,
         fuelLimit,
         depthLimit,
+        wasi,
         resolve,
         reject,
       };
@@ -181,6 +186,7 @@ export class WorkerPool {
         m: first ? job.module : undefined,
         i: first ? job.imports : undefined,
         s: first ? job.spare : undefined,
+        w: first ? job.wasi : undefined,
         e: job.entry,
         b: job.input,
         o: job.maxOutputBytes,

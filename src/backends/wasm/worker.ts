@@ -14,14 +14,17 @@
  * Protocol (structured clone; input and output buffers are transferred, never copied twice):
  *   main -> worker  { t: 0, k: key, m?: Module, i?: imports, s?: spare, e: entry, b: input, o: maxOutputBytes,
  *                     f: fuel limit (-1 = unmetered), d: call-depth limit (0 = none) }
- *                   (key: build id + metering config; m, i, s only the first time this worker sees key; it caches them;
- *                   s: whether it may instantiate ahead of time)
+ *                   (key: build id + metering config [+ WASI config]; m, i, s, w only the first time this worker
+ *                   sees key; it caches them; s: whether it may instantiate ahead of time; w: WasiConfig, when
+ *                   the module imports WASI or is a command: entry '_start' then runs as a command)
  *                   { t: 1, k: buildId }   forget a module (dispose)
  *   worker -> main  null once when ready, then one AbiResult per run, in order.
  */
 
-import { abiResult, abiThrown, callGuest, metered, runGuest } from './abi.js';
+import { abiResult, abiThrown, callGuest, metered, runCommand, runGuest } from './abi.js';
 import { createHostImports } from './host.js';
+import { createWasi } from './wasi.js';
+import { createReadOnlyFs } from './wasi-fs.js';
 
 export const MSG_RUN = 0;
 export const MSG_DROP = 1;
@@ -44,7 +47,13 @@ parentPort.on('message', (m) => {
   }
   let c = modules.get(m.k);
   if (c === undefined) {
-    c = { module: m.m, imports: createHostImports(m.i, host), spare: m.s };
+    c = { module: m.m, imports: createHostImports(m.i, host), spare: m.s, wasi: undefined, command: false };
+    if (m.w !== undefined) {
+      const rofs = m.w.dir === undefined ? undefined : createReadOnlyFs(require('node:fs'), m.w.dir);
+      c.wasi = createWasi(m.w, host, rofs);
+      c.imports.wasi_snapshot_preview1 = c.wasi.imports;
+      c.command = m.w.command;
+    }
     modules.set(m.k, c);
   }
   let inst;
@@ -52,7 +61,16 @@ parentPort.on('message', (m) => {
     inst = spare;
     spare = spareKey = undefined;
   }
-  const r = runGuest(c.module, c.imports, host, m.e, m.b, m.o, inst, m.f, m.d);
+  let r;
+  if (c.wasi === undefined) {
+    r = runGuest(c.module, c.imports, host, m.e, m.b, m.o, inst, m.f, m.d);
+  } else if (c.command && m.e === '_start') {
+    r = runCommand(c.module, c.imports, host, c.wasi, m.b, m.o, inst, m.f, m.d);
+  } else {
+    c.wasi.begin(new Uint8Array(0), m.o);
+    r = runGuest(c.module, c.imports, host, m.e, m.b, m.o, inst, m.f, m.d);
+    c.wasi.end();
+  }
   if (r.output === null) parentPort.postMessage(r);
   else parentPort.postMessage(r, [r.output.buffer]);
   if (c.spare) {
@@ -73,7 +91,17 @@ export function workerSource(): string {
   source ??= [
     "'use strict';",
     "const { parentPort } = require('node:worker_threads');",
-    ...[abiResult, abiThrown, metered, callGuest, runGuest, createHostImports].map((fn) => fn.toString()),
+    ...[
+      abiResult,
+      abiThrown,
+      metered,
+      callGuest,
+      runGuest,
+      runCommand,
+      createHostImports,
+      createWasi,
+      createReadOnlyFs,
+    ].map((fn) => fn.toString()),
     LOOP,
   ].join('\n');
   return source;

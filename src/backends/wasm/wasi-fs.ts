@@ -1,0 +1,165 @@
+/**
+ * The WASI preopen: a host directory seen READ-ONLY, with every path confined to it.
+ *
+ * Stringified into the worker script like host.ts and wasi.ts (see worker.ts), so
+ * `createReadOnlyFs` must stay self-contained: it gets `node:fs` as an argument (the worker
+ * passes `require('node:fs')`, the in-thread path the imported module) and refers to nothing
+ * outside its own body but globals.
+ *
+ * Confinement, in two steps, both of which must pass:
+ *   1. lexical: absolute paths are refused, `.`/`..` are folded, and a `..` above the preopen
+ *      is refused (ENOTCAPABLE), before the host is asked anything;
+ *   2. real: the host's realpath of the result must still be the preopen or below it, so a
+ *      symlink inside the directory that points outside is refused too (ENOTCAPABLE).
+ * No host descriptor outlives a call: a read opens, reads and closes, so a worker terminated
+ * mid-guest (timeoutMs) leaves nothing open in the process, and the guest's descriptor table
+ * (wasi.ts) is plain data.
+ * Nothing here writes: files are opened O_RDONLY, and the write-side WASI calls never reach
+ * this module (wasi.ts answers them EROFS). Metadata is reduced to file type and size: times,
+ * inode and device numbers are the host's, so they are reported as 0 and results do not depend
+ * on where or when the directory was made. Directory listings are sorted by name, not in the
+ * host's readdir order.
+ *
+ * Known gap: a host directory changed concurrently (a symlink swapped in between realpath and
+ * open) could race step 2; the directory is the caller's, not the guest's, to change.
+ */
+
+/** The slice of node:fs used (sync: WASI host calls are synchronous). */
+export interface NodeFsSlice {
+  realpathSync(path: string): string;
+  statSync(path: string): { isDirectory(): boolean; isFile(): boolean; size: number };
+  openSync(path: string, flags: string): number;
+  readSync(fd: number, buf: Uint8Array, offset: number, length: number, position: number): number;
+  closeSync(fd: number): void;
+  readdirSync(path: string): string[];
+}
+
+export interface RoStat {
+  readonly filetype: number;
+  readonly size: number;
+}
+
+export interface ReadOnlyFs {
+  /** A path relative to the preopen ('' = the preopen itself), or a WASI errno. */
+  resolve(base: string, path: string): string | number;
+  /** File type and size of a resolved path, or a WASI errno. */
+  stat(rel: string): RoStat | number;
+  /** 0 when the file can be opened for reading, or a WASI errno. */
+  check(rel: string): number;
+  /** Read at `position` into dst; returns the byte count, or a negated WASI errno. */
+  read(rel: string, dst: Uint8Array, position: number): number;
+  /** Entries of a resolved directory, sorted, with their WASI file types; or a WASI errno. */
+  list(rel: string): readonly (readonly [string, number])[] | number;
+}
+
+export function createReadOnlyFs(fs: NodeFsSlice, root: string): ReadOnlyFs {
+  // WASI errnos (wasi_snapshot_preview1): literals, this function is stringified.
+  const EACCES = 2;
+  const EINVAL = 28;
+  const EIO = 29;
+  const ELOOP = 32;
+  const ENAMETOOLONG = 37;
+  const ENOENT = 44;
+  const ENOTDIR = 54;
+  const ENOTCAPABLE = 76;
+  const FILETYPE_UNKNOWN = 0;
+  const FILETYPE_DIRECTORY = 3;
+  const FILETYPE_REGULAR_FILE = 4;
+  const rootReal = fs.realpathSync(root);
+  const host = (rel: string): string => (rel === '' ? rootReal : `${rootReal}/${rel}`);
+  const errno = (err: unknown): number => {
+    switch ((err as { code?: string }).code) {
+      case 'ENOENT':
+        return ENOENT;
+      case 'ENOTDIR':
+        return ENOTDIR;
+      case 'EACCES':
+      case 'EPERM':
+        return EACCES;
+      case 'ELOOP':
+        return ELOOP;
+      case 'ENAMETOOLONG':
+        return ENAMETOOLONG;
+      default:
+        return EIO;
+    }
+  };
+  const stat = (rel: string): RoStat | number => {
+    try {
+      const s = fs.statSync(host(rel));
+      const filetype = s.isDirectory()
+        ? FILETYPE_DIRECTORY
+        : s.isFile()
+          ? FILETYPE_REGULAR_FILE
+          : FILETYPE_UNKNOWN;
+      return { filetype, size: filetype === FILETYPE_REGULAR_FILE ? s.size : 0 };
+    } catch (err) {
+      return errno(err);
+    }
+  };
+  const resolve = (base: string, path: string): string | number => {
+    if (path.length === 0) return ENOENT;
+    if (path.includes('\0')) return EINVAL;
+    if (path.startsWith('/')) return ENOTCAPABLE;
+    const parts = base === '' ? [] : base.split('/');
+    for (const c of path.split('/')) {
+      if (c === '' || c === '.') continue;
+      if (c === '..') {
+        if (parts.length === 0) return ENOTCAPABLE;
+        parts.pop();
+      } else {
+        parts.push(c);
+      }
+    }
+    let real: string;
+    try {
+      real = fs.realpathSync(host(parts.join('/')));
+    } catch (err) {
+      return errno(err);
+    }
+    if (real === rootReal) return '';
+    if (!real.startsWith(`${rootReal}/`)) return ENOTCAPABLE;
+    return real.slice(rootReal.length + 1);
+  };
+  return {
+    resolve,
+    stat,
+    check(rel) {
+      try {
+        fs.closeSync(fs.openSync(host(rel), 'r'));
+        return 0;
+      } catch (err) {
+        return errno(err);
+      }
+    },
+    read(rel, dst, position) {
+      let fd: number;
+      try {
+        fd = fs.openSync(host(rel), 'r');
+      } catch (err) {
+        return -errno(err); // removed or replaced on the host since path_open
+      }
+      try {
+        return fs.readSync(fd, dst, 0, dst.byteLength, position);
+      } catch (err) {
+        return -errno(err);
+      } finally {
+        fs.closeSync(fd);
+      }
+    },
+    list(rel) {
+      let names: string[];
+      try {
+        names = fs.readdirSync(host(rel)).sort();
+      } catch (err) {
+        return errno(err);
+      }
+      // An entry that resolves outside the preopen (an escaping symlink) shows as unknown.
+      return names.map((n) => {
+        const r = resolve(rel, n);
+        const s = typeof r === 'number' ? r : stat(r);
+        return [n, typeof s === 'number' ? FILETYPE_UNKNOWN : s.filetype] as const;
+      });
+    },
+  };
+}
