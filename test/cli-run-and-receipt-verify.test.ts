@@ -98,6 +98,20 @@ describe('thunderpac run', () => {
     );
     expect(r.code).toBe(0);
     expect(JSON.parse(r.out).output.verdict).toBe('XDP_PASS');
+    const onPort = await cli(
+      'run',
+      packagePath('bpf', 'xdp_verdict.bpf.o'),
+      '--export',
+      'xdp_drop_udp',
+      '--input',
+      packet,
+      '--port',
+      '7',
+      '--store',
+      store,
+      '--json',
+    );
+    expect(JSON.parse(onPort.out).output.packets[0].port).toBe(7);
   });
 
   it('reads the input from stdin with --input -', () => {

@@ -87,7 +87,9 @@ async function run(argv: string[]): Promise<number> {
       limits: { ...(timeoutMs !== undefined && { timeoutMs }), ...(memoryMb !== undefined && { memoryMb }) },
     });
     const input =
-      build.manifest.kind === 'wasm' ? { kind: 'bytes' as const, bytes } : { kind: 'packet' as const, bytes };
+      build.manifest.kind === 'wasm'
+        ? { kind: 'bytes' as const, bytes }
+        : { kind: 'packet' as const, bytes, ...(ingressPort !== undefined && { ingressPort }) };
     const result = await tp.execute(sandbox, { build, input, entry: values.export });
     if (values.json) write({ output: outputJson(result.output), receipt: result.receipt });
     else {

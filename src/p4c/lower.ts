@@ -181,7 +181,7 @@ export class Lowerer extends Checker {
     if (v.k !== 'call' || v.fn.k !== 'name')
       fail('type', a.pos, `an instantiation of a ${kind}, like MyBlock()`);
     const r = this.global.get(v.fn.name);
-    if (!r || r.k !== 'decl' || r.decl.k !== kind)
+    if (r?.k !== 'decl' || r.decl.k !== kind)
       fail('type', v.fn.pos, `a ${kind} declaration`, `'${v.fn.name}'`);
     if (v.args.length > 0 || r.decl.ctorParams.length > 0)
       fail('unsupported', v.pos, `constructor parameters of ${kind} ${v.fn.name}`);
@@ -495,7 +495,7 @@ export class Lowerer extends Checker {
     };
     const enumArg = (i: number, what: string, names: readonly string[]): string => {
       const a = d.args[i];
-      if (!a || a.value.k !== 'member' || !names.includes(a.value.name))
+      if (a?.value.k !== 'member' || !names.includes(a.value.name))
         return fail('type', a?.pos ?? d.pos, what);
       return a.value.name;
     };
@@ -518,7 +518,7 @@ export class Lowerer extends Checker {
         break;
       case 'register': {
         const elem = ty.args[0];
-        if (!elem || elem.k !== 'bit')
+        if (elem?.k !== 'bit')
           fail('unsupported', d.pos, `register<${elem ? showTy(elem) : ''}> (only register<bit<W>>)`);
         this.#registers.set(qname, { name: qname, size: Number(arg(0, 'a constant size')), width: elem.w });
         break;
@@ -869,7 +869,7 @@ export class Lowerer extends Checker {
       }
       case 'log_msg': {
         const a = c.args[0]?.value;
-        if (!a || a.k !== 'str' || c.args.length !== 1)
+        if (a?.k !== 'str' || c.args.length !== 1)
           fail('unsupported', c.pos, 'log_msg with arguments other than one string');
         out.push({ k: 'log', message: a.value });
         return;
@@ -1223,7 +1223,7 @@ export class Lowerer extends Checker {
             continue;
           }
           const r = l.k === 'name' ? table.scope.get(l.name) : undefined;
-          if (!r || r.k !== 'action' || !ir.actions.includes(r.qname)) {
+          if (r?.k !== 'action' || !ir.actions.includes(r.qname)) {
             fail(
               'type',
               l.pos,
@@ -1380,7 +1380,7 @@ export class Lowerer extends Checker {
     if (keys.filter((k) => k.match === 'lpm').length > 1)
       fail('type', d.pos, `at most one lpm key in table ${t.qname}`);
     const actionsProp = prop('actions');
-    if (!actionsProp || actionsProp.value.k !== 'actions')
+    if (actionsProp?.value.k !== 'actions')
       return fail('type', d.pos, `an actions property in table ${t.qname}`);
     const actions: IrAction[] = [];
     for (const a of actionsProp.value.actions) {
@@ -1391,7 +1391,7 @@ export class Lowerer extends Checker {
       }
       if (e.k !== 'name') fail('type', a.pos, 'an action name');
       const r = scope.get(e.name);
-      if (!r || r.k !== 'action') fail('type', a.pos, 'an action', `'${e.name}'`);
+      if (r?.k !== 'action') fail('type', a.pos, 'an action', `'${e.name}'`);
       actions.push(this.tableAction(r, a.pos));
     }
     const dflt = prop('default_action');
@@ -1402,7 +1402,7 @@ export class Lowerer extends Checker {
     } else {
       // P4_16: a table without default_action runs NoAction on a miss.
       const noAction = this.global.get('NoAction');
-      if (!noAction || noAction.k !== 'action')
+      if (noAction?.k !== 'action')
         return fail('type', d.pos, `a default_action for table ${t.qname} (NoAction is not declared)`);
       if (!actions.some((a) => a.name === 'NoAction')) actions.push(this.tableAction(noAction, d.pos));
       defaultAction = { action: 'NoAction', args: [] };
@@ -1601,7 +1601,7 @@ export class Lowerer extends Checker {
     const args = e.k === 'call' ? e.args : [];
     if (callee.k !== 'name') return fail('type', e.pos, 'an action call');
     const r = scope.get(callee.name);
-    if (!r || r.k !== 'action') return fail('type', callee.pos, 'an action', `'${callee.name}'`);
+    if (r?.k !== 'action') return fail('type', callee.pos, 'an action', `'${callee.name}'`);
     const a = actions.find((x) => x.name === r.qname);
     if (!a) return fail('type', callee.pos, `an action listed in the table's actions`, `'${callee.name}'`);
     const exprs = this.orderArgs(r.decl.params, args, e.pos, `action ${callee.name}`);
@@ -1764,7 +1764,7 @@ export class Lowerer extends Checker {
     const f = st.ty.elem.fields.find((x) => x.name === e.name);
     if (!f) return fail('type', e.pos, `a field of ${showTy(st.ty.elem)}`, `'${e.name}'`);
     const t = irTypeOf(f.ty);
-    if (!t || t.k !== 'bits') return fail('unsupported', e.pos, `select on ${showTy(f.ty)}`);
+    if (t?.k !== 'bits') return fail('unsupported', e.pos, `select on ${showTy(f.ty)}`);
     return { k: 'stackField', t, stack: st.stack, field: e.name };
   }
 
@@ -1922,7 +1922,7 @@ export class Lowerer extends Checker {
         return;
       }
       const c = s.k === 'call' ? (s.call as Extract<Expr, { k: 'call' }>) : null;
-      if (!c || c.fn.k !== 'member' || c.fn.name !== 'emit' || this.ref(c.fn.base, scope).k !== 'packet') {
+      if (c?.fn.k !== 'member' || c.fn.name !== 'emit' || this.ref(c.fn.base, scope).k !== 'packet') {
         fail('unsupported', s.pos, `statements other than packet.emit(...) in deparser ${d.name}`);
       }
       const [h] = this.args(c, 1, 'emit');

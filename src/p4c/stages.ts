@@ -297,7 +297,7 @@ function placeControl(
   const infos = new Map<string, Info>();
   for (const name of order) {
     const n = nodes.get(name);
-    if (!n || n.k !== 'table') continue;
+    if (n?.k !== 'table') continue;
     const keyReads = new Set(n.keys.map((k) => `${k.target.header}.${k.target.field}`));
     const actionReads = new Set<string>();
     const writes = new Set<string>();

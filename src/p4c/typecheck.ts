@@ -326,7 +326,7 @@ export class Checker {
       if (m === 'minSizeInBits' || m === 'minSizeInBytes') {
         const base = this.ref(e.fn.base, scope);
         const ty = base.k === 'header' ? base.ty : base.k === 'type' ? base.ty : null;
-        if (!ty || ty.k !== 'header') fail('type', e.fn.base.pos, 'a header', describeRef(base));
+        if (ty?.k !== 'header') fail('type', e.fn.base.pos, 'a header', describeRef(base));
         let w = 0;
         for (const f of ty.fields) if (f.ty.k !== 'varbit') w += irWidth(f.ty);
         return {
