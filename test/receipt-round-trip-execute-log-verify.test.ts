@@ -162,6 +162,9 @@ describe('failed executions end with a receipt that says why', () => {
     });
     expect(r.status).toBe('failed');
     expect(r.receipt.error).toMatchObject({ code: 'LIMIT_MEMORY_MB', limit: 'memoryMb' });
+    // The input was valid, so it is hashed and kept: the refusal itself replays.
+    expect(r.receipt.input.hash).toMatch(/^[0-9a-f]{64}$/);
+    expect(await tp.verify(r.receipt.id)).toMatchObject({ match: true, problem: null });
   });
 
   it('an oversized input is refused before it is hashed', async () => {

@@ -181,6 +181,8 @@ export class Executor {
     const usage: Usage = {};
     const attempt: Attempt = { input: { hash: null, size: 0 }, output: null, outputValue: null, error: null };
     const record = options.record ?? true;
+    const keep = this.#store && record ? this.#store : undefined;
+    let validated = false;
 
     try {
       // The build first: every receipt in the log must name a build the store can produce.
@@ -198,12 +200,23 @@ export class Executor {
           inputBytes: inputSize,
         });
       }
-      const keep = this.#store && record ? this.#store : undefined;
-      attempt.input = admit(input, inputSize, 'maxInputBytes', spec, build.manifest.inputSchema, keep);
+      check(input, inputSize, 'maxInputBytes', spec, build.manifest.inputSchema);
+      validated = true;
 
       const prepared = await this.#prepare(backend, build, spec);
       const ctx: RunContext = { entry, sandbox: spec, usage };
-      const output = await this.#runWithBackstop(backend, prepared, input, ctx);
+      const running = this.#runWithBackstop(backend, prepared, input, ctx);
+      // Hash the input while a worker-based backend computes: on another core the hash is free.
+      // (In-thread backends have already finished; backends copy the input they send away, so
+      // it is unchanged either way.) Attaching `await` in the same synchronous step means an
+      // early rejection of `running` is never reported as unhandled.
+      try {
+        attempt.input = keepPayload(input, inputSize, keep);
+      } catch (err) {
+        running.catch(() => undefined);
+        throw err;
+      }
+      const output = await running;
 
       attempt.output = admit(
         output,
@@ -216,6 +229,15 @@ export class Executor {
       attempt.outputValue = output;
     } catch (err) {
       attempt.error = asThunderpacError(err);
+      // A valid input that failed later (refused at prepare, trapped) is still hashed and kept,
+      // so its receipt can be replayed.
+      if (validated && attempt.input.hash === null) {
+        try {
+          attempt.input = keepPayload(input, attempt.input.size, keep);
+        } catch {
+          // the receipt then says the input was not hashed; the error above is what matters
+        }
+      }
     }
 
     const cpu = cpu0 ? process.cpuUsage(cpu0) : undefined;
@@ -398,11 +420,27 @@ function admit(
   schema: Schema,
   store: RecordStore | undefined,
 ): PayloadRef {
+  check(value, size, limit, spec, schema);
+  return keepPayload(value, size, store);
+}
+
+/** Size against the sandbox limit first (refused without being read), then the schema. */
+function check(
+  value: Input | Output,
+  size: number,
+  limit: 'maxInputBytes' | 'maxOutputBytes',
+  spec: SandboxSpec,
+  schema: Schema,
+): void {
   const which = limit === 'maxInputBytes' ? 'input' : 'output';
   if (size > spec.limits[limit])
     throw new LimitExceededError(limit, spec.limits[limit], size, `${which} too large`);
   if (which === 'input') validateInput(schema, value);
   else validateOutput(schema, value as Output);
+}
+
+/** Hash a checked payload and keep it in the store. */
+function keepPayload(value: Input | Output, size: number, store: RecordStore | undefined): PayloadRef {
   const hash = hashPayload(value);
   if (store && !store.hasPayload(hash)) store.putPayload(hash, encodePayload(value));
   return { hash, size };
