@@ -60,6 +60,20 @@ std::string Hex(const uint8_t* bytes, size_t size) {
   return out;
 }
 
+/**
+ * With `expectedProgId`, the kernel attaches or detaches only if that program is still the one
+ * on the interface (XDP_FLAGS_REPLACE + old_prog_fd): the atomic compare-and-swap both
+ * operations share. The returned fd must outlive the syscall.
+ */
+UniqueFd ExpectOldProgram(Napi::Env env, Napi::Object options, uint32_t& flags, bpf_xdp_attach_opts& attach) {
+  const std::optional<uint32_t> expected = OptUint32(options, "expectedProgId");
+  if (!expected || *expected == 0) return UniqueFd();
+  UniqueFd oldFd = ProgramFdById(env, *expected);
+  attach.old_prog_fd = oldFd.get();
+  flags |= XDP_FLAGS_REPLACE;
+  return oldFd;
+}
+
 }  // namespace
 
 Napi::Value XdpAttach(const Napi::CallbackInfo& info) {
@@ -68,14 +82,8 @@ Napi::Value XdpAttach(const Napi::CallbackInfo& info) {
   const Target target = ReadTarget(options);
   const int progFd = ToInt32(options.Get("progFd"), "progFd");
   uint32_t flags = OptUint32(options, "flags").value_or(0);
-  const std::optional<uint32_t> expected = OptUint32(options, "expectedProgId");
-  UniqueFd oldFd;
   LIBBPF_OPTS(bpf_xdp_attach_opts, attach);
-  if (expected && *expected != 0) {
-    oldFd = ProgramFdById(env, *expected);
-    attach.old_prog_fd = oldFd.get();
-    flags |= XDP_FLAGS_REPLACE;
-  }
+  const UniqueFd oldFd = ExpectOldProgram(env, options, flags, attach);
   NetnsScope scope(env, target.netns);
   const unsigned int ifindex = InterfaceIndex(env, target.ifname, target.netns);
   const int result = bpf_xdp_attach(static_cast<int>(ifindex), progFd, flags, &attach);
@@ -88,14 +96,8 @@ Napi::Value XdpDetach(const Napi::CallbackInfo& info) {
   Napi::Object options = OptionsArg(info, 0, "xdpDetach options");
   const Target target = ReadTarget(options);
   uint32_t flags = OptUint32(options, "flags").value_or(0);
-  const std::optional<uint32_t> expected = OptUint32(options, "expectedProgId");
-  UniqueFd oldFd;
   LIBBPF_OPTS(bpf_xdp_attach_opts, attach);
-  if (expected && *expected != 0) {
-    oldFd = ProgramFdById(env, *expected);
-    attach.old_prog_fd = oldFd.get();
-    flags |= XDP_FLAGS_REPLACE;
-  }
+  const UniqueFd oldFd = ExpectOldProgram(env, options, flags, attach);
   NetnsScope scope(env, target.netns);
   const unsigned int ifindex = InterfaceIndex(env, target.ifname, target.netns);
   const int result = bpf_xdp_detach(static_cast<int>(ifindex), flags, &attach);

@@ -163,33 +163,60 @@ class Emitter {
     readonly depthLimit: number,
   ) {}
 
-  charge(w: Writer, cost: number): void {
-    const g = uleb(this.fuelGlobal);
-    // fuel -= cost; if (fuel < 0) unreachable
+  /** fuel -= cost (leaves nothing on the stack). */
+  #subtractFuel(w: Writer, cost: number): void {
+    const f = uleb(this.fuelGlobal);
     w.byte(0x23);
-    w.bytes(g);
+    w.bytes(f);
     w.byte(0x42);
     w.bytes(sleb(BigInt(cost)));
     w.byte(0x7d); // i64.sub
     w.byte(0x24);
-    w.bytes(g);
-    w.byte(0x23);
-    w.bytes(g);
-    w.bytes([0x42, 0x00, 0x53, 0x04, 0x40, 0x00, 0x0b]); // i64.const 0; i64.lt_s; if; unreachable; end
+    w.bytes(f);
   }
 
-  enter(w: Writer): void {
+  /** depth += delta (±1; leaves nothing on the stack). */
+  #addDepth(w: Writer, op: 0x6a | 0x6b): void {
     const g = uleb(this.depthGlobal);
-    // depth += 1; if (depth > limit) unreachable
     w.byte(0x23);
     w.bytes(g);
-    w.bytes([0x41, 0x01, 0x6a, 0x24]); // i32.const 1; i32.add; global.set
+    w.bytes([0x41, 0x01, op, 0x24]); // i32.const 1; i32.add | i32.sub; global.set
     w.bytes(g);
+  }
+
+  /** Pushes (fuel < 0). */
+  #fuelExhausted(w: Writer): void {
     w.byte(0x23);
-    w.bytes(g);
+    w.bytes(uleb(this.fuelGlobal));
+    w.bytes([0x42, 0x00, 0x53]); // i64.const 0; i64.lt_s
+  }
+
+  /** Pushes (depth > limit). */
+  #tooDeep(w: Writer): void {
+    w.byte(0x23);
+    w.bytes(uleb(this.depthGlobal));
     w.byte(0x41);
     w.bytes(sleb(BigInt(this.depthLimit)));
-    w.bytes([0x4b, 0x04, 0x40, 0x00, 0x0b]); // i32.gt_u; if; unreachable; end
+    w.byte(0x4b); // i32.gt_u
+  }
+
+  /** if (top of stack) unreachable */
+  static #trapIf(w: Writer): void {
+    w.bytes([0x04, 0x40, 0x00, 0x0b]); // if; unreachable; end
+  }
+
+  /** fuel -= cost; if (fuel < 0) unreachable */
+  charge(w: Writer, cost: number): void {
+    this.#subtractFuel(w, cost);
+    this.#fuelExhausted(w);
+    Emitter.#trapIf(w);
+  }
+
+  /** depth += 1; if (depth > limit) unreachable */
+  enter(w: Writer): void {
+    this.#addDepth(w, 0x6a);
+    this.#tooDeep(w);
+    Emitter.#trapIf(w);
   }
 
   /**
@@ -198,35 +225,16 @@ class Emitter {
    * call. The host tells the two apart by reading the counters (fuel first).
    */
   chargeAndEnter(w: Writer, cost: number): void {
-    const f = uleb(this.fuelGlobal);
-    const g = uleb(this.depthGlobal);
-    w.byte(0x23);
-    w.bytes(f);
-    w.byte(0x42);
-    w.bytes(sleb(BigInt(cost)));
-    w.byte(0x7d); // i64.sub
-    w.byte(0x24);
-    w.bytes(f);
-    w.byte(0x23);
-    w.bytes(g);
-    w.bytes([0x41, 0x01, 0x6a, 0x24]); // i32.const 1; i32.add; global.set
-    w.bytes(g);
-    w.byte(0x23);
-    w.bytes(f);
-    w.bytes([0x42, 0x00, 0x53]); // i64.const 0; i64.lt_s
-    w.byte(0x23);
-    w.bytes(g);
-    w.byte(0x41);
-    w.bytes(sleb(BigInt(this.depthLimit)));
-    w.bytes([0x4b, 0x72, 0x04, 0x40, 0x00, 0x0b]); // i32.gt_u; i32.or; if; unreachable; end
+    this.#subtractFuel(w, cost);
+    this.#addDepth(w, 0x6a);
+    this.#fuelExhausted(w);
+    this.#tooDeep(w);
+    w.byte(0x72); // i32.or
+    Emitter.#trapIf(w);
   }
 
   leave(w: Writer): void {
-    const g = uleb(this.depthGlobal);
-    w.byte(0x23);
-    w.bytes(g);
-    w.bytes([0x41, 0x01, 0x6b, 0x24]); // i32.const 1; i32.sub; global.set
-    w.bytes(g);
+    this.#addDepth(w, 0x6b);
   }
 
   /** x -> (x == x ? x : canonical NaN), via a scratch local of x's type. */
