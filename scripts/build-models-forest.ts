@@ -1,9 +1,7 @@
 /**
- * A small random forest (CART, Gini impurity) trained on a seeded synthetic dataset, for the
- * shipped tree-ensemble model: real splits learned from data rather than random thresholds,
- * still reproducible bit for bit (seeded data, seeded bootstrap, deterministic tie-breaks).
- *
- * Dataset: three Gaussian blobs in 4 dimensions (one per class), clamped to [-1, 1], float32.
+ * A small random forest (CART, Gini impurity) for the shipped tree-ensemble model: real splits
+ * learned from data (Iris, see build-models-data.ts), reproducible bit for bit (seeded
+ * bootstrap, deterministic tie-breaks, only comparisons and +, −, ×, ÷).
  */
 
 import { SeededRandom } from '../src/backends/onnx/rng.js';
@@ -11,24 +9,6 @@ import { SeededRandom } from '../src/backends/onnx/rng.js';
 export interface Dataset {
   readonly x: Float32Array[];
   readonly y: number[];
-}
-
-const MEANS = [
-  [-0.45, -0.35, 0.25, 0.0],
-  [0.45, 0.0, -0.3, 0.3],
-  [0.0, 0.45, 0.35, -0.45],
-];
-
-export function blobs(seed: number, n: number): Dataset {
-  const rng = new SeededRandom(seed);
-  const x: Float32Array[] = [];
-  const y: number[] = [];
-  for (let i = 0; i < n; i++) {
-    const c = i % MEANS.length;
-    x.push(Float32Array.from(MEANS[c]!, (m) => Math.max(-1, Math.min(1, rng.normal(m, 0.3)))));
-    y.push(c);
-  }
-  return { x, y };
 }
 
 export type TreeNode =

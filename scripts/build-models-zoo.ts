@@ -2,13 +2,16 @@
  * The models thunderpac ships, defined in code: each is a function from a seed to an ONNX
  * ModelProto, so `npm run build:models` reproduces models/ byte for byte.
  *
- *   mlp   4 features → Gemm(16) → Relu → Gemm(3) → Softmax         (classifier, batch dim N)
+ *   mlp   Iris: 4 features → Gemm(16) → Relu → Gemm(3) → Softmax   (classifier, batch dim N)
  *   cnn   1×3×32×32 image → Conv(8,3×3) → Relu → MaxPool(2) → Conv(16,3×3) → Relu → MaxPool(2)
- *         → Flatten → Gemm(10) → Softmax                           (image classifier, batch N)
- *   tree  4 features → ai.onnx.ml TreeEnsembleClassifier, 5 trees of depth 3, 3 classes
+ *         → Flatten → Gemm(10) → Softmax                           (shape classifier, batch N)
+ *   tree  Iris: 4 features → ai.onnx.ml TreeEnsembleClassifier, 5 trees of depth 3, 3 classes
  *
- * Weights come from a seeded generator (src/backends/onnx/rng.ts); nothing here reads the
- * clock or the environment.
+ * Every model is trained (build-models-train.ts, build-models-forest.ts) on a dataset from
+ * build-models-data.ts — Fisher's Iris data, shipped, or shapes rendered from a seed — with
+ * reproducible-by-construction arithmetic; the CNN's convolution filters are seeded, its
+ * classifier trained. Held-out accuracy goes into each model's doc_string. Nothing here reads
+ * the clock or the environment.
  */
 
 import {
@@ -21,7 +24,16 @@ import {
   type ValueInfoProto,
 } from '../src/backends/onnx/onnx-proto.js';
 import { SeededRandom } from '../src/backends/onnx/rng.js';
-import { blobs, leafWeights, predict, trainForest } from './build-models-forest.js';
+import { iris, SHAPES, shapes } from './build-models-data.js';
+import { leafWeights, predict, trainForest } from './build-models-forest.js';
+import {
+  type Conv,
+  convFeatures,
+  hiddenOf,
+  predictDense,
+  trainHead,
+  trainMlp,
+} from './build-models-train.js';
 
 export interface ZooModel {
   readonly name: string;
@@ -100,7 +112,7 @@ function model(name: string, doc: string, graph: ModelProto['graph'], ml = false
   };
 }
 
-/** He-style scaled weights: keeps activations O(1) through the layers, so softmax is not saturated. */
+/** He-style scaled weights: keeps activations O(1) through the layers. */
 function weights(rng: SeededRandom, n: number, fanIn: number): Float32Array {
   const std = Math.sqrt(2 / fanIn);
   const out = new Float32Array(n);
@@ -108,27 +120,64 @@ function weights(rng: SeededRandom, n: number, fanIn: number): Float32Array {
   return out;
 }
 
-function sample(rng: SeededRandom, shape: number[], lo: number, hi: number) {
-  const n = shape.reduce((x, y) => x * y, 1);
-  // Rounded to float32 so the JSON round-trips to exactly the tensor that was run.
-  return { dtype: 'float32' as const, shape, data: Array.from(rng.floats(n, lo, hi)) };
+type SampleTensor = { dtype: 'float32'; shape: number[]; data: number[] };
+
+/** Rows of a dataset as one float32 sample tensor (rounded to float32 so the JSON round-trips). */
+function rowsTensor(rows: readonly Float64Array[], shape: number[]): SampleTensor {
+  const data: number[] = [];
+  for (const r of rows) for (const v of r) data.push(Math.fround(v));
+  return { dtype: 'float32', shape, data };
 }
+
+function accuracy(correct: number, total: number): string {
+  return `held-out accuracy ${correct}/${total} (${((100 * correct) / total).toFixed(1)}%)`;
+}
+
+/** Train once per process: build() is called by the generator, the check and the tests. */
+function once<T>(f: () => T): () => T {
+  let value: T | undefined;
+  return () => {
+    value ??= f();
+    return value;
+  };
+}
+
+const IRIS_TRAIN = iris('train');
+const IRIS_TEST = iris('test');
+
+const MLP_SEED = 0x6d6c70;
+const trainedMlp = once(() => {
+  const net = trainMlp(IRIS_TRAIN, {
+    seed: MLP_SEED,
+    hidden: 16,
+    classes: 3,
+    epochs: 800,
+    learningRate: 0.05,
+    momentum: 0.9,
+    l2: 1e-3,
+  });
+  const correct = IRIS_TEST.x.filter(
+    (x, i) => predictDense(net.layer2, hiddenOf(net.layer1, x)) === IRIS_TEST.y[i],
+  ).length;
+  return { ...net, correct };
+});
 
 export const mlp: ZooModel = {
   name: 'mlp',
   version: '1',
-  description: 'MLP classifier: 4 features -> 16 hidden (ReLU) -> 3 classes (softmax)',
-  seed: 0x6d6c70,
-  inputRange: [-2, 2],
+  description:
+    "MLP Iris classifier: 4 measurements (cm) -> 16 hidden (ReLU) -> 3 species (softmax), trained on Fisher's Iris data",
+  seed: MLP_SEED,
+  inputRange: [0, 8],
   build() {
-    const rng = new SeededRandom(this.seed);
-    return model('mlp', this.description, {
+    const { layer1, layer2, correct } = trainedMlp();
+    return model('mlp', `${this.description}; ${accuracy(correct, IRIS_TEST.y.length)}`, {
       name: 'mlp',
       initializer: [
-        floatTensor('W1', [16, 4], weights(rng, 64, 4)),
-        floatTensor('b1', [16], rng.floats(16, -0.1, 0.1)),
-        floatTensor('W2', [3, 16], weights(rng, 48, 16)),
-        floatTensor('b2', [3], rng.floats(3, -0.1, 0.1)),
+        floatTensor('W1', [16, 4], layer1.w),
+        floatTensor('b1', [16], layer1.b),
+        floatTensor('W2', [3, 16], layer2.w),
+        floatTensor('b2', [3], layer2.b),
       ],
       node: [
         node('Gemm', ['x', 'W1', 'b1'], ['h1'], [a('transB', 1)]),
@@ -141,30 +190,56 @@ export const mlp: ZooModel = {
     });
   },
   sampleInput() {
-    return { x: sample(new SeededRandom(this.seed + 1), [2, 4], -2, 2) };
+    // One held-out flower of each of the first two species.
+    return { x: rowsTensor([IRIS_TEST.x[0]!, IRIS_TEST.x[10]!], [2, 4]) };
   },
 };
+
+const CNN_SEED = 0x636e6e;
+const SHAPES_PER_CLASS = { train: 120, test: 20 };
+const trainedCnn = once(() => {
+  const rng = new SeededRandom(CNN_SEED);
+  const conv1: Conv = { w: weights(rng, 8 * 27, 27), b: rng.floats(8, -0.1, 0.1), inputs: 3, outputs: 8 };
+  const conv2: Conv = { w: weights(rng, 16 * 72, 72), b: rng.floats(16, -0.1, 0.1), inputs: 8, outputs: 16 };
+  const features = (d: { x: Float64Array[]; y: number[] }) => ({
+    x: d.x.map((image) => convFeatures(image, 32, conv1, conv2)),
+    y: d.y,
+  });
+  const train = shapes(CNN_SEED + 10, SHAPES_PER_CLASS.train);
+  const test = shapes(CNN_SEED + 20, SHAPES_PER_CLASS.test);
+  const head = trainHead(features(train), {
+    seed: CNN_SEED + 30,
+    classes: SHAPES.length,
+    epochs: 10,
+    learningRate: 1e-4,
+    l2: 0.1,
+  });
+  const testFeatures = features(test);
+  const right = testFeatures.x.map((x, i) => predictDense(head, x) === testFeatures.y[i]);
+  const correct = right.filter(Boolean).length;
+  // The sample (sample_io.json, the supervisor's probe) is the first held-out image it gets right.
+  return { conv1, conv2, head, correct, total: test.y.length, sample: test.x[right.indexOf(true)]! };
+});
 
 export const cnn: ZooModel = {
   name: 'cnn',
   version: '1',
-  description:
-    'CNN image classifier on Nx3x32x32: Conv(8,3x3)-ReLU-MaxPool(2)-Conv(16,3x3)-ReLU-MaxPool(2)-Gemm(10)-Softmax',
-  seed: 0x636e6e,
+  description: `CNN shape classifier on Nx3x32x32: Conv(8,3x3)-ReLU-MaxPool(2)-Conv(16,3x3)-ReLU-MaxPool(2)-Gemm(10)-Softmax; seeded convolution filters, Gemm trained on ${SHAPES_PER_CLASS.train * SHAPES.length} rendered shapes (${SHAPES.join(', ')})`,
+  seed: CNN_SEED,
   inputRange: [0, 1],
   build() {
-    const rng = new SeededRandom(this.seed);
+    const { conv1, conv2, head, correct, total } = trainedCnn();
     const pad = [a('kernel_shape', [3, 3]), a('pads', [1, 1, 1, 1]), a('strides', [1, 1])];
     const pool = [a('kernel_shape', [2, 2]), a('strides', [2, 2])];
-    return model('cnn', this.description, {
+    return model('cnn', `${this.description}; ${accuracy(correct, total)}`, {
       name: 'cnn',
       initializer: [
-        floatTensor('conv1_W', [8, 3, 3, 3], weights(rng, 8 * 27, 27)),
-        floatTensor('conv1_B', [8], rng.floats(8, -0.1, 0.1)),
-        floatTensor('conv2_W', [16, 8, 3, 3], weights(rng, 16 * 72, 72)),
-        floatTensor('conv2_B', [16], rng.floats(16, -0.1, 0.1)),
-        floatTensor('fc_W', [10, 1024], weights(rng, 10 * 1024, 1024)),
-        floatTensor('fc_B', [10], rng.floats(10, -0.1, 0.1)),
+        floatTensor('conv1_W', [8, 3, 3, 3], conv1.w),
+        floatTensor('conv1_B', [8], conv1.b),
+        floatTensor('conv2_W', [16, 8, 3, 3], conv2.w),
+        floatTensor('conv2_B', [16], conv2.b),
+        floatTensor('fc_W', [10, 1024], head.w),
+        floatTensor('fc_B', [10], head.b),
       ],
       node: [
         node('Conv', ['image', 'conv1_W', 'conv1_B'], ['c1'], pad),
@@ -182,7 +257,7 @@ export const cnn: ZooModel = {
     });
   },
   sampleInput() {
-    return { image: sample(new SeededRandom(this.seed + 1), [1, 3, 32, 32], 0, 1) };
+    return { image: rowsTensor([trainedCnn().sample], [1, 3, 32, 32]) };
   },
 };
 
@@ -190,15 +265,19 @@ const TREES = 5;
 const DEPTH = 3;
 const FEATURES = 4;
 const CLASSES = 3;
-const TRAIN = blobs(0x747261, 600);
-const TEST = blobs(0x746573, 300);
+const toFloat32 = (d: { x: Float64Array[]; y: number[] }) => ({
+  x: d.x.map((r) => Float32Array.from(r)),
+  y: d.y,
+});
+const TRAIN = toFloat32(IRIS_TRAIN);
+const TEST = toFloat32(IRIS_TEST);
 
 export const tree: ZooModel = {
   name: 'tree',
   version: '1',
-  description: `ai.onnx.ml TreeEnsembleClassifier: random forest of ${TREES} CART trees (depth <= ${DEPTH}), ${FEATURES} features, ${CLASSES} classes, trained on a seeded 3-class Gaussian-blob dataset`,
+  description: `ai.onnx.ml TreeEnsembleClassifier: random forest of ${TREES} CART trees (depth <= ${DEPTH}), ${FEATURES} features, ${CLASSES} classes, trained on Fisher's Iris data`,
   seed: 0x74726565,
-  inputRange: [-1, 1],
+  inputRange: [0, 8],
   build() {
     const forest = trainForest(TRAIN, {
       seed: this.seed,
@@ -241,7 +320,7 @@ export const tree: ZooModel = {
         }
       }
     });
-    const doc = `${this.description}; held-out accuracy ${correct}/${TEST.y.length}`;
+    const doc = `${this.description}; ${accuracy(correct, TEST.y.length)}`;
     return model(
       'tree',
       doc,
@@ -278,7 +357,7 @@ export const tree: ZooModel = {
     );
   },
   sampleInput() {
-    return { features: sample(new SeededRandom(this.seed + 1), [2, FEATURES], -1, 1) };
+    return { features: rowsTensor([IRIS_TEST.x[0]!, IRIS_TEST.x[20]!], [2, FEATURES]) };
   },
 };
 

@@ -22,6 +22,7 @@ import { readFileSync as readText } from 'node:fs';
 import { ExecutionMetrics } from '../src/telemetry/latency.js';
 import { Thunderpac } from '../src/thunderpac.js';
 import { printOutput, printReceipt } from '../src/cli/io.js';
+import { SHAPES } from './build-models-data.js';
 
 function heading(text: string): void {
   process.stdout.write(`\n\x1b[1m== ${text}\x1b[0m\n`);
@@ -83,7 +84,7 @@ try {
     receipts.push(r.receipt.id);
   }
 
-  heading('ONNX: the cnn model (checksum verified on load) on its sample image');
+  heading('ONNX: the cnn shape classifier (checksum verified on load) on its sample image');
   const registry = new ModelRegistry({ dir: defaultModelDir() });
   const cnn = registry.get('cnn');
   const cnnBuild = await registry.build('cnn');
@@ -97,6 +98,9 @@ try {
     for (const [name, t] of Object.entries(classified.output.tensors)) {
       const values = Array.from(t.data as ArrayLike<number>, (v) => Number(v).toFixed(4));
       process.stdout.write(`${name} [${t.shape.join('×')}] = [${values.join(', ')}]\n`);
+      const scores = Array.from(t.data as ArrayLike<number>, Number);
+      const best = scores.indexOf(Math.max(...scores));
+      process.stdout.write(`class ${best}: ${SHAPES[best] ?? '?'}\n`);
     }
   }
   printReceipt(classified.receipt);
