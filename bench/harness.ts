@@ -54,6 +54,52 @@ export async function measure(spec: CaseSpec): Promise<Omit<CaseResult, 'ratioP5
   };
 }
 
+/**
+ * Measure several cases in `turns` turns each, round robin, instead of one after
+ * the other: on a shared machine, load that comes and goes then falls on every case alike, so
+ * the ratios between them (raw call vs execute) stay honest. Throughput counts only the time
+ * spent in the case itself.
+ */
+export async function measureInterleaved(
+  specs: readonly CaseSpec[],
+  turns = 10,
+): Promise<Omit<CaseResult, 'ratioP50'>[]> {
+  for (const spec of specs) for (let i = 0; i < spec.warmup; i++) await spec.fn();
+  const state = specs.map(() => ({ h: new LatencyHistogram(), done: 0, elapsedMs: 0 }));
+  for (let open = specs.length; open > 0; ) {
+    open = 0;
+    for (const [k, spec] of specs.entries()) {
+      const st = state[k]!;
+      const n = Math.min(Math.ceil(spec.iterations / turns), spec.iterations - st.done);
+      if (n <= 0) continue;
+      open++;
+      const start = performance.now();
+      for (let i = 0; i < n; i++) {
+        const t0 = performance.now();
+        const r = spec.fn();
+        if (r instanceof Promise) await r;
+        st.h.record((performance.now() - t0) * 1e6);
+      }
+      st.elapsedMs += performance.now() - start;
+      st.done += n;
+    }
+  }
+  return specs.map((spec, k) => {
+    const { h, elapsedMs } = state[k]!;
+    const s = h.summary();
+    return {
+      name: spec.name,
+      group: spec.group,
+      baseline: spec.baseline ?? null,
+      iterations: spec.iterations,
+      p50Ns: s.p50,
+      p99Ns: s.p99,
+      meanNs: Math.round(s.mean),
+      opsPerSec: Math.round(spec.iterations / (elapsedMs / 1e3)),
+    };
+  });
+}
+
 export function withRatios(results: Omit<CaseResult, 'ratioP50'>[]): CaseResult[] {
   return results.map((r) => {
     const base = r.baseline ? results.find((b) => b.group === r.group && b.name === r.baseline) : undefined;

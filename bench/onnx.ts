@@ -59,6 +59,7 @@ async function latencyCases(): Promise<CaseResult[]> {
   for (const [name, rowsPerRequest] of [
     ['mlp', 1],
     ['cnn', 1],
+    ['cnn', 8],
     ['cnn', 32],
     ['tree', 1],
   ] as const) {

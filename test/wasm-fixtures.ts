@@ -25,6 +25,7 @@ const GUESTS = [
   'wasi_cat',
   'wasi_exit',
   'wasi_probe',
+  'wasi_files',
   'wasi_raw',
 ];
 

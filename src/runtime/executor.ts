@@ -21,8 +21,9 @@ import {
   ValidationError,
 } from './errors.js';
 import { channels } from './events.js';
+import { decodeFsTree, encodeFsTree } from './fs-tree.js';
 import { PACKAGE_VERSION } from './package-root.js';
-import { decodePayload, encodePayload, hashPayload } from './payload.js';
+import { decodePayload, encodePayload, hashPayload, hashPayloadAsync } from './payload.js';
 import {
   checkReceiptId,
   type PayloadRef,
@@ -30,9 +31,10 @@ import {
   type ReceiptBody,
   replayFingerprint,
   sealReceiptEncoded,
+  sealReceiptInPlace,
 } from './receipt.js';
 import type { RecordStore } from './record-store.js';
-import { Sandbox } from './sandbox.js';
+import { type FsOptions, Sandbox } from './sandbox.js';
 import { payloadBytes, validateInput, validateOutput } from './schema.js';
 import type {
   Backend,
@@ -72,11 +74,15 @@ export interface ExecutorOptions {
    */
   readonly backstopGraceMs?: number;
   /**
-   * Measure process CPU time per execution (default true). It costs two getrusage syscalls —
-   * about 4 µs per execution on a VM — so latency-critical embedders may turn it off; receipts
-   * then carry `cpuUs: null`.
+   * Measure process CPU time per execution: always (true), never (false), or, by default,
+   * 'unmetered': for every execution except fuel-metered ones (the sandbox sets `limits.fuel`
+   * and the backend `metersFuel`). Measuring costs two getrusage syscalls — about 2 µs per
+   * execution on this VM, more than the rest of a small in-thread execution — and a metered
+   * execution's receipt already carries its deterministic cost, `fuelUsed`; process CPU time
+   * also counts every other thread of the process, so it is an imprecise per-execution figure
+   * anyway. A receipt without the measurement carries `cpuUs: null`.
    */
-  readonly cpuAccounting?: boolean;
+  readonly cpuAccounting?: boolean | 'unmetered';
 }
 
 export interface Mismatch {
@@ -103,6 +109,30 @@ interface Attempt {
   error: ThunderpacError | null;
 }
 
+/**
+ * From this input size on, the input is hashed by WebCrypto on the libuv threadpool, started
+ * before the backend runs, so that for a backend that blocks the calling thread (onnxruntime's
+ * session.run, in-thread WASM) hashing overlaps with the run on another core. Below it, hashing
+ * in place (sha256 ~1.66 GB/s here: 64 KiB ≈ 40 µs) costs less than the copy and the thread hop.
+ */
+const OFF_THREAD_HASH_MIN_BYTES = 64 * 1024;
+
+/** Shared by every receipt without parents (frozen: receipts are read-only records). */
+const NO_PARENTS: readonly string[] = Object.freeze([]);
+
+let isoMs = Number.NaN;
+let isoString = '';
+
+/** `new Date().toISOString()`, formatted once per millisecond (executions are microseconds). */
+function isoNow(): string {
+  const ms = Date.now();
+  if (ms !== isoMs) {
+    isoMs = ms;
+    isoString = new Date(ms).toISOString();
+  }
+  return isoString;
+}
+
 function nsSince(t0: number): number {
   return Math.round((performance.now() - t0) * 1e6);
 }
@@ -115,7 +145,12 @@ export class Executor {
   readonly #prepared = new WeakMap<SandboxSpec, Map<string, Promise<Prepared>>>();
   readonly #runtimeVersions = new Map<BackendName, Readonly<Record<string, string>>>();
   readonly #storedBuilds = new Set<string>();
-  readonly #cpuAccounting: boolean;
+  /** Specs whose memory fs tree is in the store (a replay needs the files the guest saw). */
+  readonly #storedTrees = new WeakSet<SandboxSpec>();
+  readonly #cpuAccounting: boolean | 'unmetered';
+  /** Prepared programs whose prepare has resolved: executions after the first skip an await. */
+  readonly #ready = new WeakMap<SandboxSpec, Map<string, Prepared>>();
+  #lastReady: { spec: SandboxSpec; buildId: string; prepared: Prepared } | undefined;
   /** The receipt's sandbox part, built and frozen once per spec (its canonical form is memoized). */
   readonly #receiptSandbox = new WeakMap<SandboxSpec, ReceiptBody['sandbox']>();
 
@@ -129,7 +164,16 @@ export class Executor {
     }
     this.#store = options.store;
     this.#graceMs = options.backstopGraceMs ?? 1_000;
-    this.#cpuAccounting = options.cpuAccounting ?? true;
+    const cpu = options.cpuAccounting ?? 'unmetered';
+    if (cpu !== true && cpu !== false && cpu !== 'unmetered') {
+      throw new ValidationError(
+        'type',
+        'ExecutorOptions.cpuAccounting',
+        "true | false | 'unmetered'",
+        String(cpu),
+      );
+    }
+    this.#cpuAccounting = cpu;
   }
 
   get store(): RecordStore | undefined {
@@ -152,10 +196,42 @@ export class Executor {
     if (!p) {
       p = backend.prepare(build, spec);
       perBuild.set(build.id, p);
-      // A failed prepare is not cached: the next execution reports the refusal afresh.
-      p.catch(() => perBuild.delete(build.id));
+      const settled = p;
+      settled.then(
+        (prepared) => {
+          // Only if it was not disposed meanwhile.
+          if (perBuild.get(build.id) !== settled) return;
+          let ready = this.#ready.get(spec);
+          if (!ready) {
+            ready = new Map();
+            this.#ready.set(spec, ready);
+          }
+          ready.set(build.id, prepared);
+        },
+        // A failed prepare is not cached: the next execution reports the refusal afresh.
+        () => perBuild.delete(build.id),
+      );
     }
     return p;
+  }
+
+  /**
+   * The resolved prepared program, if any. The last one found is remembered by identity:
+   * executions in a row mostly repeat (sandbox, build), and two map lookups cost more.
+   */
+  #readyPrepared(spec: SandboxSpec, buildId: string): Prepared | undefined {
+    const last = this.#lastReady;
+    if (last !== undefined && last.spec === spec && last.buildId === buildId) return last.prepared;
+    const prepared = this.#ready.get(spec)?.get(buildId);
+    if (prepared !== undefined) this.#lastReady = { spec, buildId, prepared };
+    return prepared;
+  }
+
+  /** Whether executions in this sandbox measure process CPU time (see ExecutorOptions). */
+  #measuresCpu(backend: Backend, spec: SandboxSpec): boolean {
+    const mode = this.#cpuAccounting;
+    if (mode !== 'unmetered') return mode;
+    return spec.limits.fuel === undefined || backend.metersFuel !== true;
   }
 
   async execute(
@@ -175,20 +251,25 @@ export class Executor {
     const parents = this.#checkParents(request.parents ?? []);
     sandbox.begin();
 
-    const startedAt = new Date().toISOString();
+    const startedAt = isoNow();
     const t0 = performance.now();
-    const cpu0 = this.#cpuAccounting ? process.cpuUsage() : undefined;
+    const cpu0 = this.#measuresCpu(backend, spec) ? process.cpuUsage() : undefined;
     const usage: Usage = {};
     const attempt: Attempt = { input: { hash: null, size: 0 }, output: null, outputValue: null, error: null };
     const record = options.record ?? true;
     const keep = this.#store && record ? this.#store : undefined;
     let validated = false;
+    let hashing: Promise<string> | undefined;
 
     try {
       // The build first: every receipt in the log must name a build the store can produce.
       if (this.#store && record && !this.#storedBuilds.has(build.id)) {
         this.#store.putBuild(build);
         this.#storedBuilds.add(build.id);
+      }
+      if (spec.fsTree && this.#store && record && !this.#storedTrees.has(spec)) {
+        if (spec.fs.kind === 'memory') this.#store.putPayload(spec.fs.digest, encodeFsTree(spec.fsTree));
+        this.#storedTrees.add(spec);
       }
       const inputSize = safePayloadBytes(input);
       attempt.input = { hash: null, size: inputSize };
@@ -203,20 +284,32 @@ export class Executor {
       check(input, inputSize, 'maxInputBytes', spec, build.manifest.inputSchema);
       validated = true;
 
-      const prepared = await this.#prepare(backend, build, spec);
+      const prepared = this.#readyPrepared(spec, build.id) ?? (await this.#prepare(backend, build, spec));
       const ctx: RunContext = { entry, sandbox: spec, usage };
-      const running = this.#runWithBackstop(backend, prepared, input, ctx);
-      // Hash the input while a worker-based backend computes: on another core the hash is free.
-      // (In-thread backends have already finished; backends copy the input they send away, so
-      // it is unchanged either way.) Attaching `await` in the same synchronous step means an
-      // early rejection of `running` is never reported as unhandled.
-      try {
-        attempt.input = keepPayload(input, inputSize, keep);
-      } catch (err) {
-        running.catch(() => undefined);
-        throw err;
+      let output: Output;
+      if (inputSize >= OFF_THREAD_HASH_MIN_BYTES) {
+        // Large input: start hashing on the threadpool before the backend runs, so the hash
+        // overlaps with a run that blocks this thread (onnxruntime, in-thread WASM).
+        hashing = hashPayloadAsync(input);
+        hashing.catch(() => undefined); // awaited below or in the catch: never unhandled
+        output = await this.#runWithBackstop(backend, prepared, input, ctx);
+        attempt.input = keepHashed(await hashing, input, inputSize, keep);
+      } else {
+        // A backend that finishes on this thread answers synchronously: no promise to await.
+        const running =
+          backend.runSync?.(prepared, input, ctx) ?? this.#runWithBackstop(backend, prepared, input, ctx);
+        // Hash the input while a worker-based backend computes: on another core the hash is free.
+        // (In-thread backends have already finished; backends copy the input they send away, so
+        // it is unchanged either way.) Attaching `await` in the same synchronous step means an
+        // early rejection of `running` is never reported as unhandled.
+        try {
+          attempt.input = keepPayload(input, inputSize, keep);
+        } catch (err) {
+          if (running instanceof Promise) running.catch(() => undefined);
+          throw err;
+        }
+        output = running instanceof Promise ? await running : running;
       }
-      const output = await running;
 
       attempt.output = admit(
         output,
@@ -233,7 +326,10 @@ export class Executor {
       // so its receipt can be replayed.
       if (validated && attempt.input.hash === null) {
         try {
-          attempt.input = keepPayload(input, attempt.input.size, keep);
+          attempt.input =
+            hashing === undefined
+              ? keepPayload(input, attempt.input.size, keep)
+              : keepHashed(await hashing, input, attempt.input.size, keep);
         } catch {
           // the receipt then says the input was not hashed; the error above is what matters
         }
@@ -242,7 +338,7 @@ export class Executor {
 
     const cpu = cpu0 ? process.cpuUsage(cpu0) : undefined;
     const failed = attempt.error !== null;
-    const { receipt, body } = sealReceiptEncoded({
+    const body: ReceiptBody = {
       v: 1,
       buildId: build.id,
       backend: spec.backend,
@@ -263,8 +359,15 @@ export class Executor {
       status: failed ? 'failed' : 'completed',
       error: attempt.error ? attempt.error.toReceiptError() : null,
       parents,
-    } satisfies ReceiptBody);
-    if (this.#store && record) this.#store.appendReceipt(receipt, body);
+    };
+    let receipt: Receipt;
+    if (keep) {
+      const sealed = sealReceiptEncoded(body);
+      receipt = sealed.receipt;
+      keep.appendReceipt(receipt, sealed.body);
+    } else {
+      receipt = sealReceiptInPlace(body); // no store: the encoding is hashed in place, never copied
+    }
 
     if (attempt.error) {
       sandbox.fail();
@@ -282,6 +385,7 @@ export class Executor {
       part = Object.freeze({
         limits: spec.limits,
         fs: spec.fs,
+        ...(spec.wasi === undefined ? {} : { wasi: spec.wasi }),
         allowedImports: spec.allowedImports,
         network: false,
       });
@@ -306,7 +410,8 @@ export class Executor {
     return Promise.race([backend.run(prepared, input, ctx), backstop]).finally(() => clearTimeout(timer));
   }
 
-  #checkParents(parents: readonly string[]): string[] {
+  #checkParents(parents: readonly string[]): readonly string[] {
+    if (parents.length === 0) return NO_PARENTS;
     return parents.map((id, i) => {
       if (typeof id !== 'string' || !DIGEST_PATTERN.test(id)) {
         throw new ValidationError('type', `parents[${i}]`, 'a receipt id (sha256 hex)', String(id));
@@ -359,8 +464,15 @@ export class Executor {
     });
     let build: Build;
     let input: Input;
+    let fs: FsOptions;
     try {
       checkReceiptId(original);
+      const recorded = original.sandbox.fs;
+      // A memory fs is named by digest in the receipt; its files come back from the store.
+      fs =
+        recorded.kind === 'memory'
+          ? { ...recorded, files: decodeFsTree(store.getPayload(recorded.digest), recorded.digest) }
+          : recorded;
       build = store.getBuild(original.buildId);
       if (original.input.hash === null) {
         return fail('the input was refused before it was hashed, so there is nothing to replay');
@@ -377,7 +489,8 @@ export class Executor {
     const sandbox = new Sandbox({
       backend: original.backend,
       limits: original.sandbox.limits,
-      fs: original.sandbox.fs,
+      fs,
+      ...(original.sandbox.wasi === undefined ? {} : { wasi: original.sandbox.wasi }),
       allowedImports: original.sandbox.allowedImports,
       determinism: original.determinism,
     });
@@ -403,6 +516,8 @@ export class Executor {
     const p = perBuild?.get(build.id);
     if (!p) return;
     perBuild!.delete(build.id);
+    this.#ready.get(spec)?.delete(build.id);
+    if (this.#lastReady?.spec === spec && this.#lastReady.buildId === build.id) this.#lastReady = undefined;
     const prepared = await p.catch(() => undefined);
     if (prepared) await this.backend(spec.backend).dispose(prepared);
   }
@@ -441,7 +556,16 @@ function check(
 
 /** Hash a checked payload and keep it in the store. */
 function keepPayload(value: Input | Output, size: number, store: RecordStore | undefined): PayloadRef {
-  const hash = hashPayload(value);
+  return keepHashed(hashPayload(value), value, size, store);
+}
+
+/** Keep a payload whose hash is known in the store. */
+function keepHashed(
+  hash: string,
+  value: Input | Output,
+  size: number,
+  store: RecordStore | undefined,
+): PayloadRef {
   if (store && !store.hasPayload(hash)) store.putPayload(hash, encodePayload(value));
   return { hash, size };
 }

@@ -7,7 +7,7 @@
  * canonical msgpack of the same structure and decodes back to an equal Input/Output.
  */
 
-import { createHash } from 'node:crypto';
+import { createHash, webcrypto } from 'node:crypto';
 import { type Canonical, decodeCanonical, encodeCanonical, packCanonical, sha256Hex } from './canonical.js';
 
 /** Up to this size a payload is copied next to its header and hashed in one shot. */
@@ -49,38 +49,102 @@ export function payloadHeader(p: Input | Output): Canonical {
   }
 }
 
+/** `u32be header length | canonical header`: what every payload hash starts with. */
+function prefixedHeader(p: Input | Output, extra: number): Buffer {
+  const head = packCanonical(payloadHeader(p));
+  const out = Buffer.allocUnsafe(4 + head.byteLength + extra);
+  out.writeUInt32BE(head.byteLength, 0);
+  out.set(head, 4);
+  return out;
+}
+
+/** The data bytes of a payload, in the order they are hashed (tensors by sorted name). */
+function dataParts(p: Input | Output): Uint8Array[] {
+  switch (p.kind) {
+    case 'bytes':
+      return [p.bytes];
+    case 'packet':
+      return 'packets' in p ? p.packets.map((e) => e.bytes) : [p.bytes];
+    case 'tensors':
+      return Object.keys(p.tensors)
+        .sort()
+        .map((name) => bytesOf(p.tensors[name]!.data));
+  }
+}
+
 /**
  * sha256 over `u32be header length | canonical header | data bytes`. The header is
  * length-prefixed so header bytes can never be confused with data bytes. Data over 4 KiB is
  * fed to the hash in place, never copied.
  */
 export function hashPayload(p: Input | Output): string {
-  const head = packCanonical(payloadHeader(p));
-  const single = p.kind === 'bytes' || (p.kind === 'packet' && !('packets' in p)) ? p.bytes : undefined;
+  if (p.kind === 'bytes' && p.bytes.byteLength <= SMALL_PAYLOAD_BYTES) return hashSmallBytes(p.bytes);
+  const single = p.kind === 'packet' && !('packets' in p) ? p.bytes : undefined;
   if (single && single.byteLength <= SMALL_PAYLOAD_BYTES) {
     // Small payloads: one contiguous buffer and a one-shot hash beat a streaming Hash object.
-    const all = Buffer.allocUnsafe(4 + head.byteLength + single.byteLength);
-    all.writeUInt32BE(head.byteLength, 0);
-    all.set(head, 4);
-    all.set(single, 4 + head.byteLength);
+    const all = prefixedHeader(p, single.byteLength);
+    all.set(single, all.byteLength - single.byteLength);
     return sha256Hex(all);
   }
-  const prefixed = Buffer.allocUnsafe(4 + head.byteLength);
-  prefixed.writeUInt32BE(head.byteLength, 0);
-  prefixed.set(head, 4);
-  const h = createHash('sha256').update(prefixed);
-  switch (p.kind) {
-    case 'bytes':
-      h.update(p.bytes);
-      break;
-    case 'packet':
-      if ('packets' in p) for (const e of p.packets) h.update(e.bytes);
-      else h.update(p.bytes);
-      break;
-    case 'tensors':
-      for (const name of Object.keys(p.tensors).sort()) h.update(bytesOf(p.tensors[name]!.data));
-  }
+  const h = createHash('sha256').update(prefixedHeader(p, 0));
+  for (const part of dataParts(p)) h.update(part);
   return h.digest('hex');
+}
+
+/**
+ * `u32be header length | { kind: 'bytes', size: n }` is the same up to `n` for every small
+ * bytes payload: written once into a scratch buffer, then only n and the data per hash.
+ */
+const SMALL_BYTES_HEAD = packCanonical({ kind: 'bytes', size: 0 }).subarray(0, -1); // without n
+const smallScratch = new Uint8Array(4 + SMALL_BYTES_HEAD.byteLength + 3 + SMALL_PAYLOAD_BYTES);
+smallScratch.set(SMALL_BYTES_HEAD, 4);
+
+/**
+ * The hot path's payload (a small `bytes` input or output of a guest call): no header object,
+ * no allocation. Same bytes as the general path, which a property test holds it to.
+ */
+function hashSmallBytes(data: Uint8Array): string {
+  const n = data.byteLength; // <= SMALL_PAYLOAD_BYTES < 2^16
+  const buf = smallScratch;
+  let p = 4 + SMALL_BYTES_HEAD.byteLength;
+  // n as msgpack writes it: positive fixint, uint8 or uint16
+  if (n < 0x80) buf[p++] = n;
+  else if (n < 0x100) {
+    buf[p++] = 0xcc;
+    buf[p++] = n;
+  } else {
+    buf[p++] = 0xcd;
+    buf[p++] = n >> 8;
+    buf[p++] = n & 0xff;
+  }
+  const headLength = p - 4; // < 256
+  buf[0] = 0;
+  buf[1] = 0;
+  buf[2] = 0;
+  buf[3] = headLength;
+  buf.set(data, p);
+  return sha256Hex(buf.subarray(0, p + n));
+}
+
+/**
+ * `hashPayload` computed on the libuv threadpool (WebCrypto's digest), so a caller can overlap
+ * hashing a large payload with other work. Same bytes hashed, same digest. WebCrypto hashes one
+ * buffer, not a stream, so the header and data are first copied into one buffer on the calling
+ * thread (memcpy, ~10× faster than sha256 here) — which also means the caller may reuse or
+ * mutate the payload as soon as this returns.
+ */
+export async function hashPayloadAsync(p: Input | Output): Promise<string> {
+  const parts = dataParts(p);
+  let size = 0;
+  for (const part of parts) size += part.byteLength;
+  const all = prefixedHeader(p, size);
+  let at = all.byteLength - size;
+  for (const part of parts) {
+    all.set(part, at);
+    at += part.byteLength;
+  }
+  const digest = await webcrypto.subtle.digest('SHA-256', all);
+  return Buffer.from(digest).toString('hex');
 }
 
 export function encodePayload(p: Input | Output): Uint8Array {

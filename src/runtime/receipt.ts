@@ -10,17 +10,9 @@
  *     sealed into the id but expected to differ on replay.
  */
 
-import {
-  type Canonical,
-  canonicalDigest,
-  canonicalize,
-  canonicalizeFrozen,
-  DIGEST_PATTERN,
-  packCanonical,
-  sha256Hex,
-} from './canonical.js';
+import { CanonicalWriter, canonicalDigest, DIGEST_PATTERN, sha256Hex } from './canonical.js';
 import { IntegrityError, type ReceiptError } from './errors.js';
-import type { BackendName, Determinism, FsPolicy, SandboxLimits } from './types.js';
+import type { BackendName, Determinism, FsPolicy, SandboxLimits, WasiProcess } from './types.js';
 
 export interface PayloadRef {
   /** null when the payload was refused before it was hashed (oversized, malformed). */
@@ -30,8 +22,9 @@ export interface PayloadRef {
 
 export interface ReceiptResources {
   /**
-   * Process CPU time (user + system) spent during the execution, µs; null when the executor
-   * runs with `cpuAccounting: false` (it costs two getrusage syscalls per execution).
+   * Process CPU time (user + system) spent during the execution, µs; null when it was not
+   * measured: by default for fuel-metered executions, whose cost is `fuelUsed`, and for every
+   * execution under `cpuAccounting: false` (measuring costs two getrusage syscalls).
    */
   readonly cpuUs: number | null;
   /** Peak guest memory where the backend knows it (WASM linear memory), bytes. */
@@ -59,6 +52,8 @@ export interface ReceiptBody {
   readonly sandbox: {
     readonly limits: SandboxLimits;
     readonly fs: FsPolicy;
+    /** argv and environment of WASI guests, when the sandbox sets them. */
+    readonly wasi?: WasiProcess;
     readonly allowedImports: readonly string[];
     readonly network: false;
   };
@@ -77,58 +72,305 @@ export function sealReceipt(body: ReceiptBody): Receipt {
   return { id: canonicalDigest(body), ...body };
 }
 
+/**
+ * `sealReceipt` for the executor's hot path: the body is encoded by the receipt writer into a
+ * shared buffer and hashed there, no copy. Same id as `sealReceipt` for a body whose fields are
+ * all set as the type says (the executor's are; `sealReceipt` also tolerates `undefined`).
+ */
+export function sealReceiptInPlace(body: ReceiptBody): Receipt {
+  writeReceiptBody(body);
+  return withId(sha256Hex(writer.view()), body);
+}
+
+/**
+ * `{ id, ...body }`, spelled out: one object shape for every receipt (the hot path builds one
+ * per execution, and a spread copies through a slower generic path).
+ */
+function withId(id: string, b: ReceiptBody): Receipt {
+  return {
+    id,
+    v: b.v,
+    buildId: b.buildId,
+    backend: b.backend,
+    entry: b.entry,
+    input: b.input,
+    output: b.output,
+    startedAt: b.startedAt,
+    durationNs: b.durationNs,
+    resources: b.resources,
+    sandbox: b.sandbox,
+    determinism: b.determinism,
+    runtime: b.runtime,
+    status: b.status,
+    error: b.error,
+    parents: b.parents,
+  };
+}
+
 /** A receipt with the canonical bytes of its body: logs store these bytes as they are. */
 export interface SealedReceipt {
   readonly receipt: Receipt;
   readonly body: Uint8Array;
 }
 
+const writer = new CanonicalWriter();
+
 /** Seal and keep the encoding, so the hot path encodes a receipt exactly once. */
 export function sealReceiptEncoded(body: ReceiptBody): SealedReceipt {
-  const bytes = encodeReceiptBody(body);
-  return { receipt: { id: sha256Hex(bytes), ...body }, body: bytes };
+  writeReceiptBody(body);
+  return { receipt: withId(sha256Hex(writer.view()), body), body: writer.copy() };
 }
 
-function canonicalNumber(n: number | null, field: string): number | null {
-  if (n === null) return null;
+function canonicalNumber(n: number, field: string): number {
   if (Number.isNaN(n)) throw new TypeError(`receipt ${field}: NaN has no canonical encoding`);
-  return Object.is(n, -0) ? 0 : n;
+  return n;
 }
 
-function canonicalRef(ref: PayloadRef | null): Canonical {
-  return ref === null ? null : { hash: ref.hash, size: canonicalNumber(ref.size, 'size') };
+function writeNumber(n: number | null, field: string): void {
+  if (n === null) writer.nil();
+  else writer.num(canonicalNumber(n, field));
+}
+
+// ---- runs of the encoding that repeat from one receipt to the next, encoded once
+
+const segmentWriter = new CanonicalWriter();
+
+/** Encode a run of keys and values with a writer of its own (the record writer may be mid-record). */
+function segment(write: (w: CanonicalWriter) => void): Uint8Array {
+  segmentWriter.reset();
+  write(segmentWriter);
+  return segmentWriter.copy();
+}
+
+const keys = (...names: string[]) =>
+  segment((w) => {
+    for (const n of names) w.str(n);
+  });
+const refHash = (key: string) =>
+  segment((w) => {
+    w.str(key);
+    w.map(2);
+    w.str('hash');
+  });
+const INPUT = keys('input');
+const INPUT_HASH = refHash('input');
+const OUTPUT = keys('output');
+const OUTPUT_HASH = refHash('output');
+const PARENTS = keys('parents');
+const RESOURCES_CPU = segment((w) => {
+  w.str('resources');
+  w.map(4);
+  w.str('cpuUs');
+});
+const NO_PARENTS_RESOURCES_CPU = segment((w) => {
+  w.str('parents');
+  w.array(0);
+  w.raw(RESOURCES_CPU);
+});
+const ENGINE = keys('engineNs');
+const FUEL = keys('fuelUsed');
+const PEAK = keys('peakMemoryBytes');
+const SIZE = keys('size');
+
+/** Bounded string-keyed caches: a long-lived executor sees few builds, entries and statuses. */
+const MAX_CACHED = 256;
+
+function cached(cache: Map<string, Uint8Array>, key: string, write: (w: CanonicalWriter) => void) {
+  let bytes = cache.get(key);
+  if (bytes === undefined) {
+    bytes = segment(write);
+    if (cache.size >= MAX_CACHED) cache.clear();
+    cache.set(key, bytes);
+  }
+  return bytes;
+}
+
+/** `{ backend, buildId, determinism, durationNs:` — per determinism settings (frozen) and build. */
+const heads = new WeakMap<object, Map<string, { readonly backend: string; readonly bytes: Uint8Array }>>();
+function head(b: ReceiptBody): Uint8Array {
+  const write = (w: CanonicalWriter) => {
+    w.map(15);
+    w.str('backend');
+    w.str(b.backend);
+    w.str('buildId');
+    w.str(b.buildId);
+    w.str('determinism');
+    w.frozen(b.determinism);
+    w.str('durationNs');
+  };
+  if (!Object.isFrozen(b.determinism)) return segment(write);
+  let perBuild = heads.get(b.determinism);
+  if (perBuild === undefined) {
+    perBuild = new Map();
+    heads.set(b.determinism, perBuild);
+  }
+  // Keyed by the build id alone (no key string built per receipt); the backend is checked.
+  let run = perBuild.get(b.buildId);
+  if (run === undefined || run.backend !== b.backend) {
+    run = { backend: b.backend, bytes: segment(write) };
+    if (perBuild.size >= MAX_CACHED) perBuild.clear();
+    perBuild.set(b.buildId, run);
+  }
+  return run.bytes;
+}
+
+/** `entry: <entry>, error:` — per entry name. */
+const entries = new Map<string, Uint8Array>();
+function entryRun(entry: string): Uint8Array {
+  return cached(entries, entry, (w) => {
+    w.str('entry');
+    w.str(entry);
+    w.str('error');
+  });
+}
+
+/** `runtime: {...}, sandbox: {...}, startedAt:` — per sandbox policy and versions (both frozen). */
+const tails = new WeakMap<object, WeakMap<object, Uint8Array>>();
+function tail(b: ReceiptBody): Uint8Array {
+  const write = (w: CanonicalWriter) => {
+    w.str('runtime');
+    w.frozen(b.runtime);
+    w.str('sandbox');
+    w.frozen(b.sandbox);
+    w.str('startedAt');
+  };
+  if (!Object.isFrozen(b.sandbox) || !Object.isFrozen(b.runtime)) return segment(write);
+  let perRuntime = tails.get(b.sandbox);
+  if (perRuntime === undefined) {
+    perRuntime = new WeakMap();
+    tails.set(b.sandbox, perRuntime);
+  }
+  let bytes = perRuntime.get(b.runtime);
+  if (bytes === undefined) {
+    bytes = segment(write);
+    perRuntime.set(b.runtime, bytes);
+  }
+  return bytes;
+}
+
+/** `status: <status>, v: <v> }` (v is 1: the type says so; anything else is encoded afresh). */
+const ends = new Map<string, Uint8Array>();
+function end(b: ReceiptBody): Uint8Array {
+  const write = (w: CanonicalWriter) => {
+    w.str('status');
+    w.str(b.status);
+    w.str('v');
+    w.num(b.v);
+  };
+  return b.v === 1 ? cached(ends, b.status, write) : segment(write);
+}
+
+/** `key: { hash, size }` or `key: null`; `keyHash` is the run from the key through 'hash'. */
+function writeRef(key: Uint8Array, keyHash: Uint8Array, ref: PayloadRef | null): void {
+  if (ref === null) {
+    writer.raw(key);
+    writer.nil();
+    return;
+  }
+  writer.raw(keyHash);
+  if (ref.hash === null) writer.nil();
+  else writer.str(ref.hash);
+  writer.raw(SIZE);
+  writer.num(canonicalNumber(ref.size, 'size'));
 }
 
 /**
- * The canonical encoding of a receipt body, built in sorted-key order by construction instead of
- * by a generic walk: the per-sandbox parts (policy, determinism, versions) are frozen and their
- * canonical forms memoized. Byte-identical to `encodeCanonical(body)` — a property test holds it
- * to that.
+ * The canonical encoding of a receipt body, written in sorted-key order by construction instead
+ * of by a generic walk. The runs that repeat between receipts (keys, the build, the entry, the
+ * frozen per-sandbox parts: policy, determinism, versions) are encoded once and copied in; only
+ * hashes, sizes, times and resource figures are written per receipt. Byte-identical to
+ * `encodeCanonical(body)` — a property test holds it to that.
  */
-export function encodeReceiptBody(b: ReceiptBody): Uint8Array {
-  const r = b.resources;
-  return packCanonical({
+/**
+ * The constant runs of the last receipt's shape. Consecutive receipts almost always share
+ * build, entry and sandbox, and comparing six fields is cheaper than the cache lookups.
+ */
+interface Runs {
+  readonly backend: string;
+  readonly buildId: string;
+  readonly entry: string;
+  readonly determinism: object;
+  readonly runtime: object;
+  readonly sandbox: object;
+  readonly head: Uint8Array;
+  readonly entryRun: Uint8Array;
+  readonly tail: Uint8Array;
+}
+
+let last: Runs = {
+  backend: '',
+  buildId: '',
+  entry: '',
+  determinism: {},
+  runtime: {},
+  sandbox: {},
+  head: new Uint8Array(0),
+  entryRun: new Uint8Array(0),
+  tail: new Uint8Array(0),
+};
+
+function runsOf(b: ReceiptBody): Runs {
+  const l = last;
+  if (
+    l.sandbox === b.sandbox &&
+    l.runtime === b.runtime &&
+    l.determinism === b.determinism &&
+    l.buildId === b.buildId &&
+    l.entry === b.entry &&
+    l.backend === b.backend
+  ) {
+    return l;
+  }
+  const runs: Runs = {
     backend: b.backend,
     buildId: b.buildId,
-    determinism: canonicalizeFrozen(b.determinism),
-    durationNs: canonicalNumber(b.durationNs, 'durationNs'),
     entry: b.entry,
-    error: b.error === null ? null : canonicalize(b.error),
-    input: canonicalRef(b.input),
-    output: canonicalRef(b.output),
-    parents: b.parents,
-    resources: {
-      cpuUs: canonicalNumber(r.cpuUs, 'cpuUs'),
-      engineNs: canonicalNumber(r.engineNs, 'engineNs'),
-      fuelUsed: canonicalNumber(r.fuelUsed, 'fuelUsed'),
-      peakMemoryBytes: canonicalNumber(r.peakMemoryBytes, 'peakMemoryBytes'),
-    },
-    runtime: canonicalizeFrozen(b.runtime),
-    sandbox: canonicalizeFrozen(b.sandbox),
-    startedAt: b.startedAt,
-    status: b.status,
-    v: b.v,
-  });
+    determinism: b.determinism,
+    runtime: b.runtime,
+    sandbox: b.sandbox,
+    head: head(b),
+    entryRun: entryRun(b.entry),
+    tail: tail(b),
+  };
+  // Only frozen parts can be remembered by identity: others may change under the same object.
+  if (Object.isFrozen(b.sandbox) && Object.isFrozen(b.runtime) && Object.isFrozen(b.determinism)) last = runs;
+  return runs;
+}
+
+function writeReceiptBody(b: ReceiptBody): void {
+  const r = b.resources;
+  const runs = runsOf(b);
+  writer.reset();
+  writer.raw(runs.head);
+  writer.num(canonicalNumber(b.durationNs, 'durationNs'));
+  writer.raw(runs.entryRun);
+  if (b.error === null) writer.nil();
+  else writer.value(b.error);
+  writeRef(INPUT, INPUT_HASH, b.input);
+  writeRef(OUTPUT, OUTPUT_HASH, b.output);
+  if (b.parents.length === 0) writer.raw(NO_PARENTS_RESOURCES_CPU);
+  else {
+    writer.raw(PARENTS);
+    writer.array(b.parents.length);
+    for (const id of b.parents) writer.str(id);
+    writer.raw(RESOURCES_CPU);
+  }
+  writeNumber(r.cpuUs, 'cpuUs');
+  writer.raw(ENGINE);
+  writeNumber(r.engineNs, 'engineNs');
+  writer.raw(FUEL);
+  writeNumber(r.fuelUsed, 'fuelUsed');
+  writer.raw(PEAK);
+  writeNumber(r.peakMemoryBytes, 'peakMemoryBytes');
+  writer.raw(runs.tail);
+  writer.str(b.startedAt);
+  writer.raw(end(b));
+}
+
+/** The canonical bytes of a receipt body (what its id hashes and the receipt log stores). */
+export function encodeReceiptBody(b: ReceiptBody): Uint8Array {
+  writeReceiptBody(b);
+  return writer.copy();
 }
 
 /** Recompute a receipt's id; throws IntegrityError when the receipt was altered. */

@@ -122,7 +122,32 @@ export interface SandboxLimits {
   readonly cpuCores?: number;
 }
 
-export type FsPolicy = { readonly kind: 'none' } | { readonly kind: 'read-only'; readonly dir: string };
+/**
+ * The filesystem a guest sees. `memory` names its tree by digest (fs-tree.ts): the receipt pins
+ * exactly what the guest saw, and the tree's bytes travel beside the policy (`SandboxSpec.fsTree`,
+ * the store), not inside every receipt. `writable`: each execution gets a private copy of the
+ * tree, discarded after it; `maxBytes` bounds that copy.
+ */
+export type FsPolicy =
+  | { readonly kind: 'none' }
+  | { readonly kind: 'read-only'; readonly dir: string }
+  | {
+      readonly kind: 'memory';
+      readonly digest: string;
+      readonly files: number;
+      readonly bytes: number;
+      readonly writable: boolean;
+      readonly maxBytes: number;
+    };
+
+/** The files of a memory filesystem: relative path -> contents, keys sorted; directories implied. */
+export type FsTree = Readonly<Record<string, Uint8Array>>;
+
+/** The process a WASI guest sees: argv (default: the build's name alone) and its environment. */
+export interface WasiProcess {
+  readonly args?: readonly string[];
+  readonly env: Readonly<Record<string, string>>;
+}
 
 /** Settings that change results; recorded in every receipt so a replay uses the same ones. */
 export interface Determinism {
@@ -135,6 +160,10 @@ export interface SandboxSpec {
   readonly limits: SandboxLimits;
   readonly network: false;
   readonly fs: FsPolicy;
+  /** The tree of a `memory` fs (its digest is fs.digest); absent for the other kinds. */
+  readonly fsTree?: FsTree;
+  /** argv and environment of WASI guests; absent = [build name] and an empty environment. */
+  readonly wasi?: WasiProcess;
   /** Import allow-list as "module.name" (WASM host functions); empty = deny every import. */
   readonly allowedImports: readonly string[];
   readonly determinism: Determinism;
@@ -174,11 +203,23 @@ export interface Backend<P extends Prepared = Prepared> {
    * executor skips its backstop timer. Leave unset when a run may hang.
    */
   readonly enforcesTimeout?: boolean;
+  /**
+   * True when, under a sandbox with `limits.fuel`, every run counts fuel (`usage.fuelUsed`):
+   * the executor then leaves process CPU time out of the receipt by default (fuel is the
+   * deterministic cost measure), see ExecutorOptions.cpuAccounting.
+   */
+  readonly metersFuel?: boolean;
   /** Versions of the engines this backend runs on; they go into every receipt. */
   readonly versions: Readonly<Record<string, string>>;
   /** Compile / load / instantiate; the executor caches the result per build and sandbox. */
   prepare(build: Build, sandbox: SandboxSpec): Promise<P>;
   /** The hot path. Must enforce sandbox.limits (throwing LimitExceededError) and fill ctx.usage. */
   run(prepared: P, input: Input, ctx: RunContext): Promise<Output>;
+  /**
+   * Optional: the same as `run`, returning the output directly (throwing what `run` would
+   * reject with), for a prepared program that runs to completion on the calling thread; the
+   * executor then skips a promise round trip. undefined: this program runs elsewhere, use `run`.
+   */
+  runSync?(prepared: P, input: Input, ctx: RunContext): Output | undefined;
   dispose(prepared: P): Promise<void>;
 }

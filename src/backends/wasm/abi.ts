@@ -142,6 +142,8 @@ export function callGuest(
   entry: string,
   input: Uint8Array,
   maxOutputBytes: number,
+  /** A view of the whole memory kept by the caller (the in-thread runner), used while current. */
+  cached?: { readonly buffer: ArrayBuffer; readonly view: Uint8Array },
 ): AbiResult {
   try {
     const len = input.byteLength;
@@ -150,7 +152,9 @@ export function callGuest(
     if (ptr + len > buf.byteLength) {
       return abiResult(null, 'GUEST_BAD_OUTPUT', `alloc(${len}) returned ${ptr}, outside memory`, ptr, mem);
     }
-    new Uint8Array(buf, ptr, len).set(input);
+    // One view of the whole memory for input and output (a view costs as much as a small copy).
+    let u8 = cached !== undefined && cached.buffer === buf ? cached.view : new Uint8Array(buf);
+    u8.set(input, ptr);
 
     const packed = fn(ptr, len);
     if (typeof packed !== 'bigint') {
@@ -163,7 +167,11 @@ export function callGuest(
     if (outLen > maxOutputBytes) {
       return abiResult(null, 'OUTPUT_LIMIT', `guest output of ${outLen} bytes`, outLen, mem);
     }
-    buf = mem.buffer;
+    const after = mem.buffer; // the entry may have grown the memory too
+    if (after !== buf) {
+      buf = after;
+      u8 = new Uint8Array(buf);
+    }
     if (outPtr + outLen > buf.byteLength) {
       return abiResult(
         null,
@@ -173,8 +181,9 @@ export function callGuest(
         mem,
       );
     }
-    // slice() copies into a buffer of exactly outLen bytes, which the worker can transfer.
-    return abiResult(new Uint8Array(buf.slice(outPtr, outPtr + outLen)), null, '', 0, mem);
+    // slice() copies into a buffer of exactly outLen bytes, which the worker can transfer; a
+    // typed-array slice (not ArrayBuffer#slice) keeps a small output on V8's heap, no malloc.
+    return abiResult(u8.slice(outPtr, outPtr + outLen), null, '', 0, mem);
   } catch (err) {
     return abiThrown(err, mem);
   }
@@ -189,8 +198,10 @@ export function callGuest(
  * worker makes its next instance while it would otherwise sit idle (see worker.ts), and the
  * in-thread path reuses one instance with a memory/globals snapshot (instance-reuse.ts).
  *
- * Metered modules (instrument.ts): the fuel counter is set to `fuelLimit` before alloc, so
- * alloc and the entry are charged, on every path the same way.
+ * Metered modules (instrument.ts): the fuel counter starts at `fuelLimit` in every new
+ * instance, so the start function (if any, deferred to here: START_EXPORT), alloc and the entry
+ * are all charged, on every path the same way (the in-thread runner's reused instance charges
+ * the start function's recorded fuel up front instead).
  */
 export function runGuest(
   module: WasmModule,
@@ -221,9 +232,19 @@ export function runGuest(
     const fn = exports[entry];
     if (typeof fn !== 'function') return abiResult(null, 'NO_SUCH_EXPORT', `no entry '${entry}'`, 0, memory);
     // Names as in instrument.ts (FUEL_EXPORT, DEPTH_EXPORT); literals: this function is stringified.
+    // The counter starts at fuelLimit (instrument.ts bakes it in) and is not reset: a fresh
+    // instance's start function has already been charged, and counts as part of this execution.
     const fuel = fuelLimit >= 0 ? (exports.__thunderpac_fuel as CounterGlobal) : undefined;
     const depth = depthLimit > 0 ? (exports.__thunderpac_depth as CounterGlobal) : undefined;
-    if (fuel !== undefined) fuel.value = BigInt(fuelLimit);
+    // A start function deferred by instrument.ts (START_EXPORT) runs now, metered like the entry.
+    const deferred = exports.__thunderpac_start;
+    if (typeof deferred === 'function') {
+      try {
+        deferred();
+      } catch (err) {
+        return metered(abiThrown(err, mem), fuel, fuelLimit, depth, depthLimit);
+      }
+    }
     const r = callGuest(
       mem,
       alloc as (n: number) => number,
@@ -271,13 +292,15 @@ export function runCommand(
       memory = mem;
       host.memory = mem;
       const start = exports._start;
+      // Not reset: see runGuest (a start function's fuel counts).
       const fuel = fuelLimit >= 0 ? (exports.__thunderpac_fuel as CounterGlobal) : undefined;
       const depth = depthLimit > 0 ? (exports.__thunderpac_depth as CounterGlobal) : undefined;
-      if (fuel !== undefined) fuel.value = BigInt(fuelLimit);
+      const deferred = exports.__thunderpac_start; // see runGuest
       if (typeof start !== 'function') {
         r = abiResult(null, 'NO_SUCH_EXPORT', "no entry '_start'", 0, memory);
       } else {
         try {
+          if (typeof deferred === 'function') deferred();
           start();
           r = abiResult(new Uint8Array(0), null, '', 0, mem);
         } catch (err) {

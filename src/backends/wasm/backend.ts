@@ -48,6 +48,18 @@ import { type ModuleInfo, parseModule } from './module-info.js';
 import { checkFeatures, checkModule } from './policy.js';
 import { WorkerPool } from './pool.js';
 import { createWasi, type WasiConfig } from './wasi.js';
+import {
+  COMPONENT_ARTIFACT,
+  COMPONENT_ENTRY,
+  type CompiledComponent,
+  ComponentRunner,
+  checkComponentImports,
+  compileCoreModules,
+  jcoVersion,
+  transpileOnce,
+} from './component.js';
+import { createMemFs, type MemFsConfig } from './memfs.js';
+import { createSeededRandom } from './seeded-random.js';
 import { createReadOnlyFs } from './wasi-fs.js';
 import { WA, type WasmModule } from './wasm-api.js';
 
@@ -117,6 +129,8 @@ export class WasmPrepared implements Prepared {
     readonly runner: InThreadRunner | undefined,
     /** WASI settings, when the module imports WASI or is a command. */
     readonly wasi: WasiConfig | undefined,
+    /** A command component (component.ts): runs instead of `module`, whose first core module it is. */
+    readonly component?: ComponentRunner,
   ) {}
 
   /** Fuel per execution, -1 when not metered. */
@@ -141,6 +155,8 @@ export class WasmBackend implements Backend<WasmPrepared> {
    * in-thread guest runs synchronously, where no timer could interrupt it anyway.
    */
   readonly enforcesTimeout = true;
+  /** Under a fuel limit every path (in-thread, worker, WASI command) counts fuel. */
+  readonly metersFuel = true;
   readonly versions: Readonly<Record<string, string>> = Object.freeze({
     v8: process.versions.v8,
     node: process.versions.node,
@@ -150,6 +166,8 @@ export class WasmBackend implements Backend<WasmPrepared> {
   readonly #stackBytes: number;
   readonly #callDepth: number;
   readonly #modules = new Map<string, CachedModule>();
+  /** Compiled core modules of components per (component digest, metering config). */
+  readonly #components = new Map<string, Promise<CompiledComponent>>();
 
   constructor(opts: WasmBackendOptions = {}) {
     this.#path = opts.path ?? 'auto';
@@ -190,16 +208,18 @@ export class WasmBackend implements Backend<WasmPrepared> {
         `build ${build.id} is a '${build.manifest.kind}' build, not 'wasm'`,
       );
     }
+    if (build.artifacts.has(COMPONENT_ARTIFACT)) return this.#prepareComponent(build, sandbox);
     const bytes = artifact(build, WASM_ARTIFACT);
     const info = parseModule(bytes);
     const { hostImports, entries, wasi: importsWasi, command } = checkModule(info, sandbox);
     const wasi: WasiConfig | undefined =
       importsWasi || command
         ? {
-            args: [build.manifest.name],
-            env: [],
+            args: sandbox.wasi?.args ?? [build.manifest.name],
+            env: Object.entries(sandbox.wasi?.env ?? {}).map(([k, v]) => `${k}=${v}`),
             seed: sandbox.determinism.seed,
             dir: preopen(sandbox),
+            ...memoryFs(sandbox),
             command,
           }
         : undefined;
@@ -207,6 +227,7 @@ export class WasmBackend implements Backend<WasmPrepared> {
       fuel: sandbox.limits.fuel,
       callDepth: sandbox.limits.callDepth ?? this.#callDepth,
       nanCanonical: !sandbox.determinism.flags.includes('nan-native'),
+      deferStart: true, // abi.ts and instance-reuse.ts call the start function themselves
     };
     if (metering.callDepth > 2 ** 31 - 1) {
       // The limit is an i32 constant in the instrumented code.
@@ -227,7 +248,7 @@ export class WasmBackend implements Backend<WasmPrepared> {
       path === 'in-thread' ? this.#runner(module, hostImports, instrumented, metering, wasi) : undefined;
     return new WasmPrepared(
       build.id,
-      wasi === undefined ? key : `${key}:wasi:${JSON.stringify([wasi.seed, wasi.dir ?? null, wasi.args])}`,
+      wasi === undefined ? key : `${key}:wasi:${wasiKey(wasi, sandbox)}`,
       module,
       info,
       hostImports,
@@ -251,8 +272,13 @@ export class WasmBackend implements Backend<WasmPrepared> {
     const imports = createHostImports(hostImports, host);
     let wasi: ReturnType<typeof createWasi> | undefined;
     if (wasiConfig !== undefined) {
-      const rofs = wasiConfig.dir === undefined ? undefined : createReadOnlyFs(fs, wasiConfig.dir);
-      wasi = createWasi(wasiConfig, host, rofs);
+      const rofs =
+        wasiConfig.memory !== undefined
+          ? createMemFs(wasiConfig.memory)
+          : wasiConfig.dir === undefined
+            ? undefined
+            : createReadOnlyFs(fs, wasiConfig.dir);
+      wasi = createWasi(wasiConfig, host, rofs, createSeededRandom(wasiConfig.seed));
       imports.wasi_snapshot_preview1 = wasi.imports;
     }
     return new InThreadRunner(
@@ -281,37 +307,33 @@ export class WasmBackend implements Backend<WasmPrepared> {
     return c;
   }
 
-  async run(prepared: WasmPrepared, input: Input, ctx: RunContext): Promise<Output> {
+  /**
+   * `run` without a promise where the module runs on this thread (Backend.runSync): the
+   * executor's hot path then needs no await. undefined: this prepared module runs elsewhere.
+   */
+  runSync(prepared: WasmPrepared, input: Input, ctx: RunContext): Output | undefined {
+    const runner = prepared.runner;
+    if (runner === undefined || prepared.component !== undefined) return undefined;
+    const bytes = this.#admitInput(prepared, input, ctx);
+    return this.#settle(runner.run(ctx.entry, bytes, ctx.sandbox.limits.maxOutputBytes), prepared, ctx);
+  }
+
+  /** The checks every run starts with; returns the input bytes. */
+  #admitInput(prepared: WasmPrepared, input: Input, ctx: RunContext): Uint8Array {
     if (input.kind !== 'bytes') throw new ValidationError('type', 'input.kind', "'bytes'", input.kind);
     if (prepared.disposed) {
       throw new ThunderpacError('WASM_DISPOSED', `prepared module of build ${prepared.buildId} was disposed`);
     }
-    const entry = ctx.entry;
-    if (!prepared.entries.has(entry)) throw noSuchExport(prepared, entry);
+    if (!prepared.entries.has(ctx.entry)) throw noSuchExport(prepared, ctx.entry);
     const limits = ctx.sandbox.limits;
-    const bytes = input.bytes;
-    if (bytes.byteLength > limits.maxInputBytes) {
-      throw new LimitExceededError('maxInputBytes', limits.maxInputBytes, bytes.byteLength);
+    if (input.bytes.byteLength > limits.maxInputBytes) {
+      throw new LimitExceededError('maxInputBytes', limits.maxInputBytes, input.bytes.byteLength);
     }
-    const r =
-      prepared.runner === undefined
-        ? await this.#pool.exec(
-            prepared.key,
-            prepared.module,
-            prepared.hostImports,
-            !prepared.info.hasStart,
-            entry,
-            // A private copy whose buffer can be transferred: the caller keeps its bytes
-            // (it hashes them for the receipt) and a view into a larger buffer (a pooled
-            // Buffer) would otherwise clone the whole backing store.
-            bytes.slice(),
-            limits.maxOutputBytes,
-            limits.timeoutMs,
-            prepared.fuelLimit,
-            prepared.metering.callDepth,
-            prepared.wasi,
-          )
-        : prepared.runner.run(entry, bytes, limits.maxOutputBytes);
+    return input.bytes;
+  }
+
+  /** Usage into ctx; the output, or the failure as a typed error. */
+  #settle(r: AbiResult, prepared: WasmPrepared, ctx: RunContext): Output {
     if (r.memoryBytes > 0) ctx.usage.peakMemoryBytes = r.memoryBytes;
     if (r.stderr !== null) ctx.usage.stderr = r.stderr;
     if (r.fuelUsed >= 0) ctx.usage.fuelUsed = r.fuelUsed;
@@ -319,10 +341,96 @@ export class WasmBackend implements Backend<WasmPrepared> {
     throw this.#failure(r, prepared, ctx);
   }
 
+  async run(prepared: WasmPrepared, input: Input, ctx: RunContext): Promise<Output> {
+    const bytes = this.#admitInput(prepared, input, ctx);
+    const entry = ctx.entry;
+    const limits = ctx.sandbox.limits;
+    const r =
+      prepared.component !== undefined
+        ? prepared.component.run(bytes, limits.maxOutputBytes)
+        : prepared.runner === undefined
+          ? await this.#pool.exec(
+              prepared.key,
+              prepared.module,
+              prepared.hostImports,
+              !prepared.info.hasStart,
+              entry,
+              // A private copy whose buffer can be transferred: the caller keeps its bytes
+              // (it hashes them for the receipt) and a view into a larger buffer (a pooled
+              // Buffer) would otherwise clone the whole backing store.
+              bytes.slice(),
+              limits.maxOutputBytes,
+              limits.timeoutMs,
+              prepared.fuelLimit,
+              prepared.metering.callDepth,
+              prepared.wasi,
+            )
+          : prepared.runner.run(entry, bytes, limits.maxOutputBytes);
+    return this.#settle(r, prepared, ctx);
+  }
+
   async dispose(prepared: WasmPrepared): Promise<void> {
     prepared.markDisposed();
     prepared.runner?.clear();
     this.#pool.drop(prepared.key);
+  }
+
+  /** A command component (component.ts): transpiled once per digest, core modules per metering. */
+  async #prepareComponent(build: Build, sandbox: SandboxSpec): Promise<WasmPrepared> {
+    const ref = build.manifest.artifacts[COMPONENT_ARTIFACT];
+    const t = await transpileOnce(artifact(build, COMPONENT_ARTIFACT), ref?.digest ?? build.id);
+    checkComponentImports(t, sandbox);
+    if (sandbox.limits.fuel === undefined) {
+      throw new ProgramRejectedError(
+        'WASM_COMPONENT_NEEDS_FUEL',
+        'limits',
+        'a component runs in-thread, where only fuel can stop it: set sandbox.limits.fuel',
+      );
+    }
+    const metering: MeteringConfig = {
+      fuel: sandbox.limits.fuel,
+      callDepth: sandbox.limits.callDepth ?? this.#callDepth,
+      nanCanonical: !sandbox.determinism.flags.includes('nan-native'),
+    };
+    const key = `${t.digest}:${metering.fuel}:${metering.callDepth}:${metering.nanCanonical ? 'c' : 'n'}`;
+    let compiling = this.#components.get(key);
+    if (compiling === undefined) {
+      compiling = compileCoreModules(t, sandbox, metering);
+      this.#components.set(key, compiling);
+      compiling.catch(() => this.#components.delete(key));
+      if (this.#components.size > MODULE_CACHE_SIZE) {
+        const oldest = this.#components.keys().next().value;
+        if (oldest !== undefined) this.#components.delete(oldest);
+      }
+    }
+    const memory = memoryFs(sandbox).memory;
+    const dir = preopen(sandbox);
+    const files =
+      memory !== undefined ? createMemFs(memory) : dir === undefined ? undefined : createReadOnlyFs(fs, dir);
+    const compiled = await compiling;
+    const runner = new ComponentRunner(
+      t,
+      compiled.modules,
+      metering,
+      sandbox.wasi?.args ?? [build.manifest.name],
+      Object.entries(sandbox.wasi?.env ?? {}).map(([k, v]) => `${k}=${v}`),
+      files,
+      createSeededRandom(sandbox.determinism.seed),
+    );
+    return new WasmPrepared(
+      build.id,
+      key,
+      compiled.main.module,
+      compiled.main.info,
+      [],
+      new Set([COMPONENT_ENTRY]),
+      'in-thread',
+      metering,
+      compiled.main.instrumented,
+      undefined,
+      undefined,
+      runner,
+    );
   }
 
   /** Terminate the worker pool. Pending executions fail with WASM_BACKEND_CLOSED. */
@@ -382,6 +490,32 @@ export class WasmBackend implements Backend<WasmPrepared> {
   }
 }
 
+/** The memory tree the WASI host preopens, when the sandbox's fs is one. */
+function memoryFs(sandbox: SandboxSpec): { memory?: MemFsConfig } {
+  if (sandbox.fs.kind !== 'memory') return {};
+  if (sandbox.fsTree === undefined) {
+    throw new ValidationError(
+      'missing',
+      'sandbox.fsTree',
+      `the files of memory fs ${sandbox.fs.digest}`,
+      'none',
+    );
+  }
+  return { memory: { tree: sandbox.fsTree, writable: sandbox.fs.writable, maxBytes: sandbox.fs.maxBytes } };
+}
+
+/**
+ * What makes two WASI hosts differ, for the workers' per-key cache: seed, argv, env and the
+ * filesystem (a directory by path, a tree by digest).
+ */
+function wasiKey(wasi: WasiConfig, sandbox: SandboxSpec): string {
+  const fsKey =
+    sandbox.fs.kind === 'memory'
+      ? [sandbox.fs.digest, sandbox.fs.writable, sandbox.fs.maxBytes]
+      : (wasi.dir ?? null);
+  return JSON.stringify([wasi.seed, fsKey, wasi.args, wasi.env]);
+}
+
 /** The real path of the sandbox's read-only directory, checked once at prepare; undefined = none. */
 function preopen(sandbox: SandboxSpec): string | undefined {
   if (sandbox.fs.kind !== 'read-only') return undefined;
@@ -422,6 +556,22 @@ export interface WasmBuildOptions {
   readonly name: string;
   readonly inputSchema?: Schema;
   readonly outputSchema?: Schema;
+}
+
+/**
+ * A Build of kind 'wasm' whose one artifact is a WASI command component (component.ts); its
+ * entry is 'wasi:cli/run'. Bytes that are not a component are refused when it is prepared.
+ */
+export function createComponentBuild(bytes: Uint8Array, opts: WasmBuildOptions): Build {
+  return createBuild({
+    kind: 'wasm',
+    name: opts.name,
+    source: bytes,
+    artifacts: { [COMPONENT_ARTIFACT]: { bytes, mediaType: 'application/wasm' } },
+    inputSchema: opts.inputSchema ?? { kind: 'bytes' },
+    outputSchema: opts.outputSchema ?? { kind: 'bytes' },
+    toolchain: { jco: jcoVersion() },
+  });
 }
 
 /** A Build of kind 'wasm' whose one artifact is the module itself. */

@@ -102,6 +102,11 @@ export const Op = {
   FloatF64: 7,
   FloatF32x4: 8,
   FloatF64x2: 9,
+  // Instructions whose work grows with an operand, the i32 on top of the stack (instrument.ts
+  // charges fuel for it before they run):
+  MemoryGrow: 10, // memory.grow: pages
+  MemoryBulk: 11, // memory.fill, memory.copy, memory.init: bytes
+  TableBulk: 12, // table.fill, table.copy, table.init, table.grow: elements
 } as const;
 export type Op = (typeof Op)[keyof typeof Op];
 
@@ -250,8 +255,11 @@ export function decode(r: ByteReader, d: Decoded): void {
       d.mutatesInstance = true;
       return;
     case 0x3f:
+      if (r.u32() !== 0) d.feature = 'multi-memory';
+      return;
     case 0x40:
       if (r.u32() !== 0) d.feature = 'multi-memory';
+      d.op = Op.MemoryGrow;
       return;
     case 0x41:
       r.skipLeb(5);
@@ -321,6 +329,7 @@ function decodeFc(r: ByteReader, d: Decoded, at: number): void {
     case 8: // memory.init data mem
       r.u32();
       r.u32();
+      d.op = Op.MemoryBulk;
       return;
     case 9: // data.drop
       r.u32();
@@ -329,20 +338,27 @@ function decodeFc(r: ByteReader, d: Decoded, at: number): void {
     case 10: // memory.copy
       r.u32();
       r.u32();
+      d.op = Op.MemoryBulk;
       return;
     case 11: // memory.fill
       r.u32();
+      d.op = Op.MemoryBulk;
       return;
     case 12: // table.init
     case 14: // table.copy
       r.u32();
       r.u32();
+      d.op = Op.TableBulk;
       d.mutatesInstance = true;
       return;
     case 13: // elem.drop
+      r.u32();
+      d.mutatesInstance = true;
+      return;
     case 15: // table.grow
     case 17: // table.fill
       r.u32();
+      d.op = Op.TableBulk;
       d.mutatesInstance = true;
       return;
     case 16: // table.size

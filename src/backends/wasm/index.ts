@@ -1,5 +1,7 @@
 export type { AbiFailure, AbiResult } from './abi.js';
+export { COMPONENT_ARTIFACT, COMPONENT_ENTRY, isComponent } from './component.js';
 export {
+  createComponentBuild,
   createWasmBuild,
   DEFAULT_CALL_DEPTH,
   WASM_ARTIFACT,

@@ -18,7 +18,7 @@
 import { type AbiResult, abiResult, abiThrown, callGuest, metered, runCommand, runGuest } from './abi.js';
 import type { HostState } from './host.js';
 import type { Instrumented } from './instrument.js';
-import { DEPTH_EXPORT, FUEL_EXPORT } from './instrument.js';
+import { DEPTH_EXPORT, FUEL_EXPORT, START_EXPORT } from './instrument.js';
 import type { WasiHost } from './wasi.js';
 import { WA, type WasmImports, type WasmMemory, type WasmModule } from './wasm-api.js';
 
@@ -32,10 +32,20 @@ interface Live {
   readonly exports: Readonly<Record<string, unknown>>;
   readonly entries: Map<string, (p: number, n: number) => unknown>;
   readonly fuel: CounterGlobal | undefined;
+  /**
+   * The fuel counter at the start of each execution: the limit less what the start function
+   * used when this instance was made, so every execution is charged as on a fresh instance.
+   */
+  readonly fuelAtEntry: bigint;
   readonly depth: CounterGlobal | undefined;
   readonly globals: readonly CounterGlobal[];
   readonly globalValues: readonly (bigint | number)[];
   readonly snapshot: Uint8Array;
+  /** The memory's current buffer and a view of it, kept across executions (no view per restore). */
+  buffer: ArrayBuffer;
+  view: Uint8Array;
+  /** The snapshot's non-zero ranges as views, made once. */
+  readonly pieces: readonly (readonly [number, Uint8Array])[];
   /** Byte ranges of the snapshot, alternating kinds: [start, end, zero (1) or not (0)] triples. */
   readonly ranges: Uint32Array;
 }
@@ -72,7 +82,6 @@ export class InThreadRunner {
   readonly #reuse: boolean;
   readonly #stateGlobals: readonly string[];
   readonly #fuelLimit: number;
-  readonly #fuelBig: bigint;
   readonly #depthLimit: number;
   readonly #wasi: WasiHost | undefined;
   readonly #command: boolean;
@@ -98,7 +107,6 @@ export class InThreadRunner {
     this.#reuse = !instrumented.mutatesInstance && instrumented.stateGlobals.every((g) => g.type !== 'v128');
     this.#stateGlobals = instrumented.stateGlobals.map((g) => g.name);
     this.#fuelLimit = fuelLimit;
-    this.#fuelBig = BigInt(Math.max(fuelLimit, 0));
     this.#depthLimit = depthLimit;
     this.#wasi = wasi;
     this.#command = command;
@@ -153,11 +161,14 @@ export class InThreadRunner {
     }
     let live = this.#live;
     if (live === undefined) {
+      let made: Live | AbiResult;
       try {
-        live = this.#instantiate();
+        made = this.#instantiate();
       } catch (err) {
         return abiThrown(err, undefined);
       }
+      if ('failure' in made) return made; // the start function failed: no instance to keep
+      live = made;
       this.#live = live;
     }
     let fn = live.entries.get(entry);
@@ -168,10 +179,10 @@ export class InThreadRunner {
       fn = f as (p: number, n: number) => unknown;
       live.entries.set(entry, fn);
     }
-    if (live.fuel !== undefined) live.fuel.value = this.#fuelBig;
+    if (live.fuel !== undefined) live.fuel.value = live.fuelAtEntry;
     this.#host.memory = live.memory;
     const r = metered(
-      callGuest(live.memory, live.alloc, fn, entry, input, maxOutputBytes),
+      callGuest(live.memory, live.alloc, fn, entry, input, maxOutputBytes, live),
       live.fuel,
       this.#fuelLimit,
       live.depth,
@@ -182,45 +193,74 @@ export class InThreadRunner {
     return r;
   }
 
-  #instantiate(): Live {
+  /** A new instance with its start function run, ready to snapshot; or why it could not be made. */
+  #instantiate(): Live | AbiResult {
     const exports = new WA.Instance(this.#module, this.#imports).exports;
     const memory = exports.memory;
     const alloc = exports.alloc;
     if (!(memory instanceof WA.Memory) || typeof alloc !== 'function') {
       throw new Error('module does not export `memory` and `alloc`'); // policy checked both already
     }
+    const fuel = this.#fuelLimit >= 0 ? (exports[FUEL_EXPORT] as CounterGlobal) : undefined;
+    const depth = this.#depthLimit > 0 ? (exports[DEPTH_EXPORT] as CounterGlobal) : undefined;
+    const start = exports[START_EXPORT];
+    if (typeof start === 'function') {
+      // The deferred start function (instrument.ts), metered like an entry: a trap or running
+      // out of fuel here fails this execution, classified by the counters.
+      this.#host.memory = memory;
+      try {
+        start();
+      } catch (err) {
+        return metered(abiThrown(err, memory), fuel, this.#fuelLimit, depth, this.#depthLimit);
+      } finally {
+        this.#host.memory = undefined;
+      }
+    }
+    // The counter started at the limit (instrument.ts) and the start function ran on it.
+    const fuelAtEntry = fuel === undefined ? 0n : BigInt(fuel.value);
     const globals = this.#stateGlobals.map((n) => exports[n] as CounterGlobal);
     const snapshot = new Uint8Array(memory.buffer.slice(0));
-    const depth = this.#depthLimit > 0 ? (exports[DEPTH_EXPORT] as CounterGlobal) : undefined;
+    const ranges = zeroRanges(snapshot);
+    const pieces: (readonly [number, Uint8Array])[] = [];
+    for (let i = 0; i < ranges.length; i += 3) {
+      if (ranges[i + 2] === 0) pieces.push([ranges[i]!, snapshot.subarray(ranges[i]!, ranges[i + 1]!)]);
+    }
     if (depth !== undefined) globals.push(depth);
     return {
       memory,
       alloc: alloc as (n: number) => number,
       exports,
       entries: new Map(),
-      fuel: this.#fuelLimit >= 0 ? (exports[FUEL_EXPORT] as CounterGlobal) : undefined,
+      fuel,
+      fuelAtEntry,
       depth,
       globals,
       globalValues: globals.map((g) => g.value),
       snapshot,
-      ranges: zeroRanges(snapshot),
+      buffer: memory.buffer,
+      view: new Uint8Array(memory.buffer),
+      pieces,
+      ranges,
     };
   }
 
   #restore(live: Live): void {
     const buf = live.memory.buffer;
-    if (buf.byteLength !== live.snapshot.byteLength) {
-      this.#live = undefined; // grew: cannot shrink back, so the next execution instantiates
-      return;
+    if (buf !== live.buffer) {
+      // A new buffer object: the memory grew (or grew by 0, which also replaces it).
+      if (buf.byteLength !== live.snapshot.byteLength) {
+        this.#live = undefined; // grew: cannot shrink back, so the next execution instantiates
+        return;
+      }
+      live.buffer = buf;
+      live.view = new Uint8Array(buf);
     }
-    const mem = new Uint8Array(buf);
-    const { ranges, snapshot } = live;
+    const mem = live.view;
+    const ranges = live.ranges;
     for (let i = 0; i < ranges.length; i += 3) {
-      const start = ranges[i]!;
-      const end = ranges[i + 1]!;
-      if (ranges[i + 2] === 1) mem.fill(0, start, end);
-      else mem.set(snapshot.subarray(start, end), start);
+      if (ranges[i + 2] === 1) mem.fill(0, ranges[i]!, ranges[i + 1]!);
     }
+    for (const [start, piece] of live.pieces) mem.set(piece, start);
     const gs = live.globals;
     const vs = live.globalValues;
     for (let i = 0; i < gs.length; i++) gs[i]!.value = vs[i]!;

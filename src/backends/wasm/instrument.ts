@@ -16,7 +16,12 @@
  *          loop iteration or a call always costs >= 1, so every execution terminates, and the
  *          charge sequence depends only on the path taken: same module + input = same fuel
  *          on every run, path and V8 tier. The host reads a negative counter after a trap as
- *          "out of fuel".
+ *          "out of fuel". Instructions whose work grows with an operand (bulk memory and
+ *          table ops, memory.grow) are also charged by that operand, just before they run,
+ *          so a huge copy stops on fuel before it starts (see BULK_BYTES_PER_FUEL). A start
+ *          function runs on the same counter: its fuel is part of every execution's. With
+ *          `deferStart` it is exported (START_EXPORT) instead of run by instantiation, so the
+ *          host reads the counters when it traps or runs out of fuel.
  *   depth  i32 `__thunderpac_depth`: +1 at function entry (trap past the limit), -1 on every
  *          way out (the body is wrapped in a block so branches to the function label pass
  *          the epilogue; `return` and tail calls decrement first). Makes stack exhaustion
@@ -47,7 +52,22 @@ import type { ModuleInfo, ValType } from './module-info.js';
 
 export const FUEL_EXPORT = '__thunderpac_fuel';
 export const DEPTH_EXPORT = '__thunderpac_depth';
+export const START_EXPORT = '__thunderpac_start';
 export const STATE_EXPORT_PREFIX = '__thunderpac_g';
+
+/**
+ * Dynamic fuel: the static weight counts each instruction once, but memory.fill/copy/init,
+ * table ops and memory.grow do work proportional to an operand, and a one-instruction copy of
+ * 1 GiB must not cost 1. A unit of fuel stands for about one simple instruction; memset and
+ * memcpy move ~64 bytes in that time, so bulk memory ops cost 1 per 64 bytes (rounded up).
+ * Growing memory costs what filling the new pages would (1024 per 64 KiB page), and table ops
+ * 1 per element (each a reference store with a GC write barrier).
+ */
+export const BULK_BYTES_PER_FUEL = 64;
+export const FUEL_PER_PAGE = 1024;
+export const FUEL_PER_TABLE_ELEMENT = 1;
+const BULK_SHIFT = Math.log2(BULK_BYTES_PER_FUEL);
+const PAGE_SHIFT = Math.log2(FUEL_PER_PAGE);
 
 export interface MeteringConfig {
   /** Initial value of the fuel counter (covers a start function); undefined = no fuel metering. */
@@ -55,6 +75,14 @@ export interface MeteringConfig {
   /** Deepest call nesting allowed; 0 = no depth counter. */
   readonly callDepth: number;
   readonly nanCanonical: boolean;
+  /**
+   * Remove the start section and export the start function as `__thunderpac_start` instead,
+   * for a host that calls it right after instantiation (abi.ts does): then its fuel, traps and
+   * depth are read from the counters like an entry's, where a trap inside instantiation would
+   * leave no instance to read them from. Nothing else can run between the two, so the guest
+   * cannot tell. Off by default: hosts that instantiate the bytes themselves must opt in.
+   */
+  readonly deferStart?: boolean;
 }
 
 export interface Instrumented {
@@ -65,6 +93,8 @@ export interface Instrumented {
   readonly mutatesInstance: boolean;
   /** Export names of the module's own mutable globals, with their types. */
   readonly stateGlobals: readonly { readonly name: string; readonly type: ValType }[];
+  /** The start function was deferred (MeteringConfig.deferStart): call START_EXPORT first. */
+  readonly startDeferred: boolean;
   /** Charge sites injected (function entries + loop headers). */
   readonly chargeSites: number;
   /** Wall time of the rewrite, for reports. */
@@ -205,6 +235,38 @@ class Emitter {
     w.bytes([0x04, 0x40, 0x00, 0x0b]); // if; unreachable; end
   }
 
+  /**
+   * Before an instruction with a size operand (an i32 on top of the stack): fuel -= the
+   * operand's weight; if (fuel < 0) unreachable; the operand is put back via a scratch local.
+   */
+  chargeBySize(w: Writer, op: Op, scratch: number): void {
+    const n = uleb(scratch);
+    const f = uleb(this.fuelGlobal);
+    w.byte(0x21); // local.set $n
+    w.bytes(n);
+    w.byte(0x23); // global.get $fuel
+    w.bytes(f);
+    w.byte(0x20); // local.get $n
+    w.bytes(n);
+    w.byte(0xad); // i64.extend_i32_u: sizes are unsigned; no i32 overflow below
+    if (op === Op.MemoryBulk) {
+      // ceil(n / 64)
+      w.bytes([0x42, ...sleb(BigInt(BULK_BYTES_PER_FUEL - 1)), 0x7c]); // i64.const 63; i64.add
+      w.bytes([0x42, ...sleb(BigInt(BULK_SHIFT)), 0x88]); // i64.const 6; i64.shr_u
+    } else if (op === Op.MemoryGrow) {
+      w.bytes([0x42, ...sleb(BigInt(PAGE_SHIFT)), 0x86]); // i64.const 10; i64.shl
+    } else if (FUEL_PER_TABLE_ELEMENT !== 1) {
+      w.bytes([0x42, ...sleb(BigInt(FUEL_PER_TABLE_ELEMENT)), 0x7e]); // i64.mul
+    }
+    w.byte(0x7d); // i64.sub
+    w.byte(0x24); // global.set $fuel
+    w.bytes(f);
+    this.#fuelExhausted(w);
+    Emitter.#trapIf(w);
+    w.byte(0x20); // local.get $n
+    w.bytes(n);
+  }
+
   /** fuel -= cost; if (fuel < 0) unreachable */
   charge(w: Writer, cost: number): void {
     this.#subtractFuel(w, cost);
@@ -283,6 +345,8 @@ interface BodyPlan {
   needF32: boolean;
   needF64: boolean;
   needV128: boolean;
+  /** Has an instruction charged by its size operand (needs an i32 scratch local). */
+  needSize: boolean;
 }
 
 /**
@@ -370,7 +434,14 @@ export function instrument(bytes: Uint8Array, info: ModuleInfo, config: Metering
   }
 
   function plan(r: ByteReader): BodyPlan {
-    const p: BodyPlan = { funcCost: 0, loopCosts: [], needF32: false, needF64: false, needV128: false };
+    const p: BodyPlan = {
+      funcCost: 0,
+      loopCosts: [],
+      needF32: false,
+      needF64: false,
+      needV128: false,
+      needSize: false,
+    };
     // Which accumulator each open label charges into: -1 = the function, k = loop k.
     const frames: number[] = [-1];
     while (frames.length > 0) {
@@ -403,6 +474,11 @@ export function instrument(bytes: Uint8Array, info: ModuleInfo, config: Metering
         case Op.FloatF64x2:
           p.needV128 = true;
           break;
+        case Op.MemoryGrow:
+        case Op.MemoryBulk:
+        case Op.TableBulk:
+          p.needSize = true;
+          break;
       }
       if (frames.length === 0 && r.pos !== r.end) throw malformedAt(at, 'code after the function end');
     }
@@ -432,13 +508,14 @@ export function instrument(bytes: Uint8Array, info: ModuleInfo, config: Metering
     // Scratch locals for NaN canonicalization, appended after the declared ones.
     const extra: number[] = [];
     const scratch = (need: boolean, type: number): number => {
-      if (!nan || !need) return -1;
+      if (!need) return -1;
       extra.push(type);
       return nParams + nLocals + extra.length - 1;
     };
-    const scratchF32 = scratch(p.needF32, 0x7d);
-    const scratchF64 = scratch(p.needF64, 0x7c);
-    const scratchV128 = scratch(p.needV128, 0x7b);
+    const scratchF32 = scratch(nan && p.needF32, 0x7d);
+    const scratchF64 = scratch(nan && p.needF64, 0x7c);
+    const scratchV128 = scratch(nan && p.needV128, 0x7b);
+    const scratchSize = scratch(fuelOn && p.needSize, 0x7f);
 
     const w = new Writer();
     w.bytes(uleb(groups + extra.length));
@@ -459,6 +536,9 @@ export function instrument(bytes: Uint8Array, info: ModuleInfo, config: Metering
       const at = r.pos;
       decode(r, d);
       if (d.op === Op.Return && depthOn) em.leave(w);
+      if (fuelOn && (d.op === Op.MemoryBulk || d.op === Op.MemoryGrow || d.op === Op.TableBulk)) {
+        em.chargeBySize(w, d.op, scratchSize);
+      }
       w.bytes(src.subarray(at, r.pos));
       switch (d.op) {
         case Op.Block:
@@ -502,10 +582,14 @@ export function instrument(bytes: Uint8Array, info: ModuleInfo, config: Metering
   const addedGlobals = (fuelOn ? 1 : 0) + (depthOn ? 1 : 0);
 
   const existing = new Set(info.exports.map((e) => e.name));
-  const newExports: [string, number][] = [];
-  if (fuelOn) newExports.push([FUEL_EXPORT, fuelGlobal]);
-  if (depthOn) newExports.push([DEPTH_EXPORT, depthGlobal]);
-  for (const g of stateGlobals) newExports.push([g.name, g.index]);
+  // [name, export kind (0x00 func, 0x03 global), index]
+  const newExports: [string, number, number][] = [];
+  if (fuelOn) newExports.push([FUEL_EXPORT, 0x03, fuelGlobal]);
+  if (depthOn) newExports.push([DEPTH_EXPORT, 0x03, depthGlobal]);
+  for (const g of stateGlobals) newExports.push([g.name, 0x03, g.index]);
+  const startSec = config.deferStart ? secs.find((s) => s.id === 8) : undefined;
+  if (startSec)
+    newExports.push([START_EXPORT, 0x00, new ByteReader(bytes, startSec.start, startSec.end).u32()]);
   for (const [name] of newExports) {
     if (existing.has(name)) {
       throw new ProgramRejectedError(
@@ -517,11 +601,11 @@ export function instrument(bytes: Uint8Array, info: ModuleInfo, config: Metering
     }
   }
   const exportEntries = new Writer();
-  for (const [name, index] of newExports) {
+  for (const [name, kind, index] of newExports) {
     const utf8 = new TextEncoder().encode(name);
     exportEntries.bytes(uleb(utf8.byteLength));
     exportEntries.bytes(utf8);
-    exportEntries.byte(0x03);
+    exportEntries.byte(kind);
     exportEntries.bytes(uleb(index));
   }
 
@@ -554,6 +638,7 @@ export function instrument(bytes: Uint8Array, info: ModuleInfo, config: Metering
     }
   };
   for (const s of secs) {
+    if (s === startSec) continue; // deferred: exported instead
     const rank = s.id === 0 ? 0 : (SECTION_RANK[s.id] ?? 0);
     if (s.id !== 0) emitMissingBefore(rank);
     const payload = bytes.subarray(s.start, s.end);
@@ -581,6 +666,7 @@ export function instrument(bytes: Uint8Array, info: ModuleInfo, config: Metering
     features,
     mutatesInstance,
     stateGlobals: stateGlobals.map(({ name, type }) => ({ name, type })),
+    startDeferred: startSec !== undefined,
     chargeSites,
     ms: performance.now() - t0,
   };

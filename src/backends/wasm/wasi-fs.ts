@@ -52,6 +52,27 @@ export interface ReadOnlyFs {
   list(rel: string): readonly (readonly [string, number])[] | number;
 }
 
+/** Write-side operations of a writable filesystem (memfs.ts with `writable`); errnos as WASI's. */
+export interface WritableOps {
+  /** Make `rel` an (empty) regular file unless it is one already; 0 or an errno. */
+  create(rel: string): number;
+  /** Write src at position (growing the file); the byte count, or a negated errno. */
+  write(rel: string, src: Uint8Array, position: number): number;
+  truncate(rel: string, size: number): number;
+  mkdir(rel: string): number;
+  rmdir(rel: string): number;
+  unlink(rel: string): number;
+  rename(from: string, to: string): number;
+}
+
+/** What wasi.ts (and the preview 2 host) serve files from: a host preopen or a memory tree. */
+export interface WasiFs extends ReadOnlyFs {
+  /** Present only where the guest may write (a writable memory fs). */
+  readonly writable?: WritableOps;
+  /** Back to the state of the sandbox's tree; called at the start and end of every execution. */
+  reset?(): void;
+}
+
 export function createReadOnlyFs(fs: NodeFsSlice, root: string): ReadOnlyFs {
   // WASI errnos (wasi_snapshot_preview1): literals, this function is stringified.
   const EACCES = 2;

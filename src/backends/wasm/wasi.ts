@@ -7,7 +7,8 @@
  * directly, and a few hundred lines cover all of it with every capability decided here.
  *
  * The capabilities a guest gets (the same on every run, machine and path):
- *   args     [program name] (the build's name); environ empty.
+ *   args     sandbox.wasi.args, default [program name] (the build's name); environ
+ *            sandbox.wasi.env (sorted by name), default empty. Never the host's.
  *   stdio    fd 0 reads the execution's input bytes; fd 1 collects the output (over
  *            maxOutputBytes the guest is stopped: OUTPUT_LIMIT); fd 2 is captured up to
  *            WASI_MAX_STDERR_BYTES, the rest dropped.
@@ -17,11 +18,14 @@
  *            it by the timeout instead of sleeping. Receipt flag: `wasi-virtual-clock`.
  *   random   random_get draws from xoshiro128** seeded by sandbox.determinism.seed (in every
  *            receipt), reseeded per execution.
- *   files    none (no preopen), or the sandbox's fs.dir preopened as "/" READ-ONLY
- *            (wasi-fs.ts): opening for write, create, truncate or append, and every
- *            write-side call (rename, unlink, mkdir, symlink, link, set_times, set_size,
- *            allocate) → EROFS; fd_write to a file fd → EBADF (no write right); filestat
- *            times, inode and device are 0.
+ *   files    none (no preopen), or preopened as "/": the sandbox's fs.dir READ-ONLY
+ *            (wasi-fs.ts), or its memory tree (memfs.ts). Read-only: opening for write,
+ *            create, truncate or append, and every write-side call (rename, unlink, mkdir,
+ *            symlink, link, set_times, set_size, allocate) → EROFS; fd_write to a file fd →
+ *            EBADF (no write right). A writable memory tree takes opens for write, create,
+ *            truncate, append, mkdir, rmdir, unlink and rename on a per-execution copy
+ *            (links, symlinks, allocate → ENOTSUP; set_times is accepted and changes
+ *            nothing). filestat times, inode and device are always 0.
  *   sockets  sock_* → ENOTSUP; proc_raise → ENOTSUP; sched_yield → success.
  * proc_exit throws a marked exception (`thunderpacExit`) that abi.ts turns into the exit code.
  *
@@ -31,7 +35,9 @@
 
 import type { HostState } from './host.js';
 import type { ValType } from './module-info.js';
-import type { ReadOnlyFs } from './wasi-fs.js';
+import type { MemFsConfig } from './memfs.js';
+import type { SeededRandom } from './seeded-random.js';
+import type { WasiFs } from './wasi-fs.js';
 
 export const WASI_MODULE = 'wasi_snapshot_preview1';
 /** The allowedImports entry that grants every WASI preview 1 function. */
@@ -102,8 +108,10 @@ export interface WasiConfig {
   readonly args: readonly string[];
   readonly env: readonly string[];
   readonly seed: number;
-  /** Real path of the read-only preopen; undefined = no filesystem. */
+  /** Real path of the read-only preopen; undefined = none (or a memory tree). */
   readonly dir: string | undefined;
+  /** The memory tree preopened instead of a host directory. */
+  readonly memory?: MemFsConfig;
   /** The module is a command (`_start`): entry `_start` runs in the command form. */
   readonly command: boolean;
 }
@@ -122,10 +130,17 @@ export interface WasiHost {
   end(): WasiStreams;
 }
 
-export function createWasi(config: WasiConfig, host: HostState, rofs: ReadOnlyFs | undefined): WasiHost {
+export function createWasi(
+  config: WasiConfig,
+  host: HostState,
+  rofs: WasiFs | undefined,
+  /** createSeededRandom(config.seed) (seeded-random.ts), passed in: this function is stringified. */
+  random: SeededRandom,
+): WasiHost {
   // WASI errnos and constants; literals, as this function is stringified.
   const OK = 0;
   const EBADF = 8;
+  const EEXIST = 20;
   const EFAULT = 21;
   const EINVAL = 28;
   const EISDIR = 31;
@@ -165,9 +180,14 @@ export function createWasi(config: WasiConfig, host: HostState, rofs: ReadOnlyFs
 
   interface Fd {
     readonly dir: boolean;
-    readonly rel: string;
+    /** Renames move files under an open descriptor: the path follows (writable memory fs). */
+    rel: string;
     pos: number;
+    /** Opened with the write right (writable memory fs only). */
+    readonly write: boolean;
+    readonly append: boolean;
   }
+  const wfs = rofs?.writable;
 
   let stdin: Uint8Array = new Uint8Array(0);
   let inPos = 0;
@@ -179,46 +199,11 @@ export function createWasi(config: WasiConfig, host: HostState, rofs: ReadOnlyFs
   let clock = 0n;
   const fds = new Map<number, Fd>();
   let nextFd = 4;
-  let s0 = 0;
-  let s1 = 0;
-  let s2 = 0;
-  let s3 = 0;
 
   const closeAll = (): void => {
     fds.clear();
-    if (rofs !== undefined) fds.set(3, { dir: true, rel: '', pos: 0 });
+    if (rofs !== undefined) fds.set(3, { dir: true, rel: '', pos: 0, write: false, append: false });
     nextFd = 4;
-  };
-
-  const seedRandom = (): void => {
-    // splitmix32 over the seed's two 32-bit halves fills xoshiro128**'s state.
-    let z = config.seed >>> 0;
-    const hi = Math.floor(config.seed / 4294967296) | 0;
-    const mix = (): number => {
-      z = (z + 0x9e3779b9) | 0;
-      let t = z ^ (z >>> 16);
-      t = Math.imul(t, 0x21f0aaad);
-      t ^= t >>> 15;
-      t = Math.imul(t, 0x735a2d97);
-      return (t ^ (t >>> 15)) >>> 0;
-    };
-    s0 = mix();
-    z ^= hi;
-    s1 = mix();
-    s2 = mix();
-    s3 = mix() | 1;
-  };
-  const nextRandom = (): number => {
-    const x = Math.imul(s1, 5);
-    const r = Math.imul((x << 7) | (x >>> 25), 9) >>> 0;
-    const t = s1 << 9;
-    s2 ^= s0;
-    s3 ^= s1;
-    s1 ^= s2;
-    s0 ^= s3;
-    s2 ^= t;
-    s3 = (s3 << 11) | (s3 >>> 21);
-    return r;
   };
 
   // Guest memory; re-read per call, since memory.grow detaches the old buffer.
@@ -253,6 +238,16 @@ export function createWasi(config: WasiConfig, host: HostState, rofs: ReadOnlyFs
     const d = dirFd(fd);
     return typeof d === 'number' ? d : EROFS;
   };
+  /** A write-side path call on a writable memory fs: resolve, then `op`; EROFS when read-only. */
+  const pathWrite =
+    (op: (w: NonNullable<typeof wfs>, rel: string) => number) =>
+    (fd: number, pathP: number, pathLen: number): number => {
+      const d = dirFd(fd);
+      if (typeof d === 'number') return d;
+      if (wfs === undefined) return EROFS;
+      const rel = (rofs as WasiFs).resolve(d.rel, str(pathP, pathLen));
+      return typeof rel === 'number' ? rel : op(wfs, rel);
+    };
   const validFd = (fd: number): boolean => fd <= 2 || fds.has(fd);
 
   const readInto = (fd: number, iovs: number, n: number, at: number | undefined, nreadP: number): number => {
@@ -272,7 +267,7 @@ export function createWasi(config: WasiConfig, host: HostState, rofs: ReadOnlyFs
       if (f.dir) return EISDIR;
       let pos = at ?? f.pos;
       for (const b of iovecs(iovs, n)) {
-        const k = (rofs as ReadOnlyFs).read(f.rel, b, pos);
+        const k = (rofs as WasiFs).read(f.rel, b, pos);
         if (k < 0) return -k;
         pos += k;
         total += k;
@@ -339,7 +334,27 @@ export function createWasi(config: WasiConfig, host: HostState, rofs: ReadOnlyFs
       return OK;
     },
     fd_write(fd: number, iovs: number, n: number, nwrittenP: number) {
-      if (fd !== 1 && fd !== 2) return EBADF; // files are never opened with the write right
+      if (fd !== 1 && fd !== 2) {
+        // Files have the write right only on a writable memory fs.
+        const f = fds.get(fd);
+        if (f === undefined || !f.write || wfs === undefined) return EBADF;
+        let pos = f.pos;
+        if (f.append) {
+          const s = (rofs as WasiFs).stat(f.rel);
+          if (typeof s === 'number') return s;
+          pos = s.size;
+        }
+        let written = 0;
+        for (const b of iovecs(iovs, n)) {
+          const k = wfs.write(f.rel, b, pos);
+          if (k < 0) return -k;
+          pos += k;
+          written += k;
+        }
+        f.pos = pos;
+        view().setUint32(nwrittenP, written, true);
+        return OK;
+      }
       let total = 0;
       for (const b of iovecs(iovs, n)) {
         if (b.byteLength === 0) continue;
@@ -361,8 +376,21 @@ export function createWasi(config: WasiConfig, host: HostState, rofs: ReadOnlyFs
       view().setUint32(nwrittenP, total, true);
       return OK;
     },
-    fd_pwrite(fd: number) {
-      return fd === 1 || fd === 2 ? ESPIPE : EBADF;
+    fd_pwrite(fd: number, iovs: number, n: number, offset: bigint, nwrittenP: number) {
+      if (fd === 1 || fd === 2) return ESPIPE;
+      const f = fds.get(fd);
+      if (f === undefined || !f.write || wfs === undefined) return EBADF;
+      if (offset < 0n) return EINVAL;
+      let pos = Number(offset);
+      let written = 0;
+      for (const b of iovecs(iovs, n)) {
+        const k = wfs.write(f.rel, b, pos);
+        if (k < 0) return -k;
+        pos += k;
+        written += k;
+      }
+      view().setUint32(nwrittenP, written, true);
+      return OK;
     },
     fd_read(fd: number, iovs: number, n: number, nreadP: number) {
       return readInto(fd, iovs, n, undefined, nreadP);
@@ -378,7 +406,7 @@ export function createWasi(config: WasiConfig, host: HostState, rofs: ReadOnlyFs
       let base = 0;
       if (whence === 1) base = f.pos;
       else if (whence === 2) {
-        const s = (rofs as ReadOnlyFs).stat(f.rel);
+        const s = (rofs as WasiFs).stat(f.rel);
         if (typeof s === 'number') return s;
         base = s.size;
       } else if (whence !== 0) return EINVAL;
@@ -410,7 +438,7 @@ export function createWasi(config: WasiConfig, host: HostState, rofs: ReadOnlyFs
         const f = fds.get(fd);
         if (f === undefined) return EBADF;
         type = f.dir ? 3 : 4;
-        base = f.dir ? DIR_RIGHTS : FILE_RIGHTS;
+        base = f.dir ? DIR_RIGHTS : f.write ? FILE_RIGHTS | WRITE_RIGHTS : FILE_RIGHTS;
         // Write rights are advertised as inheritable on purpose: wasi-libc masks what it asks
         // path_open for with them, so an open for writing asks for FD_WRITE and gets EROFS,
         // instead of silently getting a read-only descriptor.
@@ -436,19 +464,25 @@ export function createWasi(config: WasiConfig, host: HostState, rofs: ReadOnlyFs
       }
       const f = fds.get(fd);
       if (f === undefined) return EBADF;
-      const s = (rofs as ReadOnlyFs).stat(f.rel);
+      const s = (rofs as WasiFs).stat(f.rel);
       if (typeof s === 'number') return s;
       writeFilestat(p, s.filetype, s.size);
       return OK;
     },
-    fd_filestat_set_size(fd: number) {
-      return fd > 2 && fds.has(fd) ? EROFS : EBADF;
+    fd_filestat_set_size(fd: number, size: bigint) {
+      const f = fd > 2 ? fds.get(fd) : undefined;
+      if (f === undefined) return EBADF;
+      if (wfs === undefined) return EROFS;
+      if (!f.write) return EBADF;
+      return size < 0n ? EINVAL : wfs.truncate(f.rel, Number(size));
     },
     fd_filestat_set_times(fd: number) {
-      return fd > 2 && fds.has(fd) ? EROFS : EBADF;
+      if (fd <= 2 || !fds.has(fd)) return EBADF;
+      return wfs === undefined ? EROFS : OK; // times are fixed at 0: accepted, changes nothing
     },
     fd_allocate(fd: number) {
-      return fd > 2 && fds.has(fd) ? EROFS : EBADF;
+      if (fd <= 2 || !fds.has(fd)) return EBADF;
+      return wfs === undefined ? EROFS : ENOTSUP;
     },
     fd_advise(fd: number) {
       return validFd(fd) ? OK : EBADF;
@@ -479,7 +513,7 @@ export function createWasi(config: WasiConfig, host: HostState, rofs: ReadOnlyFs
     fd_readdir(fd: number, buf: number, bufLen: number, cookie: bigint, usedP: number) {
       const d = dirFd(fd);
       if (typeof d === 'number') return d;
-      const list = (rofs as ReadOnlyFs).list(d.rel);
+      const list = (rofs as WasiFs).list(d.rel);
       if (typeof list === 'number') return list;
       const chunks: Uint8Array[] = [];
       let size = 0;
@@ -520,34 +554,43 @@ export function createWasi(config: WasiConfig, host: HostState, rofs: ReadOnlyFs
       const d = dirFd(fd);
       if (typeof d === 'number') return d;
       // create (1), excl (4), trunc (8), append (fdflags 1), or any write right: a write.
-      if (
-        (oflags & 13) !== 0 ||
-        (fdflags & 1) !== 0 ||
-        (BigInt.asUintN(64, rightsBase) & WRITE_RIGHTS) !== 0n
-      ) {
-        return EROFS;
-      }
-      const fs = rofs as ReadOnlyFs;
+      const write =
+        (oflags & 13) !== 0 || (fdflags & 1) !== 0 || (BigInt.asUintN(64, rightsBase) & WRITE_RIGHTS) !== 0n;
+      if (write && wfs === undefined) return EROFS;
+      const fs = rofs as WasiFs;
       const rel = fs.resolve(d.rel, str(pathP, pathLen));
       if (typeof rel === 'number') return rel;
-      const s = fs.stat(rel);
+      let s = fs.stat(rel);
+      if ((oflags & 1) !== 0 && wfs !== undefined) {
+        if (typeof s !== 'number' && (oflags & 4) !== 0) return EEXIST;
+        if (typeof s === 'number') {
+          const e = wfs.create(rel);
+          if (e !== OK) return e;
+          s = fs.stat(rel);
+        }
+      }
       if (typeof s === 'number') return s;
       const isDir = s.filetype === 3;
       if ((oflags & 2) !== 0 && !isDir) return ENOTDIR;
+      if (isDir && write) return EISDIR;
       if (fds.size >= MAX_FDS) return EMFILE;
       if (!isDir) {
         const denied = fs.check(rel);
         if (denied !== OK) return denied;
       }
+      if (write && (oflags & 8) !== 0) {
+        const e = (wfs as NonNullable<typeof wfs>).truncate(rel, 0);
+        if (e !== OK) return e;
+      }
       const n = nextFd++;
-      fds.set(n, { dir: isDir, rel, pos: 0 });
+      fds.set(n, { dir: isDir, rel, pos: 0, write, append: (fdflags & 1) !== 0 });
       view().setUint32(fdP, n, true);
       return OK;
     },
     path_filestat_get(fd: number, _flags: number, pathP: number, pathLen: number, p: number) {
       const d = dirFd(fd);
       if (typeof d === 'number') return d;
-      const fs = rofs as ReadOnlyFs;
+      const fs = rofs as WasiFs;
       const rel = fs.resolve(d.rel, str(pathP, pathLen));
       if (typeof rel === 'number') return rel;
       const s = fs.stat(rel);
@@ -560,14 +603,41 @@ export function createWasi(config: WasiConfig, host: HostState, rofs: ReadOnlyFs
       const d = dirFd(fd);
       return typeof d === 'number' ? d : EINVAL;
     },
-    path_create_directory: readOnly,
-    path_remove_directory: readOnly,
-    path_unlink_file: readOnly,
-    path_rename: readOnly,
-    path_link: readOnly,
-    path_filestat_set_times: readOnly,
+    path_create_directory: pathWrite((w, rel) => w.mkdir(rel)),
+    path_remove_directory: pathWrite((w, rel) => w.rmdir(rel)),
+    path_unlink_file: pathWrite((w, rel) => w.unlink(rel)),
+    path_rename(fd: number, oldP: number, oldLen: number, newFd: number, newP: number, newLen: number) {
+      const from = dirFd(fd);
+      if (typeof from === 'number') return from;
+      const to = dirFd(newFd);
+      if (typeof to === 'number') return to;
+      if (wfs === undefined) return EROFS;
+      const fs = rofs as WasiFs;
+      const a = fs.resolve(from.rel, str(oldP, oldLen));
+      if (typeof a === 'number') return a;
+      const b = fs.resolve(to.rel, str(newP, newLen));
+      if (typeof b === 'number') return b;
+      const e = wfs.rename(a, b);
+      if (e === OK) {
+        // Open descriptors follow what they opened.
+        for (const f of fds.values()) {
+          if (f.rel === a) f.rel = b;
+          else if (f.rel.startsWith(`${a}/`)) f.rel = b + f.rel.slice(a.length);
+        }
+      }
+      return e;
+    },
+    path_link(fd: number) {
+      const e = readOnly(fd);
+      return e === EROFS && wfs !== undefined ? ENOTSUP : e;
+    },
+    path_filestat_set_times(fd: number) {
+      const e = readOnly(fd);
+      return e === EROFS && wfs !== undefined ? OK : e;
+    },
     path_symlink(_p: number, _n: number, fd: number) {
-      return readOnly(fd);
+      const e = readOnly(fd);
+      return e === EROFS && wfs !== undefined ? ENOTSUP : e;
     },
     poll_oneoff(inP: number, outP: number, n: number, neventsP: number) {
       if (n >>> 0 === 0) return EINVAL;
@@ -611,14 +681,7 @@ export function createWasi(config: WasiConfig, host: HostState, rofs: ReadOnlyFs
       return OK;
     },
     random_get(p: number, len: number) {
-      const b = bytesAt(p, len);
-      for (let i = 0; i < b.byteLength; i += 4) {
-        let r = nextRandom();
-        for (let k = i; k < Math.min(i + 4, b.byteLength); k++) {
-          b[k] = r & 0xff;
-          r >>>= 8;
-        }
-      }
+      random.fill(bytesAt(p, len));
       return OK;
     },
     sock_accept() {
@@ -664,6 +727,7 @@ export function createWasi(config: WasiConfig, host: HostState, rofs: ReadOnlyFs
     imports,
     begin(input, maxOutputBytes) {
       closeAll();
+      rofs?.reset?.();
       stdin = input;
       inPos = 0;
       out = [];
@@ -672,10 +736,11 @@ export function createWasi(config: WasiConfig, host: HostState, rofs: ReadOnlyFs
       err = [];
       errLen = 0;
       clock = 0n;
-      seedRandom();
+      random.reset();
     },
     end() {
       closeAll();
+      rofs?.reset?.(); // a writable copy's writes go now, not at the next execution
       const join = (parts: Uint8Array[], n: number): Uint8Array => {
         const all = new Uint8Array(n);
         let p = 0;

@@ -23,6 +23,8 @@
 
 import { abiResult, abiThrown, callGuest, metered, runCommand, runGuest } from './abi.js';
 import { createHostImports } from './host.js';
+import { createMemFs } from './memfs.js';
+import { createSeededRandom } from './seeded-random.js';
 import { createWasi } from './wasi.js';
 import { createReadOnlyFs } from './wasi-fs.js';
 
@@ -49,8 +51,10 @@ parentPort.on('message', (m) => {
   if (c === undefined) {
     c = { module: m.m, imports: createHostImports(m.i, host), spare: m.s, wasi: undefined, command: false };
     if (m.w !== undefined) {
-      const rofs = m.w.dir === undefined ? undefined : createReadOnlyFs(require('node:fs'), m.w.dir);
-      c.wasi = createWasi(m.w, host, rofs);
+      const rofs = m.w.memory !== undefined
+        ? createMemFs(m.w.memory)
+        : m.w.dir === undefined ? undefined : createReadOnlyFs(require('node:fs'), m.w.dir);
+      c.wasi = createWasi(m.w, host, rofs, createSeededRandom(m.w.seed));
       c.imports.wasi_snapshot_preview1 = c.wasi.imports;
       c.command = m.w.command;
     }
@@ -101,6 +105,8 @@ export function workerSource(): string {
       createHostImports,
       createWasi,
       createReadOnlyFs,
+      createMemFs,
+      createSeededRandom,
     ].map((fn) => fn.toString()),
     LOOP,
   ].join('\n');
