@@ -131,6 +131,13 @@ extern void clone(in CloneType type, in bit<32> session);
 
 extern void clone3<T>(in CloneType type, in bit<32> session, in T data);
 
+/* Current v1model: the user metadata fields annotated @field_list(index) travel with the copy. */
+extern void clone_preserving_field_list(in CloneType type, in bit<32> session, bit<8> index);
+
+extern void resubmit_preserving_field_list(bit<8> index);
+
+extern void recirculate_preserving_field_list(bit<8> index);
+
 extern void truncate(in bit<32> length);
 
 extern void assert(in bool check);

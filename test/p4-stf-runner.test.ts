@@ -30,6 +30,24 @@ describe('STF runner', () => {
     expect(r.failures[2]).toMatch(/^unexpected packet on port 3: 0000000000ff/);
   });
 
+  it("reads p4c's order: an expect written before its packet waits for it; a bare packet line sends nothing", () => {
+    const lines = fixture('basic_router_runtime.stf').split('\n');
+    // Every expect moved before the packet it is about (p4c's tests are often written so).
+    const swapped: string[] = [];
+    for (const l of lines) {
+      if (l.startsWith('expect') && swapped.at(-1)?.startsWith('packet')) swapped.splice(-1, 0, l);
+      else swapped.push(l);
+    }
+    expect(swapped.join('\n')).not.toBe(lines.join('\n'));
+    const r = runStf(router(), `${swapped.join('\n')}\npacket 0\n`);
+    expect(r.failures).toEqual([]);
+    expect(r.packetsIn).toBe(4);
+    // An early expect that no packet meets still fails, naming its line.
+    const unmet = runStf(router(), 'expect 7 00\n');
+    expect(unmet.ok).toBe(false);
+    expect(unmet.failures[0]).toMatch(/^line 1: expected on port 7: 00\n {2}got: nothing/);
+  });
+
   it('refuses malformed lines with their line number', () => {
     expect(() => runStf(router(), 'packet x 00')).toThrow(StfSyntaxError);
     expect(() => runStf(router(), '\nfrobnicate')).toThrow(/stf line 2: unknown command/);

@@ -43,10 +43,14 @@ describe('p4c: constructs outside the subset are refused by name with a position
       /stacks of header unions/,
     ],
     ['struct initializers', { ingress: 'meta = { i = 1 };' }, /struct initializer/],
-    ['digest', { ingress: 'digest(32w1, hdr.a);' }, /extern function digest/],
+    ['truncate', { ingress: 'truncate(32w10);' }, /extern function truncate/],
     ['dynamic stack index', { ingress: 'hdr.as[meta.i].x = 1;' }, /not a compile-time constant/],
     ['.lastIndex', { ingress: 'meta.i = (bit<8>) hdr.as.lastIndex;' }, /lastIndex/],
-    ['clone', { ingress: 'clone(CloneType.I2E, 32w1);' }, /extern function clone/],
+    [
+      'clone3 (use clone_preserving_field_list)',
+      { ingress: 'clone3(CloneType.I2E, 32w1, hdr.a);' },
+      /extern function clone3/,
+    ],
     ['#if expressions', { decls: '#if 1\n#endif' }, /#if with an expression/],
     ['function-like macros', { decls: '#define F(x) x' }, /function-like macro/],
     [

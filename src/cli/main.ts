@@ -7,7 +7,7 @@
  *   thunderpac receipt list [--store DIR]
  *   thunderpac run --model NAME[@VERSION] --input FILE.json ...   (src/cli/models.ts)
  *   thunderpac models list|verify ...                           (src/cli/models.ts)
- *   thunderpac p4 compile|stages|stf ...                         (src/cli/p4.ts)
+ *   thunderpac p4 compile|stages|stf|run ...                     (src/cli/p4.ts)
  *   thunderpac xdp attach|detach|status|clean|test-run ...   (src/cli/xdp.ts)
  *   thunderpac map dump|lookup|update|delete ...             (src/cli/map.ts)
  *
@@ -37,9 +37,10 @@ const USAGE = `usage:
   thunderpac run --model NAME[@VERSION] --input FILE.json|- [--json] [--store DIR] [--timeout-ms N] [--models-dir DIR]
   thunderpac models list [--json] [--models-dir DIR]
   thunderpac models verify [NAME[@VERSION]] [--json] [--models-dir DIR]
-  thunderpac p4 compile <prog.p4> [--out DIR] [-I DIR] [-D NAME[=VALUE]] [--json]
+  thunderpac p4 compile <prog.p4> [--target bmv2|tna|p4info] [-o OUT] [--out DIR] [-I DIR] [-D NAME[=VALUE]] [--json]
   thunderpac p4 stages <prog.p4> [--json]
-  thunderpac p4 stf <prog.p4> <test.stf>
+  thunderpac p4 stf <prog.p4|prog.json> <test.stf>
+  thunderpac p4 run <prog.p4|prog.json> --port N --packet HEX [--json] [--store DIR]
   thunderpac receipt verify <receipt-id> [--json] [--store DIR]
   thunderpac receipt show <receipt-id> [--store DIR]
   thunderpac receipt list [--store DIR]

@@ -153,6 +153,8 @@ export interface TableEntryDecl extends Node {
   readonly keys: Expr;
   readonly action: Expr;
   readonly priority?: Expr;
+  /** After the action: `@priority(n)` (p4c's BMv2 form: a lower number wins). */
+  readonly annotations?: readonly Annotation[];
 }
 
 export interface TableDecl extends Node {

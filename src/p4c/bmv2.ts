@@ -9,7 +9,7 @@
  */
 
 import { fail } from './errors.js';
-import type { IrChecksum, IrExpr, IrKeyMatch, IrProgram, IrStmt, IrTable } from './ir.js';
+import type { IrChecksum, IrExpr, IrFieldRef, IrKeyMatch, IrProgram, IrStmt, IrTable } from './ir.js';
 import { mask } from './types.js';
 
 export type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
@@ -186,6 +186,23 @@ function primitives(stmts: readonly IrStmt[], calcs: Calcs, out: Json[]): void {
         });
         break;
       }
+      case 'clone':
+        // p4c's simple_switch back end: [session, field list id]; clone() gets an empty list
+        out.push({
+          op: s.type === 'I2E' ? 'clone_ingress_pkt_to_egress' : 'clone_egress_pkt_to_egress',
+          parameters: [data(s.session), hexstr(BigInt(calcs.fieldList(s.fieldList)))],
+        });
+        break;
+      case 'resubmit':
+      case 'recirculate':
+        out.push({ op: s.k, parameters: [hexstr(BigInt(calcs.fieldList(s.fieldList)))] });
+        break;
+      case 'digest':
+        out.push({
+          op: 'generate_digest',
+          parameters: [data(s.receiver), hexstr(BigInt(calcs.learnList(s.list, s.fields)))],
+        });
+        break;
       case 'random':
         out.push({
           op: 'modify_field_rng_uniform',
@@ -236,6 +253,31 @@ function primitives(stmts: readonly IrStmt[], calcs: Calcs, out: Json[]): void {
 
 class Calcs {
   readonly list: Json[] = [];
+  /** `field_lists` and `learn_lists`, ids from 1 (simple_switch reads 0 as "none"). */
+  readonly fieldLists: Json[] = [];
+  readonly learnLists: Json[] = [];
+  readonly #byIndex = new Map<number, number>();
+
+  constructor(readonly ir: IrProgram) {}
+
+  /** The id of field list `index` (@field_list), or of a new empty list for null (clone()). */
+  fieldList(index: number | null): number {
+    const known = index === null ? undefined : this.#byIndex.get(index);
+    if (known !== undefined) return known;
+    const id = this.fieldLists.length + 1;
+    const fields = index === null ? [] : (this.ir.fieldLists?.find((l) => l.index === index)?.fields ?? []);
+    const name = index === null ? `fl_${id}` : fields.length > 0 ? `field_list${index}` : `empty_${id}`;
+    this.fieldLists.push({ id, name, elements: fields.map((f) => field(f.header, f.field)) });
+    if (index !== null) this.#byIndex.set(index, id);
+    return id;
+  }
+
+  learnList(name: string, fields: readonly IrFieldRef[]): number {
+    const id = this.learnLists.length + 1;
+    this.learnLists.push({ id, name, elements: fields.map((f) => field(f.header, f.field)) });
+    return id;
+  }
+
   add(algo: string, inputs: readonly IrExpr[], payload: boolean): string {
     const name = `calc_${this.list.length}`;
     const input: Json[] = inputs.map((e) => {
@@ -251,7 +293,7 @@ class Calcs {
 }
 
 export function toBmv2(ir: IrProgram): Bmv2Json {
-  const calcs = new Calcs();
+  const calcs = new Calcs(ir);
   const headerTypeIds = new Map(ir.headerTypes.map((t, i) => [t.name, i]));
   const headerIds = new Map(ir.headers.map((h, i) => [h.name, i]));
   const actionIds = new Map(ir.actions.map((a, i) => [a.name, i]));
@@ -429,7 +471,7 @@ export function toBmv2(ir: IrProgram): Bmv2Json {
       pi_omit: true,
     })),
     header_union_stacks: [],
-    field_lists: [],
+    field_lists: calcs.fieldLists,
     errors: ir.errors.map((e) => [e.name, e.value]),
     enums: [],
     parsers,
@@ -458,7 +500,7 @@ export function toBmv2(ir: IrProgram): Bmv2Json {
     })),
     register_arrays: ir.registers.map((r, id) => ({ name: r.name, id, size: r.size, bitwidth: r.width })),
     calculations: calcs.list,
-    learn_lists: [],
+    learn_lists: calcs.learnLists,
     actions,
     pipelines,
     checksums,

@@ -142,6 +142,22 @@ export type IrStmt =
   | { readonly k: 'random'; readonly target: IrFieldRef; readonly lo: IrExpr; readonly hi: IrExpr }
   | { readonly k: 'push' | 'pop'; readonly stack: string; readonly count: number }
   | { readonly k: 'log'; readonly message: string }
+  /** v1model clone / clone_preserving_field_list; fieldList is the @field_list index, or null. */
+  | {
+      readonly k: 'clone';
+      readonly type: 'I2E' | 'E2E';
+      readonly session: IrExpr;
+      readonly fieldList: number | null;
+    }
+  /** v1model resubmit_preserving_field_list / recirculate_preserving_field_list. */
+  | { readonly k: 'resubmit' | 'recirculate'; readonly fieldList: number }
+  /** v1model digest: the data was copied into `fields` (temporaries) where digest was called. */
+  | {
+      readonly k: 'digest';
+      readonly receiver: IrExpr;
+      readonly list: string;
+      readonly fields: readonly IrFieldRef[];
+    }
   | { readonly k: 'assert'; readonly test: IrExpr };
 
 export interface IrAction {
@@ -319,4 +335,6 @@ export interface IrProgram {
   readonly counters: readonly IrCounter[];
   readonly registers: readonly IrRegister[];
   readonly meters: readonly IrMeter[];
+  /** v1model field lists: the user metadata fields tagged `@field_list(index)`. */
+  readonly fieldLists?: readonly { readonly index: number; readonly fields: readonly IrFieldRef[] }[];
 }

@@ -23,6 +23,8 @@ import type {
   TableDecl,
 } from './ast.js';
 import { fail, type SourcePos } from './errors.js';
+import { type HoistContext, hoistCalls } from './hoist-calls.js';
+import { inlineSubparsers } from './inline-subparsers.js';
 import {
   BOOL,
   bits,
@@ -84,7 +86,13 @@ export class Lowerer extends Checker {
   readonly #directMeterTargets = new Map<string, IrFieldRef>();
   readonly #valueSets: IrValueSet[] = [];
   readonly #applied = new Set<string>();
+  /** v1model field lists by @field_list index. */
+  readonly #fieldLists = new Map<number, IrFieldRef[]>();
+  /** The v1model pipeline being lowered: clone(I2E) and resubmit belong to ingress, the others to egress. */
+  #pipe: 'ingress' | 'egress' | null = null;
+  #digests = 0;
   #synth = 0;
+  #hoisted = 0;
   #node = 0;
   #topInstances: InstanceDecl[] = [];
 
@@ -135,8 +143,11 @@ export class Lowerer extends Checker {
     };
     const parser = this.lowerParser(parserDecl, roots('parser'));
     const verifyChecksums = this.lowerChecksums(blocks[1] as ControlDecl, roots('checksum'), 'verify');
+    this.#pipe = 'ingress';
     const ingress = this.lowerControl(blocks[2] as ControlDecl, roots('ingress'));
+    this.#pipe = 'egress';
     const egress = this.lowerControl(blocks[3] as ControlDecl, roots('ingress'));
+    this.#pipe = null;
     const updateChecksums = this.lowerChecksums(blocks[4] as ControlDecl, roots('checksum'), 'update');
     const deparser = this.lowerDeparser(blocks[5] as ControlDecl, roots('deparser'));
     // BMv2 wants every header type a whole number of bytes: pad the scalars.
@@ -161,6 +172,7 @@ export class Lowerer extends Checker {
       counters: [...this.#counters.values()],
       registers: [...this.#registers.values()],
       meters: [...this.#meters.values()].map((m) => m),
+      fieldLists: [...this.#fieldLists].map(([index, fields]) => ({ index, fields })),
     };
   }
 
@@ -197,7 +209,14 @@ export class Lowerer extends Checker {
       case 'struct':
       case 'header_union': {
         if (d.typeParams.length > 0) fail('unsupported', d.pos, `generic ${d.k} types`);
-        const fields = d.fields.map((f) => ({ name: f.name, ty: this.resolveType(f.type, g) }));
+        const fields = d.fields.map((f) => {
+          const lists = f.annotations.filter((a) => a.name === 'field_list').flatMap((a) => a.args);
+          return {
+            name: f.name,
+            ty: this.resolveType(f.type, g),
+            ...(lists.length > 0 ? { fieldLists: lists } : {}),
+          };
+        });
         const k = d.k === 'header_union' ? 'union' : d.k;
         g.set(d.name, { k: 'type', ty: { k, name: d.name, fields } });
         return;
@@ -353,15 +372,25 @@ export class Lowerer extends Checker {
       case 'struct': {
         const members = new Map<string, Ref>();
         for (const f of ty.fields) {
-          members.set(
-            f.name,
-            this.bindRoot(
-              f.ty,
-              `${path}.${f.name}`,
-              pos,
-              f.ty.k === 'header' || f.ty.k === 'stack' ? f.name : undefined,
-            ),
+          const r = this.bindRoot(
+            f.ty,
+            `${path}.${f.name}`,
+            pos,
+            f.ty.k === 'header' || f.ty.k === 'stack' ? f.name : undefined,
           );
+          members.set(f.name, r);
+          for (const arg of f.fieldLists ?? []) {
+            if (r.k !== 'value' || r.ir.k !== 'field')
+              fail(
+                'unsupported',
+                arg.pos,
+                `@field_list on ${path}.${f.name} (only on bit<W> metadata fields)`,
+              );
+            const index = this.constNumber(arg, 'a constant @field_list index');
+            const list = this.#fieldLists.get(index) ?? [];
+            list.push(r.ir);
+            this.#fieldLists.set(index, list);
+          }
         }
         return { k: 'struct', ty, members };
       }
@@ -433,7 +462,7 @@ export class Lowerer extends Checker {
       );
   }
 
-  declareLocal(d: LocalDecl, scope: Scope, out: IrStmt[] | null): void {
+  declareLocal(d: LocalDecl, scope: Scope, out: IrStmt[]): void {
     switch (d.k) {
       case 'var': {
         const ty = this.resolveType(d.type, scope);
@@ -444,15 +473,7 @@ export class Lowerer extends Checker {
           ty.k === 'header' || ty.k === 'stack' ? d.name : undefined,
         );
         scope.set(d.name, r);
-        if (d.init) {
-          if (!out)
-            fail(
-              'unsupported',
-              d.init.pos,
-              'an initializer on a control-level variable (assign it in apply)',
-            );
-          this.assign(r, d.init, scope, out, d.init.pos);
-        }
+        if (d.init) this.assign(r, d.init, scope, out, d.init.pos);
         return;
       }
       case 'const':
@@ -464,9 +485,17 @@ export class Lowerer extends Checker {
       case 'table':
         scope.set(d.name, { k: 'table', decl: d, qname: scope.qualify(d.name), scope });
         return;
-      case 'instance':
+      case 'instance': {
+        const sub = d.type.k === 'named' ? scope.get(d.type.name) : undefined;
+        if (sub?.k === 'decl' && sub.decl.k === 'control') {
+          if (d.args.length > 0 || sub.decl.ctorParams.length > 0)
+            fail('unsupported', d.pos, `constructor parameters of control ${sub.decl.name}`);
+          scope.set(d.name, { k: 'subcontrol', decl: sub.decl, qname: scope.qualify(d.name) });
+          return;
+        }
         this.externInstance(d, scope);
         return;
+      }
       case 'value_set': {
         const ty = this.resolveType(d.type, scope);
         if (ty.k !== 'bit') fail('unsupported', d.pos, `value_set of ${showTy(ty)} (only bit<W>)`);
@@ -482,6 +511,14 @@ export class Lowerer extends Checker {
       case 'function':
         fail('unsupported', d.pos, 'functions declared inside a parser or control');
     }
+  }
+
+  /**
+   * A direct extern of another architecture bound to a table (`counters = c;`), which that
+   * architecture's checker (tna-check.ts) has checked; v1model has none.
+   */
+  foreignDirectExtern(_r: Extract<Ref, { k: 'extern' }>): boolean {
+    return false;
   }
 
   externInstance(d: InstanceDecl, scope: Scope): void {
@@ -554,15 +591,19 @@ export class Lowerer extends Checker {
   // ------------------------------------------------------------ statements (straight-line)
 
   assign(target: Ref, valueExpr: Expr, scope: Scope, out: IrStmt[], pos: SourcePos): void {
+    if (valueExpr.k === 'list' && (target.k === 'header' || target.k === 'struct')) {
+      this.assignList(target, valueExpr, scope, out);
+      return;
+    }
     const fnDecl = this.functionCallee(valueExpr, scope);
     if (
       fnDecl &&
       valueExpr.k === 'call' &&
-      target.k === 'value' &&
-      target.lvalue &&
-      target.ir.k === 'field'
+      ((target.k === 'value' && target.lvalue && target.ir.k === 'field') ||
+        target.k === 'header' ||
+        target.k === 'struct')
     ) {
-      this.inlineFunction(fnDecl, valueExpr, scope, out, { ir: target.ir, ty: target.ty });
+      this.inlineFunction(fnDecl, valueExpr, scope, out, target);
       return;
     }
     if (target.k === 'value') {
@@ -590,11 +631,17 @@ export class Lowerer extends Checker {
 
   /** `x[h:l] = v` → `x = (x & ~(m << l)) | ((v & m) << l)`. */
   assignSlice(target: Extract<Expr, { k: 'slice' }>, valueExpr: Expr, scope: Scope, out: IrStmt[]): void {
-    const base = this.lvalueField(target.base, scope);
-    if (base.ty.k !== 'bit')
-      fail('type', target.base.pos, 'a bit<W> or int<W> field to slice', showTy(base.ty));
-    const slice = this.value(target, scope);
-    const { hi, lo } = slice.ir as Extract<IrExpr, { k: 'slice' }>;
+    // `x[7:4][3:0] = v` writes a slice of a slice: peel to the field, add up the offsets.
+    let inner: Expr = target.base;
+    while (inner.k === 'slice') inner = inner.base;
+    const base = this.lvalueField(inner, scope);
+    if (base.ty.k !== 'bit') fail('type', inner.pos, 'a bit<W> or int<W> field to slice', showTy(base.ty));
+    const bounds = (e: IrExpr): { hi: number; lo: number } => {
+      if (e.k !== 'slice') return { hi: -1, lo: 0 };
+      const outer = bounds(e.arg);
+      return { hi: outer.lo + e.hi, lo: outer.lo + e.lo };
+    };
+    const { hi, lo } = bounds(this.value(target, scope).ir);
     const w = hi - lo + 1;
     const v = this.coerce(this.value(valueExpr, scope), bitTy(w), valueExpr.pos);
     const t = base.ir.t;
@@ -626,6 +673,53 @@ export class Lowerer extends Checker {
     });
   }
 
+  /**
+   * `h = { a, b, c }`: a list initializes a header (which becomes valid, as the P4_16 spec
+   * says) or a struct field by field, in declaration order; nested lists nest.
+   */
+  assignList(
+    target: Extract<Ref, { k: 'header' | 'struct' }>,
+    list: Extract<Expr, { k: 'list' }>,
+    scope: Scope,
+    out: IrStmt[],
+  ): void {
+    const ty = target.ty;
+    if (ty.k !== 'header' && ty.k !== 'struct') {
+      fail('unsupported', list.pos, `a list assigned to ${showTy(ty)}`);
+    }
+    if (list.elems.length !== ty.fields.length)
+      fail('type', list.pos, `${ty.fields.length} values for ${showTy(ty)}`, `${list.elems.length}`);
+    if (target.k === 'header') {
+      for (const h of target.siblings ?? []) out.push({ k: 'setInvalid', header: h });
+      out.push({ k: 'setValid', header: target.header });
+      ty.fields.forEach((f, i) => {
+        const t = irTypeOf(f.ty);
+        const e = list.elems[i]!;
+        if (!t || f.ty.k === 'varbit')
+          fail('unsupported', e.pos, `a list value for ${showTy(f.ty)} field ${f.name}`);
+        const v = this.coerce(this.value(e, scope), f.ty, e.pos);
+        out.push({
+          k: 'assign',
+          target: { k: 'field', t, header: target.header, field: f.name },
+          value: v.ir,
+        });
+      });
+      return;
+    }
+    ty.fields.forEach((f, i) => {
+      const member = target.members.get(f.name);
+      if (!member) fail('type', list.pos, `a member ${f.name} of ${showTy(ty)}`);
+      this.assign(member, list.elems[i]!, scope, out, list.elems[i]!.pos);
+    });
+  }
+
+  /** An `out` header starts invalid (P4_16: an uninitialized header is invalid). */
+  invalidateHeaders(r: Ref, out: IrStmt[]): void {
+    if (r.k === 'header') out.push({ k: 'setInvalid', header: r.header });
+    else if (r.k === 'stack') for (const h of r.headers) out.push({ k: 'setInvalid', header: h });
+    else if (r.k === 'struct') for (const m of r.members.values()) this.invalidateHeaders(m, out);
+  }
+
   copyStruct(target: Ref, source: Ref, out: IrStmt[], pos: SourcePos): void {
     if (target.k === 'value' && source.k === 'value' && target.ir.k === 'field') {
       out.push({ k: 'assign', target: target.ir, value: source.ir });
@@ -646,7 +740,22 @@ export class Lowerer extends Checker {
     for (const s of list) this.stmt(s, scope, out, where);
   }
 
-  stmt(s: Stmt, scope: Scope, out: IrStmt[], where: 'action' | 'apply' | 'parser'): void {
+  /** Function calls nested in expressions become statements first (hoist-calls.ts). */
+  hoist(s: Stmt, scope: Scope): { pre: readonly Stmt[]; stmt: Stmt } {
+    const ctx: HoistContext = {
+      functionOf: (name) =>
+        this.functionCallee(
+          { k: 'call', pos: s.pos, fn: { k: 'name', pos: s.pos, name }, typeArgs: [], args: [] },
+          scope,
+        ),
+      fresh: () => ++this.#hoisted,
+    };
+    return hoistCalls(s, ctx);
+  }
+
+  stmt(s0: Stmt, scope: Scope, out: IrStmt[], where: 'action' | 'apply' | 'parser'): void {
+    const { pre, stmt: s } = this.hoist(s0, scope);
+    for (const p of pre) this.stmt(p, scope, out, where);
     switch (s.k) {
       case 'empty':
         return;
@@ -867,6 +976,45 @@ export class Lowerer extends Checker {
         });
         return;
       }
+      case 'clone':
+      case 'clone_preserving_field_list': {
+        const keep = name === 'clone_preserving_field_list';
+        const a = this.args(c, keep ? 3 : 2, name);
+        const type = this.cloneType(a[0]!, name);
+        out.push({
+          k: 'clone',
+          type,
+          session: this.sized(this.value(a[1]!, scope), 32),
+          fieldList: keep ? this.constNumber(a[2]!, 'a constant field list index') : null,
+        });
+        return;
+      }
+      case 'resubmit_preserving_field_list':
+      case 'recirculate_preserving_field_list': {
+        const [i] = this.args(c, 1, name);
+        const resubmit = name.startsWith('resubmit');
+        const pipe = resubmit ? 'ingress' : 'egress';
+        if (this.#pipe !== pipe) fail('type', c.pos, `${name} in the ${pipe} control`);
+        out.push({
+          k: resubmit ? 'resubmit' : 'recirculate',
+          fieldList: this.constNumber(i!, 'a constant field list index'),
+        });
+        return;
+      }
+      case 'digest': {
+        const [receiver, data] = this.args(c, 2, name);
+        if (this.#pipe !== 'ingress') fail('type', c.pos, 'digest in the ingress control');
+        const { name: list, values } = this.digestData(data!, scope);
+        // copied where digest is called, as p4c does: later writes do not change the digest
+        const n = this.#digests++;
+        const fields = values.map((v, i) => {
+          const t = this.scalar(`digest_${n}_${i}`, bitTy(v.t.k === 'bits' ? v.t.w : 1), c.pos);
+          out.push({ k: 'assign', target: t, value: v });
+          return t;
+        });
+        out.push({ k: 'digest', receiver: this.sized(this.value(receiver!, scope), 32), list, fields });
+        return;
+      }
       case 'log_msg': {
         const a = c.args[0]?.value;
         if (a?.k !== 'str' || c.args.length !== 1)
@@ -890,9 +1038,63 @@ export class Lowerer extends Checker {
         fail(
           'unsupported',
           c.pos,
-          `extern function ${name} (supported: mark_to_drop, hash, random, log_msg, assert, assume, verify)`,
+          `extern function ${name} (supported: mark_to_drop, hash, random, digest, clone, clone_preserving_field_list, resubmit_preserving_field_list, recirculate_preserving_field_list, log_msg, assert, assume, verify)`,
         );
     }
+  }
+
+  /** A compile-time integer (a literal, a constant, a serializable enum member). */
+  constNumber(e: Expr, expected: string): number {
+    const v = this.value(e, this.global);
+    if (v.ir.k !== 'const') fail('type', e.pos, expected, 'a run-time value');
+    return Number(v.ir.value);
+  }
+
+  /** `CloneType.I2E` / `CloneType.E2E`, checked against the pipeline it is called from. */
+  cloneType(e: Expr, call: string): 'I2E' | 'E2E' {
+    if (e.k !== 'member' || (e.name !== 'I2E' && e.name !== 'E2E'))
+      fail('type', e.pos, 'CloneType.I2E or CloneType.E2E');
+    const t = e.name as 'I2E' | 'E2E';
+    const pipe = t === 'I2E' ? 'ingress' : 'egress';
+    if (this.#pipe !== pipe) fail('type', e.pos, `${call}(CloneType.${t}, ...) in the ${pipe} control`);
+    return t;
+  }
+
+  /** Values of a digest's data, flattened: struct members in order, header fields, values. */
+  digestData(e: Expr, scope: Scope): { name: string; values: IrExpr[] } {
+    const values: IrExpr[] = [];
+    const walk = (r: Ref, x: Expr): void => {
+      if (r.k === 'struct') {
+        for (const m of r.members.values()) walk(m, x);
+        return;
+      }
+      if (r.k === 'header') {
+        const ht = this.headerType(r.ty, x.pos);
+        for (const f of ht.fields)
+          values.push({ k: 'field', t: bits(f.width, f.signed), header: r.header, field: f.name });
+        return;
+      }
+      if (r.k === 'value') {
+        if (r.ty.k !== 'bit' && r.ty.k !== 'bool')
+          fail('type', x.pos, 'bit<W> values in digest data', showTy(r.ty));
+        values.push(r.ty.k === 'bool' ? { k: 'cast', t: bits(1), arg: r.ir } : r.ir);
+        return;
+      }
+      fail('type', x.pos, 'a struct, header or bit<W> value as digest data', describeRef(r));
+    };
+    if (e.k === 'list') {
+      for (const x of e.elems) {
+        const v = this.value(x, scope);
+        if (v.ty.k !== 'bit' && v.ty.k !== 'bool')
+          fail('type', x.pos, 'bit<W> values in digest data', showTy(v.ty));
+        values.push(v.ty.k === 'bool' ? { k: 'cast', t: bits(1), arg: v.ir } : v.ir);
+      }
+      return { name: 'digest', values };
+    }
+    const r = this.ref(e, scope);
+    walk(r, e);
+    // p4c names the learn list after the data's struct type
+    return { name: r.k === 'struct' && r.ty.k === 'struct' ? r.ty.name : 'digest', values };
   }
 
   sized(v: Typed, w: number): IrExpr {
@@ -999,7 +1201,7 @@ export class Lowerer extends Checker {
     c: Extract<Expr, { k: 'call' }>,
     scope: Scope,
     out: IrStmt[],
-    target: { ir: IrFieldRef; ty: Ty } | null,
+    target: Ref | null,
   ): void {
     if (d.typeParams.length > 0) fail('unsupported', d.pos, `generic function ${d.name}`);
     const ret = this.resolveType(d.ret, this.global);
@@ -1024,7 +1226,7 @@ export class Lowerer extends Checker {
     c: Extract<Expr, { k: 'call' }>,
     scope: Scope,
     out: IrStmt[],
-    ret: { ty: Ty; target: { ir: IrFieldRef; ty: Ty } | null } | null,
+    ret: { ty: Ty; target: Ref | null } | null,
   ): void {
     if (this.#lowering.has(qname)) fail('type', c.pos, `no recursive call of ${qname}`);
     const args = this.orderArgs(params, c.args, c.pos, qname);
@@ -1033,6 +1235,18 @@ export class Lowerer extends Checker {
     params.forEach((p, i) => {
       const ty = this.resolveType(p.type, declScope);
       const a = args[i]!;
+      if (ty.k === 'header' || ty.k === 'struct' || ty.k === 'stack') {
+        // Headers and structs are copied in and out whole, through a private instance.
+        const arg = this.ref(a, scope);
+        if (!('ty' in arg) || showTy(arg.ty) !== showTy(ty))
+          fail('type', a.pos, showTy(ty), describeRef(arg));
+        const tmp = this.bindRoot(ty, `${qname}_${p.name}`.replace(/\./g, '_'), p.pos);
+        if (p.dir === 'out') this.invalidateHeaders(tmp, out);
+        else this.copyStruct(tmp, arg, out, a.pos);
+        if (p.dir === 'out' || p.dir === 'inout') this.copyStruct(arg, tmp, copyOut, a.pos);
+        inner.set(p.name, tmp);
+        return;
+      }
       if (p.dir === 'out' || p.dir === 'inout') {
         const target = this.lvalueField(a, scope);
         if (showTy(target.ty) !== showTy(ty)) fail('type', a.pos, showTy(ty), showTy(target.ty));
@@ -1052,20 +1266,33 @@ export class Lowerer extends Checker {
       out.push({ k: 'assign', target: tmp, value: v.ir });
       inner.set(p.name, { k: 'value', ir: tmp, ty, lvalue: false });
     });
-    let result: IrFieldRef | null = null;
+    let result: Ref | null = null;
     if (ret) {
-      result = this.scalar(`${qname}_result`, ret.ty, c.pos);
-      inner.set(RESULT, { k: 'value', ir: result, ty: ret.ty, lvalue: true });
+      result =
+        ret.ty.k === 'header' || ret.ty.k === 'struct'
+          ? this.bindRoot(ret.ty, `${qname}_result`, c.pos)
+          : { k: 'value', ir: this.scalar(`${qname}_result`, ret.ty, c.pos), ty: ret.ty, lvalue: true };
+      inner.set(RESULT, result);
     }
     this.#lowering.add(qname);
     const body: IrStmt[] = [];
     this.stmts(withoutReturns(stmts, ret !== null), inner, body, 'action');
-    if (ret?.target && result) {
-      const v = this.coerce({ ir: result, ty: ret.ty }, ret.target.ty, c.pos);
-      body.push({ k: 'assign', target: ret.target.ir, value: v.ir });
-    }
     this.#lowering.delete(qname);
-    out.push(...body, ...copyOut);
+    // P4 order: the body, the copy-out of out/inout arguments, then the result to its target
+    // (`x = f(x)` with an inout parameter ends with the returned value in x). An `exit` in
+    // the body still copies out first, as the P4_16 spec says.
+    out.push(...copyOutBeforeExit(body, copyOut), ...copyOut);
+    if (ret?.target && result) {
+      const target = ret.target;
+      if (target.k === 'value' && target.ir.k === 'field' && result.k === 'value') {
+        const v = this.coerce({ ir: result.ir, ty: ret.ty }, target.ty, c.pos);
+        out.push({ k: 'assign', target: target.ir, value: v.ir });
+      } else {
+        if (!('ty' in target) || showTy(target.ty) !== showTy(ret.ty))
+          fail('type', c.pos, describeRef(target), showTy(ret.ty));
+        this.copyStruct(target, result, out, c.pos);
+      }
+    }
   }
 
   orderArgs(params: readonly Param[], args: readonly Arg[], pos: SourcePos, what: string): Expr[] {
@@ -1085,6 +1312,51 @@ export class Lowerer extends Checker {
     if (e.k !== 'call' || e.fn.k !== 'name') return null;
     const r = scope.get(e.fn.name);
     return r?.k === 'decl' && r.decl.k === 'function' ? r.decl : null;
+  }
+
+  /**
+   * `actions = { a(hdr.x); }`: the leading (directional) parameters bound in the table's
+   * actions list, the rest runtime data. The action is specialized for the binding, as p4c
+   * does: its body inlined with copy-in/copy-out of the bound arguments.
+   */
+  boundTableAction(
+    r: Extract<Ref, { k: 'action' }>,
+    bound: readonly Arg[],
+    scope: Scope,
+    pos: SourcePos,
+  ): IrAction {
+    const d: ActionDecl = r.decl;
+    const runtime = d.params.slice(bound.length);
+    const inner = scope.child();
+    const params = runtime.map((p, i) => {
+      if (p.dir !== 'none')
+        fail('type', p.pos, `a bound argument for directional parameter '${p.name}' of action ${d.name}`);
+      const ty = this.resolveType(p.type, r.scope);
+      const t = irTypeOf(ty);
+      if (!t || ty.k === 'varbit') fail('unsupported', p.pos, `action parameter of type ${showTy(ty)}`);
+      inner.set(`$runtime_${i}`, { k: 'value', ir: { k: 'param', t, index: i }, ty, lvalue: false });
+      return { name: p.name, width: irWidth(ty) };
+    });
+    const call: Extract<Expr, { k: 'call' }> = {
+      k: 'call',
+      pos,
+      fn: { k: 'name', pos, name: d.name },
+      typeArgs: [],
+      args: [
+        ...bound,
+        ...runtime.map((p, i) => ({
+          pos: p.pos,
+          value: { k: 'name' as const, pos: p.pos, name: `$runtime_${i}` },
+        })),
+      ],
+    };
+    const body: IrStmt[] = [];
+    this.inline(r.qname, d.params, d.body, r.scope, call, inner, body, null);
+    let name = r.qname;
+    for (let i = 0; this.#actions.has(name); i++) name = `${r.qname}_${i}`;
+    const a: IrAction = { name, params, body, synthetic: false };
+    this.#actions.set(name, a);
+    return a;
   }
 
   /** An action a table can run: directionless parameters become runtime data. */
@@ -1118,9 +1390,12 @@ export class Lowerer extends Checker {
   lowerControl(d: ControlDecl, roots: readonly Ref[]): IrControl {
     const scope = this.global.child(d.name);
     this.bindParams(d.params, roots, scope, `control ${d.name}`);
-    for (const l of d.locals) this.declareLocal(l, scope, null);
+    // Control-level variable initializers run at the start of every apply, as p4c does.
+    const initializers: IrStmt[] = [];
+    for (const l of d.locals) this.declareLocal(l, scope, initializers);
     const ctl: ControlCtx = { name: d.name, nodes: [] };
-    const init = this.seq(d.apply, scope, ctl)(null);
+    const body = this.seq(d.apply, scope, ctl)(null);
+    const init = initializers.length > 0 ? this.syntheticTable(ctl, initializers, body) : body;
     return { name: d.name, init, nodes: ctl.nodes };
   }
 
@@ -1135,7 +1410,15 @@ export class Lowerer extends Checker {
       }
       batch = [];
     };
-    for (const s of list) {
+    const queue = [...list];
+    while (queue.length > 0) {
+      // Calls hoisted out of the statement run before it, as statements of this list (a
+      // hoisted table apply becomes a node like any other).
+      const { pre, stmt: s } = this.hoist(queue.shift()!, scope);
+      if (pre.length > 0) {
+        queue.unshift(...pre, s);
+        continue;
+      }
       if (s.k === 'exit') {
         batch.push({ k: 'exit' });
         flush(true);
@@ -1148,6 +1431,12 @@ export class Lowerer extends Checker {
         pieces.push(() => null);
         break;
       }
+      const sub = subcontrolApply(s, scope);
+      if (sub) {
+        flush();
+        pieces.push(this.subcontrol(sub.ref, sub.call, scope, ctl));
+        continue;
+      }
       if (s.k === 'if' || s.k === 'switch' || s.k === 'block' || isTableApply(s, scope)) {
         flush();
         pieces.push(this.controlStmt(s, scope, ctl));
@@ -1157,6 +1446,62 @@ export class Lowerer extends Checker {
     }
     flush();
     return (next) => pieces.reduceRight<string | null>((n, p) => p(n), next);
+  }
+
+  /**
+   * `c.apply(args)` of a control instance: the control's locals and apply block, lowered in
+   * place under the instance's name (tables become `Ingress.c.t`, as p4c names them). Its
+   * parameters are bound to the arguments themselves: exactly copy-in/copy-out as long as no
+   * two arguments overlap, which is checked; `in` values that are not paths are copied.
+   */
+  subcontrol(
+    ref: Extract<Ref, { k: 'subcontrol' }>,
+    c: Extract<Expr, { k: 'call' }>,
+    scope: Scope,
+    ctl: ControlCtx,
+  ): Builder {
+    const d = ref.decl;
+    const inner = this.global.child(ref.qname);
+    const args = this.orderArgs(d.params, c.args, c.pos, `${ref.qname}.apply`);
+    const init: IrStmt[] = [];
+    const paths: { path: string; pos: SourcePos }[] = [];
+    d.params.forEach((p, i) => {
+      const a = args[i]!;
+      const ty = this.resolveType(p.type, this.global);
+      const path = exprText(a);
+      const isPath = a.k === 'name' || a.k === 'member' || a.k === 'index';
+      if (isPath) {
+        for (const o of paths) {
+          if (o.path === path || o.path.startsWith(`${path}.`) || path.startsWith(`${o.path}.`))
+            fail(
+              'unsupported',
+              a.pos,
+              `arguments of ${ref.qname}.apply that overlap (${o.path} and ${path})`,
+            );
+        }
+        paths.push({ path, pos: a.pos });
+        const r = this.ref(a, scope);
+        if ('ty' in r && showTy(r.ty) !== showTy(ty)) fail('type', a.pos, showTy(ty), describeRef(r));
+        inner.set(p.name, r);
+        return;
+      }
+      if (p.dir !== 'in' && p.dir !== 'none')
+        fail('type', a.pos, `an assignable argument for ${p.dir} parameter ${p.name}`);
+      const v = this.coerce(this.value(a, scope), ty, a.pos);
+      if (v.ir.k === 'const') {
+        inner.set(p.name, { k: 'value', ir: v.ir, ty, lvalue: false });
+        return;
+      }
+      const tmp = this.scalar(`${ref.qname}.${p.name}`.replace(/\./g, '_'), ty, p.pos);
+      init.push({ k: 'assign', target: tmp, value: v.ir });
+      inner.set(p.name, { k: 'value', ir: tmp, ty, lvalue: false });
+    });
+    for (const l of d.locals) this.declareLocal(l, inner, init);
+    const body = this.seq(d.apply, inner, ctl);
+    return (next) => {
+      const start = body(next);
+      return init.length > 0 ? this.syntheticTable(ctl, init, start) : start;
+    };
   }
 
   controlStmt(s: Stmt, scope: Scope, ctl: ControlCtx): Builder {
@@ -1385,14 +1730,14 @@ export class Lowerer extends Checker {
     const actions: IrAction[] = [];
     for (const a of actionsProp.value.actions) {
       let e = a.call;
-      if (e.k === 'call') {
-        if (e.args.length > 0) fail('unsupported', e.pos, 'arguments bound in a table actions list');
-        e = e.fn;
-      }
+      const bound = e.k === 'call' ? e.args : [];
+      if (e.k === 'call') e = e.fn;
       if (e.k !== 'name') fail('type', a.pos, 'an action name');
       const r = scope.get(e.name);
       if (r?.k !== 'action') fail('type', a.pos, 'an action', `'${e.name}'`);
-      actions.push(this.tableAction(r, a.pos));
+      actions.push(
+        bound.length > 0 ? this.boundTableAction(r, bound, scope, a.pos) : this.tableAction(r, a.pos),
+      );
     }
     const dflt = prop('default_action');
     let defaultAction: IrActionCall;
@@ -1425,10 +1770,15 @@ export class Lowerer extends Checker {
         if (ks.length !== keys.length)
           fail('type', en.keys.pos, `${keys.length} key value(s)`, String(ks.length));
         const matches = ks.map((x, j) => this.keyMatch(x, keys[j]!, scope));
+        // `@priority(n)` overrides the written order (p4c's BMv2 form: a lower number wins).
+        const annotated = en.annotations?.find((a) => a.name === 'priority');
+        const priority = annotated
+          ? Number(this.constInt(annotated.args[0] ?? en.action, scope, 'a constant @priority'))
+          : i + 1;
         entries.push({
           keys: matches,
           action: this.actionCall(en.action, actions, scope),
-          priority: prioritized ? i + 1 : 1,
+          priority: prioritized ? priority : 1,
         });
       });
     }
@@ -1441,11 +1791,13 @@ export class Lowerer extends Checker {
     const counters = prop('counters');
     if (counters && counters.value.k === 'expr') {
       const r = this.ref(counters.value.expr, scope);
-      if (r.k !== 'extern' || r.kind !== 'direct_counter')
-        fail('type', counters.pos, 'a direct_counter instance', describeRef(r));
-      const c = this.#counters.get(r.qname)!;
-      this.#counters.set(r.qname, { ...c, direct: t.qname, size });
-      directCounter = r.qname;
+      if (!(r.k === 'extern' && this.foreignDirectExtern(r))) {
+        if (r.k !== 'extern' || r.kind !== 'direct_counter')
+          fail('type', counters.pos, 'a direct_counter instance', describeRef(r));
+        const c = this.#counters.get(r.qname)!;
+        this.#counters.set(r.qname, { ...c, direct: t.qname, size });
+        directCounter = r.qname;
+      }
     }
     let directMeter: IrTable['directMeter'] = null;
     const meters = prop('meters');
@@ -1604,9 +1956,11 @@ export class Lowerer extends Checker {
     if (r?.k !== 'action') return fail('type', callee.pos, 'an action', `'${callee.name}'`);
     const a = actions.find((x) => x.name === r.qname);
     if (!a) return fail('type', callee.pos, `an action listed in the table's actions`, `'${callee.name}'`);
-    const exprs = this.orderArgs(r.decl.params, args, e.pos, `action ${callee.name}`);
+    // Only the runtime parameters take values here (the leading ones may be bound in the list).
+    const params = r.decl.params.slice(r.decl.params.length - a.params.length);
+    const exprs = this.orderArgs(params, args, e.pos, `action ${callee.name}`);
     const values = exprs.map((x, i) => {
-      const ty = this.resolveType(r.decl.params[i]!.type, r.scope);
+      const ty = this.resolveType(params[i]!.type, r.scope);
       const v = this.coerce(this.value(x, scope), ty, x.pos);
       if (v.ir.k !== 'const') fail('type', x.pos, 'a compile-time constant action argument');
       return v.ir.value & mask(irWidth(ty));
@@ -1616,7 +1970,11 @@ export class Lowerer extends Checker {
 
   // ------------------------------------------------------------ parser
 
-  lowerParser(d: ParserDecl, roots: readonly Ref[]): IrParser {
+  lowerParser(parser: ParserDecl, roots: readonly Ref[]): IrParser {
+    const d = inlineSubparsers(parser, (name) => {
+      const r = this.global.get(name);
+      return r?.k === 'decl' && r.decl.k === 'parser' ? r.decl : null;
+    });
     const scope = this.global.child(d.name);
     this.bindParams(d.params, roots, scope, `parser ${d.name}`);
     const init: IrStmt[] = [];
@@ -1933,6 +2291,19 @@ export class Lowerer extends Checker {
   }
 }
 
+/** Every `exit` in an inlined body preceded by the copy-out of the call's arguments. */
+function copyOutBeforeExit(body: readonly IrStmt[], copyOut: readonly IrStmt[]): IrStmt[] {
+  if (copyOut.length === 0) return [...body];
+  return body.flatMap((s): IrStmt[] => {
+    if (s.k === 'exit') return [...copyOut, s];
+    if (s.k === 'if') {
+      const then = copyOutBeforeExit(s.then, copyOut);
+      return [{ ...s, then, else: copyOutBeforeExit(s.else, copyOut) }];
+    }
+    return [s];
+  });
+}
+
 /** The name a function's result temporary is bound to inside its inlined body. */
 const RESULT = '$result';
 
@@ -1988,6 +2359,18 @@ function withoutReturns(list: readonly Stmt[], valued: boolean): Stmt[] {
     out.push(s);
   }
   return out;
+}
+
+/** `c.apply(args);` where `c` is a control instance. */
+function subcontrolApply(
+  s: Stmt,
+  scope: Scope,
+): { ref: Extract<Ref, { k: 'subcontrol' }>; call: Extract<Expr, { k: 'call' }> } | null {
+  if (s.k !== 'call' || s.call.k !== 'call') return null;
+  const c = s.call;
+  if (c.fn.k !== 'member' || c.fn.name !== 'apply' || c.fn.base.k !== 'name') return null;
+  const r = scope.get(c.fn.base.name);
+  return r?.k === 'subcontrol' ? { ref: r, call: c } : null;
 }
 
 function isTableApply(s: Stmt, scope: Scope): boolean {

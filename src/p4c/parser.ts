@@ -617,6 +617,8 @@ class Parser {
     const pos = this.pos();
     this.expect('table');
     const name = this.ident('a table name');
+    // Early P4_16 (and p4c still) accepts an empty parameter list: `table t() { ... }`.
+    if (this.accept('(')) this.expect(')');
     this.expect('{');
     const props: TableProperty[] = [];
     while (!this.accept('}')) {
@@ -664,8 +666,15 @@ class Parser {
           const keys = this.keyset();
           this.expect(':');
           const action = this.expression();
+          const annotations = this.annotations();
           this.expect(';');
-          entries.push(priority ? { pos: epos, keys, action, priority } : { pos: epos, keys, action });
+          entries.push({
+            pos: epos,
+            keys,
+            action,
+            ...(priority ? { priority } : {}),
+            ...(annotations.length > 0 ? { annotations } : {}),
+          });
         }
         props.push({ pos: ppos, name: pname, isConst, value: { k: 'entries', entries } });
       } else {

@@ -6,7 +6,7 @@
  * refused here with the construct's name and position.
  */
 
-import type { ActionDecl, Decl, Expr, TableDecl, TypeRef } from './ast.js';
+import type { ActionDecl, ControlDecl, Decl, Expr, TableDecl, TypeRef } from './ast.js';
 import { fail, type SourcePos } from './errors.js';
 import { BOOL, type BinOp, bits, type IrExpr, type IrFieldRef } from './ir.js';
 import { bitTy, irTypeOf, mask, sameTy, showTy, TY_BOOL, TY_ERROR, TY_INT, type Ty, wrap } from './types.js';
@@ -37,7 +37,9 @@ export type Ref =
   | { readonly k: 'externFn'; readonly name: string }
   | { readonly k: 'packet'; readonly dir: 'in' | 'out' }
   | { readonly k: 'valueSet'; readonly name: string; readonly width: number }
-  | { readonly k: 'decl'; readonly decl: Decl };
+  | { readonly k: 'decl'; readonly decl: Decl }
+  /** `C() c;` inside a control: applying `c` runs C's body in place (p4c inlines it too). */
+  | { readonly k: 'subcontrol'; readonly decl: ControlDecl; readonly qname: string };
 
 export class Scope {
   readonly #names = new Map<string, Ref>();
@@ -380,6 +382,10 @@ export class Checker {
       }
       return { ir: { k: 'binop', t: BOOL, op, left: l.ir, right: r.ir }, ty: TY_BOOL };
     }
+    if ((op === '==' || op === '!=') && isPath(e.left) && isPath(e.right)) {
+      const eq = this.headerEquality(this.ref(e.left, scope), this.ref(e.right, scope), e.pos);
+      if (eq) return op === '==' ? eq : { ir: { k: 'unop', t: BOOL, op: '!', arg: eq.ir }, ty: TY_BOOL };
+    }
     let l = this.value(e.left, scope);
     let r = this.value(e.right, scope);
     if (op === '++') {
@@ -468,6 +474,45 @@ export class Checker {
       return { ir: { k: 'binop', t: l.ir.t, op: op as BinOp, left: l.ir, right: r.ir }, ty: l.ty };
     }
     return fail('syntax', e.pos, 'a binary operator', op);
+  }
+
+  /**
+   * `h1 == h2` on headers (or header stacks, element by element): equal when both are invalid,
+   * or both valid with equal fields (P4_16 spec). Null when the operands are not headers.
+   */
+  headerEquality(a: Ref, b: Ref, pos: SourcePos): Typed | null {
+    const pairs: [string, string, Ty][] = [];
+    if (a.k === 'header' && b.k === 'header') pairs.push([a.header, b.header, a.ty]);
+    else if (a.k === 'stack' && b.k === 'stack' && a.headers.length === b.headers.length) {
+      a.headers.forEach((h, i) => {
+        pairs.push([h, b.headers[i]!, a.ty.elem]);
+      });
+    } else return null;
+    if (showTy(a.ty) !== showTy(b.ty))
+      fail('type', pos, `operands of the same header type, ${showTy(a.ty)}`, showTy(b.ty));
+    const and = (x: IrExpr, y: IrExpr): IrExpr => ({ k: 'binop', t: BOOL, op: '&&', left: x, right: y });
+    let all: IrExpr | null = null;
+    for (const [x, y, ty] of pairs) {
+      if (ty.k !== 'header') return fail('type', pos, 'a header type', showTy(ty));
+      const vx: IrExpr = { k: 'valid', t: BOOL, header: x };
+      const vy: IrExpr = { k: 'valid', t: BOOL, header: y };
+      let same: IrExpr = and(vx, vy);
+      for (const f of ty.fields) {
+        const t = irTypeOf(f.ty);
+        if (!t || f.ty.k === 'varbit')
+          fail('unsupported', pos, `comparing headers with a ${showTy(f.ty)} field`);
+        const fx: IrExpr = { k: 'field', t, header: x, field: f.name };
+        const fy: IrExpr = { k: 'field', t, header: y, field: f.name };
+        same = and(same, { k: 'binop', t: BOOL, op: '==', left: fx, right: fy });
+      }
+      const bothInvalid = and(
+        { k: 'unop', t: BOOL, op: '!', arg: vx },
+        { k: 'unop', t: BOOL, op: '!', arg: vy },
+      );
+      const eq: IrExpr = { k: 'binop', t: BOOL, op: '||', left: same, right: bothInvalid };
+      all = all ? and(all, eq) : eq;
+    }
+    return { ir: all ?? { k: 'const', t: BOOL, value: 1n }, ty: TY_BOOL };
   }
 
   cast(to: Ty, v: Typed, pos: SourcePos): Typed {
@@ -576,7 +621,14 @@ export function describeRef(r: Ref): string {
       return `value_set ${r.name}`;
     case 'decl':
       return `${r.decl.k} declaration`;
+    case 'subcontrol':
+      return `control instance ${r.qname}`;
   }
+}
+
+/** A name, field or element: something that may denote a header. */
+function isPath(e: Expr): boolean {
+  return e.k === 'name' || e.k === 'member' || e.k === 'index';
 }
 
 function boolConst(b: boolean): Typed {

@@ -5,9 +5,13 @@
 
 import type { IrType } from './ir.js';
 
+import type { Expr } from './ast.js';
+
 export interface FieldTy {
   readonly name: string;
   readonly ty: Ty;
+  /** Arguments of the field's `@field_list(...)` annotations (v1model field list indexes). */
+  readonly fieldLists?: readonly Expr[];
 }
 
 export type Ty =

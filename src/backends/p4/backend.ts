@@ -50,6 +50,11 @@ export interface P4ControlPlane {
     readonly index: number;
     readonly value: bigint | number;
   }[];
+  /** Clone sessions (v1model clone / clone_preserving_field_list): session → port or group. */
+  readonly cloneSessions?: readonly {
+    readonly session: number;
+    readonly target: { readonly port: number } | { readonly multicastGroup: number };
+  }[];
 }
 
 const DEFAULT_PACKET_SCHEMA: Schema = {
@@ -125,6 +130,7 @@ export function installControlPlane(sw: BehavioralSwitch, cp: P4ControlPlane): v
   for (const d of cp.defaults ?? []) sw.setDefaultAction(d.table, d.action, d.args);
   for (const g of cp.multicastGroups ?? []) sw.setMulticastGroup(g.group, g.replicas);
   for (const r of cp.registers ?? []) sw.writeRegister(r.register, r.index, r.value);
+  for (const c of cp.cloneSessions ?? []) sw.setCloneSession(c.session, c.target);
 }
 
 export interface P4Prepared extends Prepared {

@@ -12,9 +12,12 @@ export {
 } from './backend.js';
 export { P4RuntimeError, type P4RuntimeErrorCode } from './errors.js';
 export { runStf, type StfResult, StfSyntaxError } from './stf.js';
+export type { CloneTarget, Digest } from './field-lists.js';
 export {
   BehavioralSwitch,
   DROP_PORT,
+  MAX_EGRESS_PASSES,
+  MAX_REENTRIES,
   type MeterConfig,
   type SwitchOptions,
   type SwitchOutput,

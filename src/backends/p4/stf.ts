@@ -7,10 +7,14 @@
  *   expect <port> <hex bytes, * for any nibble> [$]   ($: the packet ends there)
  *   wait
  *   mc_mgrp_create <group> / mc_node_create <rid> <port>... / mc_node_associate <group> <node>
+ *   mirroring_add <session> <port> / mirroring_add_mc <session> <group>   (clone sessions)
  *
  * Key values are `0x..` / decimal (exact), `v/len` (lpm), `v&&&mask` (ternary), `lo->hi`
  * (range). Every packet's outputs are queued per port; each `expect` takes the next packet on
- * its port. The run fails on a mismatch, a missing packet, or a packet nobody expected.
+ * its port — or, when none has come out yet, waits for the next one that does, as p4c's STF
+ * runner reads it (p4c's own tests often write the `expect` before its `packet`). A `packet`
+ * line without bytes sends nothing (p4c's runner cannot inject an empty frame either). The run
+ * fails on a mismatch, an expectation no packet met, or a packet nobody expected.
  */
 
 import type { BehavioralSwitch } from './switch.js';
@@ -89,6 +93,13 @@ function matches(expected: string, got: string, exact: boolean): boolean {
 export function runStf(sw: BehavioralSwitch, text: string): StfResult {
   const failures: string[] = [];
   const queues = new Map<number, Uint8Array[]>();
+  /** Expectations written before their packet came out, per port, in file order. */
+  const waiting = new Map<number, { line: number; body: string; exact: boolean }[]>();
+  const check = (e: { line: number; body: string; exact: boolean }, port: number, got: Uint8Array) => {
+    if (!matches(e.body, hexOf(got), e.exact)) {
+      failures.push(`line ${e.line}: port ${port}\n  expected: ${e.body}\n  got:      ${hexOf(got)}`);
+    }
+  };
   let packetsIn = 0;
   let packetsOut = 0;
   const lines = text.split('\n');
@@ -150,9 +161,15 @@ export function runStf(sw: BehavioralSwitch, text: string): StfResult {
         const hex = rest.join('').toLowerCase();
         if (!Number.isInteger(port) || !/^([0-9a-f]{2})*$/.test(hex))
           throw new StfSyntaxError(line, 'packet <port> <hex bytes>');
+        if (hex === '') break;
         packetsIn++;
         for (const out of sw.process(Uint8Array.from(Buffer.from(hex, 'hex')), port)) {
           packetsOut++;
+          const early = waiting.get(out.port)?.shift();
+          if (early) {
+            check(early, out.port, out.bytes);
+            continue;
+          }
           const q = queues.get(out.port) ?? [];
           q.push(out.bytes);
           queues.set(out.port, q);
@@ -167,9 +184,11 @@ export function runStf(sw: BehavioralSwitch, text: string): StfResult {
         if (!Number.isInteger(port) || !/^[0-9a-f*]*$/.test(body))
           throw new StfSyntaxError(line, 'expect <port> <hex with *>');
         const got = queues.get(port)?.shift();
-        if (!got) failures.push(`line ${line}: expected on port ${port}: ${body}\n  got: nothing`);
-        else if (!matches(body, hexOf(got), exact)) {
-          failures.push(`line ${line}: port ${port}\n  expected: ${body}\n  got:      ${hexOf(got)}`);
+        if (got) check({ line, body, exact }, port, got);
+        else {
+          const w = waiting.get(port) ?? [];
+          w.push({ line, body, exact });
+          waiting.set(port, w);
         }
         break;
       }
@@ -178,6 +197,15 @@ export function runStf(sw: BehavioralSwitch, text: string): StfResult {
       case 'mc_mgrp_create':
         sw.setMulticastGroup(Number(rest[0]), []);
         break;
+      case 'mirroring_add':
+      case 'mirroring_add_mc': {
+        // p4c's STF: mirroring_add <session> <port> / mirroring_add_mc <session> <group>
+        const [session, to] = rest.map(Number);
+        if (!Number.isInteger(session) || !Number.isInteger(to))
+          throw new StfSyntaxError(line, `${cmd} <session> <${cmd === 'mirroring_add' ? 'port' : 'group'}>`);
+        sw.setCloneSession(session!, cmd === 'mirroring_add' ? { port: to! } : { multicastGroup: to! });
+        break;
+      }
       case 'mc_node_create': {
         const [rid, ...ports] = rest.map(Number);
         if (rid === undefined || ports.some((p) => !Number.isInteger(p)))
@@ -198,6 +226,9 @@ export function runStf(sw: BehavioralSwitch, text: string): StfResult {
       default:
         throw new StfSyntaxError(line, `unknown command '${cmd}'`);
     }
+  }
+  for (const [port, w] of waiting) {
+    for (const e of w) failures.push(`line ${e.line}: expected on port ${port}: ${e.body}\n  got: nothing`);
   }
   for (const [port, q] of queues) {
     for (const b of q) failures.push(`unexpected packet on port ${port}: ${hexOf(b)}`);

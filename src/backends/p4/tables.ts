@@ -3,10 +3,16 @@
  * hash lookup; one lpm key by longest prefix (a hash map per prefix length, longest first);
  * ternary, range and optional keys by priority, where — as in BMv2 — a lower priority number
  * wins, and equal priorities go to the entry added first.
+ *
+ * Keys of at most 53 bits are read and matched as numbers (masks only up to 32 bits, where
+ * JavaScript's bitwise operators are exact); wider keys as BigInts. Exact tables nest one Map
+ * per key field, so a lookup builds no composite key; lpm tables keep such a nest per prefix
+ * length. The control plane keeps every entry's key as BigInts as well, for its checks.
  */
 
 import { P4RuntimeError } from './errors.js';
-import type { ActionRT, PacketState } from './state.js';
+import type { ActionData, ActionRT, PacketState } from './state.js';
+import { NUM_BITS } from './state.js';
 
 export type MatchKind = 'exact' | 'lpm' | 'ternary' | 'range' | 'optional';
 
@@ -31,7 +37,11 @@ export interface TableKeyRT {
   readonly name: string;
   readonly match: MatchKind;
   readonly width: number;
-  readonly get: (s: PacketState) => bigint;
+  /** The key as a number; null when the key is wider than 53 bits. */
+  readonly getN: ((s: PacketState) => number) | null;
+  readonly getB: (s: PacketState) => bigint;
+  /** getN as a JS expression over `n` / `v`, when it has one (for generated pipelines). */
+  readonly js: string | null;
 }
 
 interface KeyMatch {
@@ -46,7 +56,9 @@ export interface EntryRT {
   readonly handle: number;
   readonly keys: readonly KeyMatch[];
   action: ActionRT;
-  data: readonly bigint[];
+  data: ActionData;
+  /** The action data as given, for the control plane. */
+  args: readonly bigint[];
   readonly priority: number;
   readonly seq: number;
   packets: number;
@@ -60,6 +72,53 @@ export interface DirectCounterValue {
 
 const full = (w: number): bigint => (1n << BigInt(w)) - 1n;
 
+/** How a key of a priority table is compared, chosen once from its match kind and width. */
+enum Cmp {
+  /** value === v (exact, and optional entries that are not wildcards), numbers */
+  Eq = 0,
+  /** (v & mask) === value, numbers of ≤ 32 bits */
+  Mask = 1,
+  /** lo <= v <= hi, numbers */
+  Range = 2,
+  /** BigInts: mask and range both checked */
+  Big = 3,
+}
+
+/** Per-entry match data of a priority table, in flat arrays indexed by key. */
+interface PriorityRow {
+  readonly entry: EntryRT;
+  readonly a: Float64Array;
+  readonly b: Float64Array;
+  readonly big: readonly KeyMatch[];
+  /** Position in priority order (lower wins): set when the tuple space is built. */
+  ord: number;
+}
+
+/**
+ * Tuple space search (Srinivasan et al.): the rows of a priority table grouped by their tuple
+ * of masks; within a group, masked key values index a nest of Maps whose leaves hold the rows
+ * (in priority order) that differ only in their ranges. A lookup probes each group once,
+ * best group first, and stops as soon as no later group can hold a better row. ACLs have few
+ * distinct mask tuples, so this replaces a scan of every row by a few hash probes.
+ */
+interface TupleGroup {
+  /** ord of the group's best row: groups are probed in this order. */
+  readonly minOrd: number;
+  /** Keys that index the nest: exact (mask -1) or masked. */
+  readonly levels: readonly { readonly key: number; readonly mask: number }[];
+  readonly root: Map<number, unknown> | PriorityRow[];
+}
+
+/**
+ * Masked ≤ 32-bit keys (the lpm key, ternary levels of the tuple space) are Map keys in their
+ * int32 form, `v & mask` as JavaScript computes it: always a small integer, where the uint32
+ * form of an address of 128.0.0.0 and above would be a heap number, slower to hash.
+ */
+const asInt32 = (v: bigint): number => Number(BigInt.asIntN(32, v));
+
+/** A nest of Maps, one level per key field; a leaf holds the entry. */
+type Nest = Map<number | bigint, Nest | EntryRT>;
+
 export class TableRT {
   readonly name: string;
   readonly keys: readonly TableKeyRT[];
@@ -67,21 +126,37 @@ export class TableRT {
   readonly size: number;
   readonly withCounters: boolean;
   defaultAction: ActionRT;
-  defaultData: readonly bigint[];
+  defaultData: ActionData;
+  defaultArgs: readonly bigint[];
   readonly defaultConst: boolean;
   /** Tables whose entries were declared `const entries` refuse runtime changes. */
   constEntries = false;
   readonly #byHandle = new Map<number, EntryRT>();
-  readonly #exact = new Map<string, EntryRT>();
-  /** Single-key tables index by the bigint itself: no key string per lookup. */
-  readonly #exact1 = new Map<bigint, EntryRT>();
-  readonly #lpm1 = new Map<number, Map<bigint, EntryRT>>();
-  #lpmMasks: bigint[] = [];
-  readonly #lpm = new Map<number, Map<string, EntryRT>>();
-  #prefixes: number[] = [];
-  #ordered: EntryRT[] = [];
+  /** Exact tables: the nest; lpm tables: one nest per prefix length. */
+  readonly #exact: Nest = new Map();
+  readonly #lpm = new Map<number, Nest>();
+  #prefixNests: Nest[] = [];
+  /** Masks of the lpm key per prefix length, as numbers (≤ 32-bit keys) and BigInts. */
+  #lpmMasksN: number[] = [];
+  #lpmMasksB: bigint[] = [];
+  #rows: PriorityRow[] = [];
+  /** The rows as a tuple space; undefined after a change (rebuilt by the next lookup), null
+   *  when the rows have too many distinct mask tuples for it to pay off. */
+  #tuples: TupleGroup[] | null | undefined = undefined;
+  /** Indexes of range keys, checked on the rows a tuple probe finds. */
+  readonly #rangeKeys: number[];
+  readonly #cmp: Cmp[];
   readonly #kind: 'exact' | 'lpm' | 'priority' | 'empty';
   readonly #lpmIndex: number;
+  /** The lpm key is matched on numbers (≤ 32 bits). */
+  readonly #lpmNum: boolean;
+  /**
+   * Key values of the packet being looked up, reused: keys with a number reader in `keyN`,
+   * the others (wider than 53 bits) in `keyB`. lookup() fills them; a generated pipeline
+   * fills `keyN` inline and calls match().
+   */
+  readonly keyN: Float64Array;
+  readonly keyB: bigint[];
   #nextHandle = 0;
   #seq = 0;
 
@@ -92,7 +167,7 @@ export class TableRT {
     size: number;
     withCounters: boolean;
     defaultAction: ActionRT;
-    defaultData: readonly bigint[];
+    defaultArgs: readonly bigint[];
     defaultConst: boolean;
   }) {
     this.name = init.name;
@@ -101,7 +176,8 @@ export class TableRT {
     this.size = init.size;
     this.withCounters = init.withCounters;
     this.defaultAction = init.defaultAction;
-    this.defaultData = init.defaultData;
+    this.defaultArgs = init.defaultArgs;
+    this.defaultData = actionData(init.defaultAction, init.defaultArgs);
     this.defaultConst = init.defaultConst;
     const kinds = this.keys.map((k) => k.match);
     this.#lpmIndex = kinds.indexOf('lpm');
@@ -113,6 +189,17 @@ export class TableRT {
           : this.#lpmIndex >= 0
             ? 'lpm'
             : 'exact';
+    this.#lpmNum = this.#lpmIndex >= 0 && this.keys[this.#lpmIndex]!.width <= 32;
+    this.#cmp = this.keys.map((k) => {
+      if (k.getN === null) return Cmp.Big;
+      if (k.match === 'range') return Cmp.Range;
+      if (k.match === 'exact') return Cmp.Eq;
+      return k.width <= 32 ? Cmp.Mask : Cmp.Big;
+    });
+    this.keyN = new Float64Array(this.keys.length);
+    this.#rangeKeys = this.#cmp.flatMap((c, i) => (c === Cmp.Range ? [i] : []));
+    this.keyB = this.keys.map(() => 0n);
+    this.#numKeys = this.keys.every((k) => k.getN !== null);
   }
 
   get needsPriority(): boolean {
@@ -125,63 +212,193 @@ export class TableRT {
 
   // ------------------------------------------------------------ data plane
 
+  /** Every key has a number reader: lookups never read a BigInt. */
+  readonly #numKeys: boolean;
+
   lookup(s: PacketState): EntryRT | null {
+    const keys = this.keys;
+    const kn = this.keyN;
+    for (let i = 0; i < keys.length; i++) {
+      const k = keys[i]!;
+      if (k.getN !== null) kn[i] = k.getN(s);
+      else this.keyB[i] = k.getB(s);
+    }
+    return this.match();
+  }
+
+  /** The entry for the key values in keyN / keyB (filled by the caller), or null. */
+  match(): EntryRT | null {
     switch (this.#kind) {
       case 'empty':
         return null;
       case 'exact': {
-        if (this.#exact.size === 0) return null;
-        const keys = this.keys;
-        if (keys.length === 1) return this.#exact1.get(keys[0]!.get(s)) ?? null;
-        let k = '';
-        for (const key of keys) k += `${key.get(s).toString(16)},`;
-        return this.#exact.get(k) ?? null;
+        if (this.#byHandle.size === 0) return null;
+        if (this.keys.length === 1)
+          return (
+            (this.#exact.get(this.#numKeys ? this.keyN[0]! : this.keyB[0]!) as EntryRT | undefined) ?? null
+          );
+        return this.#walk(this.#exact, -1, 0);
       }
       case 'lpm': {
-        const prefixes = this.#prefixes;
-        if (this.keys.length === 1) {
-          const v = this.keys[0]!.get(s);
-          for (let i = 0; i < prefixes.length; i++) {
-            const e = this.#lpm1.get(prefixes[i]!)!.get(v & this.#lpmMasks[i]!);
+        const nests = this.#prefixNests;
+        const li = this.#lpmIndex;
+        if (this.#lpmNum) {
+          const v = this.keyN[li]!;
+          const masks = this.#lpmMasksN;
+          if (this.keys.length === 1) {
+            // one ≤ 32-bit key (a route table): the nest of each prefix length is one Map
+            for (let i = 0; i < nests.length; i++) {
+              const e = nests[i]!.get(v & masks[i]!) as EntryRT | undefined;
+              if (e !== undefined) return e;
+            }
+            return null;
+          }
+          for (let i = 0; i < nests.length; i++) {
+            const e = this.#walk(nests[i]!, li, v & masks[i]!);
             if (e) return e;
           }
           return null;
         }
-        const values = this.keys.map((k) => k.get(s));
-        for (let i = 0; i < prefixes.length; i++) {
-          const e = this.#lpm.get(prefixes[i]!)!.get(this.#lpmKey(values, this.#lpmMasks[i]!));
+        const v = this.keys[li]!.getN !== null ? BigInt(this.keyN[li]!) : this.keyB[li]!;
+        const masks = this.#lpmMasksB;
+        for (let i = 0; i < nests.length; i++) {
+          const e = this.#walk(nests[i]!, li, v & masks[i]!);
           if (e) return e;
         }
         return null;
       }
-      case 'priority': {
-        const values = this.keys.map((k) => k.get(s));
-        for (const e of this.#ordered) if (this.#matches(e, values)) return e;
-        return null;
-      }
+      case 'priority':
+        return this.#scan();
     }
   }
 
-  #matches(e: EntryRT, values: readonly bigint[]): boolean {
-    for (let i = 0; i < values.length; i++) {
-      const v = values[i]!;
-      const m = e.keys[i]!;
-      if (this.keys[i]!.match === 'range') {
-        if (v < m.lo || v > m.hi) return false;
-      } else if ((v & m.mask) !== m.value) {
-        return false;
-      }
+  /** Walk a nest key by key; key `li` (the lpm key) takes the already masked `lv`. */
+  #walk(nest: Nest, li: number, lv: number | bigint): EntryRT | null {
+    const keys = this.keys;
+    let node: Nest | EntryRT | undefined = nest;
+    for (let i = 0; i < keys.length; i++) {
+      const v = i === li ? lv : keys[i]!.getN !== null ? this.keyN[i]! : this.keyB[i]!;
+      node = (node as Nest).get(v);
+      if (node === undefined) return null;
     }
-    return true;
+    return node as EntryRT;
   }
 
-  #lpmKey(values: readonly bigint[], lpmMask: bigint): string {
-    let k = '';
-    for (let i = 0; i < values.length; i++) {
-      const v = i === this.#lpmIndex ? values[i]! & lpmMask : values[i]!;
-      k += `${v.toString(16)},`;
+  #scan(): EntryRT | null {
+    const keys = this.keys;
+    const n = keys.length;
+    const cmp = this.#cmp;
+    const vn = this.keyN;
+    const vb = this.keyB;
+    // keys matched as BigInts (masks over 32 bits) that were read as numbers
+    for (let i = 0; i < n; i++) if (cmp[i] === Cmp.Big && keys[i]!.getN !== null) vb[i] = BigInt(vn[i]!);
+    if (this.#tuples === undefined) this.#tuples = this.#buildTuples();
+    if (this.#tuples !== null) return this.#probe(this.#tuples);
+    const rows = this.#rows;
+    outer: for (let r = 0; r < rows.length; r++) {
+      const row = rows[r]!;
+      const a = row.a;
+      const b = row.b;
+      for (let i = 0; i < n; i++) {
+        const v = vn[i]!;
+        switch (cmp[i]) {
+          case Cmp.Eq:
+            // b = 0 marks an optional key's wildcard
+            if (v !== a[i] && b[i] !== 0) continue outer;
+            break;
+          case Cmp.Mask:
+            if ((v & b[i]!) >>> 0 !== a[i]) continue outer;
+            break;
+          case Cmp.Range:
+            if (v < a[i]! || v > b[i]!) continue outer;
+            break;
+          default: {
+            const m = row.big[i]!;
+            const x = vb[i]!;
+            if (keys[i]!.match === 'range' ? x < m.lo || x > m.hi : (x & m.mask) !== m.value) continue outer;
+          }
+        }
+      }
+      return row.entry;
     }
-    return k;
+    return null;
+  }
+
+  #probe(groups: readonly TupleGroup[]): EntryRT | null {
+    const vn = this.keyN;
+    const ranges = this.#rangeKeys;
+    let best: PriorityRow | null = null;
+    for (let g = 0; g < groups.length; g++) {
+      const group = groups[g]!;
+      if (best !== null && group.minOrd > best.ord) break;
+      let node: unknown = group.root;
+      const levels = group.levels;
+      for (let l = 0; l < levels.length && node !== undefined; l++) {
+        const { key, mask } = levels[l]!;
+        const v = vn[key]!;
+        node = (node as Map<number, unknown>).get(mask === -1 ? v : v & mask);
+      }
+      if (node === undefined) continue;
+      const leaf = node as PriorityRow[];
+      rows: for (let r = 0; r < leaf.length; r++) {
+        const row = leaf[r]!;
+        if (best !== null && row.ord > best.ord) break;
+        for (let i = 0; i < ranges.length; i++) {
+          const k = ranges[i]!;
+          const v = vn[k]!;
+          if (v < row.a[k]! || v > row.b[k]!) continue rows;
+        }
+        best = row;
+        break;
+      }
+    }
+    return best === null ? null : best.entry;
+  }
+
+  /** Group the rows by mask tuple; null when there are too many tuples to beat a scan. */
+  #buildTuples(): TupleGroup[] | null {
+    const rows = this.#rows;
+    const cmp = this.#cmp;
+    if (rows.length < 8 || cmp.some((c) => c === Cmp.Big)) return null;
+    const groups = new Map<string, { levels: { key: number; mask: number }[]; rows: PriorityRow[] }>();
+    rows.forEach((row, ord) => {
+      row.ord = ord;
+      const levels: { key: number; mask: number }[] = [];
+      cmp.forEach((c, i) => {
+        if (c === Cmp.Eq && row.b[i] !== 0) levels.push({ key: i, mask: -1 });
+        else if (c === Cmp.Mask && row.b[i] !== 0) levels.push({ key: i, mask: row.b[i]! });
+      });
+      const sig = levels.map((l) => `${l.key}:${l.mask}`).join(',');
+      const g = groups.get(sig) ?? { levels, rows: [] };
+      g.rows.push(row);
+      groups.set(sig, g);
+    });
+    if (groups.size * 4 > rows.length) return null;
+    return [...groups.values()]
+      .map(({ levels, rows: members }) => {
+        // rows arrive in priority order, so every leaf is in priority order too
+        const root: Map<number, unknown> | PriorityRow[] = levels.length === 0 ? [] : new Map();
+        for (const row of members) {
+          if (levels.length === 0) {
+            (root as PriorityRow[]).push(row);
+            continue;
+          }
+          let node = root as Map<number, unknown>;
+          levels.forEach((l, depth) => {
+            const k = l.mask === -1 ? row.a[l.key]! : row.a[l.key]! | 0;
+            const last = depth === levels.length - 1;
+            let next = node.get(k);
+            if (next === undefined) {
+              next = last ? [] : new Map();
+              node.set(k, next);
+            }
+            if (last) (next as PriorityRow[]).push(row);
+            else node = next as Map<number, unknown>;
+          });
+        }
+        return { minOrd: members[0]!.ord, levels, root };
+      })
+      .sort((x, y) => x.minOrd - y.minOrd);
   }
 
   // ------------------------------------------------------------ control plane
@@ -197,7 +414,8 @@ export class TableRT {
     return a;
   }
 
-  actionData(a: ActionRT, args: readonly (bigint | number)[]): bigint[] {
+  /** Check arguments against the action's parameter widths. */
+  checkArgs(a: ActionRT, args: readonly (bigint | number)[]): bigint[] {
     if (args.length !== a.params.length) {
       throw new P4RuntimeError(
         'P4_ACTION_DATA',
@@ -295,12 +513,53 @@ export class TableRT {
     });
   }
 
-  #indexKey(keys: readonly KeyMatch[]): string {
-    if (this.#kind === 'exact') {
-      if (keys.length === 1) return keys[0]!.value.toString(16);
-      return keys.map((k) => `${k.value.toString(16)},`).join('');
+  /** How level `i` of a nest is keyed: the representation lookups read the key in. */
+  #level(i: number, v: bigint): number | bigint {
+    if (i === this.#lpmIndex) return this.#lpmNum ? asInt32(v) : v;
+    return this.keys[i]!.getN !== null ? Number(v) : v;
+  }
+
+  /** The leaf's parent map for `keys` in `nest`, created on the way when `create`. */
+  #parent(nest: Nest, keys: readonly KeyMatch[], create: boolean): Nest | null {
+    let node = nest;
+    for (let i = 0; i < keys.length - 1; i++) {
+      const k = this.#level(i, keys[i]!.value);
+      let next = node.get(k) as Nest | undefined;
+      if (next === undefined) {
+        if (!create) return null;
+        next = new Map();
+        node.set(k, next);
+      }
+      node = next;
     }
-    return keys.map((k) => `${k.value.toString(16)},`).join('');
+    return node;
+  }
+
+  #row(entry: EntryRT): PriorityRow {
+    const n = this.keys.length;
+    const a = new Float64Array(n);
+    const b = new Float64Array(n);
+    for (let i = 0; i < n; i++) {
+      const m = entry.keys[i]!;
+      switch (this.#cmp[i]) {
+        case Cmp.Eq:
+          // optional wildcard: mask 0 → b = 0; otherwise exact
+          a[i] = Number(m.value);
+          b[i] = m.mask === 0n ? 0 : 1;
+          break;
+        case Cmp.Mask:
+          a[i] = Number(m.value);
+          b[i] = Number(m.mask);
+          break;
+        case Cmp.Range:
+          a[i] = Number(m.lo);
+          b[i] = Number(m.hi);
+          break;
+        default:
+          break;
+      }
+    }
+    return { entry, a, b, big: entry.keys, ord: 0 };
   }
 
   addEntry(spec: EntrySpec, fromConst = false): number {
@@ -317,7 +576,7 @@ export class TableRT {
       );
     const keys = this.#keyMatches(spec.key);
     const action = this.action(spec.action);
-    const data = this.actionData(action, spec.args ?? []);
+    const args = this.checkArgs(action, spec.args ?? []);
     if (this.#byHandle.size >= this.size) {
       throw new P4RuntimeError('P4_TABLE_FULL', `table ${this.name} is full (${this.size} entries)`);
     }
@@ -332,53 +591,54 @@ export class TableRT {
       priority = spec.priority;
     }
     const entry: EntryRT = {
-      handle: this.#nextHandle++,
+      handle: this.#nextHandle,
       keys,
       action,
-      data,
+      data: actionData(action, args),
+      args,
       priority,
-      seq: this.#seq++,
+      seq: this.#seq,
       packets: 0,
       bytes: 0,
     };
-    if (this.#kind === 'exact') {
-      const k = this.#indexKey(keys);
-      if (this.#exact.has(k))
-        throw new P4RuntimeError(
-          'P4_ENTRY_DUPLICATE',
-          `table ${this.name} already has an entry for this key`,
-        );
-      this.#exact.set(k, entry);
-      if (keys.length === 1) this.#exact1.set(keys[0]!.value, entry);
-    } else if (this.#kind === 'lpm') {
-      const p = keys[this.#lpmIndex]!.prefix;
-      let m = this.#lpm.get(p);
-      if (!m) {
-        m = new Map();
-        this.#lpm.set(p, m);
-        this.#lpm1.set(p, new Map());
-        this.#setPrefixes([...this.#lpm.keys()].sort((a, b) => b - a));
+    if (this.#kind === 'exact' || this.#kind === 'lpm') {
+      let nest = this.#exact;
+      if (this.#kind === 'lpm') {
+        const p = keys[this.#lpmIndex]!.prefix;
+        const m = this.#lpm.get(p);
+        if (m === undefined || m.size === 0) {
+          nest = new Map();
+          this.#lpm.set(p, nest);
+          this.#setPrefixes();
+        } else nest = m;
       }
-      const k = this.#indexKey(keys);
-      if (m.has(k))
+      const parent = this.#parent(nest, keys, true)!;
+      const leaf = this.#level(keys.length - 1, keys[keys.length - 1]!.value);
+      if (parent.has(leaf))
         throw new P4RuntimeError(
           'P4_ENTRY_DUPLICATE',
-          `table ${this.name} already has an entry for this prefix`,
+          `table ${this.name} already has an entry for this ${this.#kind === 'lpm' ? 'prefix' : 'key'}`,
         );
-      m.set(k, entry);
-      if (keys.length === 1) this.#lpm1.get(p)!.set(keys[0]!.value, entry);
+      parent.set(leaf, entry);
     } else {
-      const dup = this.#ordered.find(
-        (e) => e.priority === priority && JSON.stringify(e.keys, big) === JSON.stringify(keys, big),
+      const same = (x: KeyMatch, y: KeyMatch): boolean =>
+        x.value === y.value && x.mask === y.mask && x.lo === y.lo && x.hi === y.hi && x.prefix === y.prefix;
+      const dup = this.#rows.find(
+        (r) => r.entry.priority === priority && r.entry.keys.every((k, i) => same(k, keys[i]!)),
       );
       if (dup)
         throw new P4RuntimeError(
           'P4_ENTRY_DUPLICATE',
           `table ${this.name} already has this entry at priority ${priority}`,
         );
-      this.#ordered.push(entry);
-      this.#ordered.sort((a, b) => a.priority - b.priority || a.seq - b.seq);
+      // Insert after every row of lower or equal priority: ties keep insertion order.
+      let at = this.#rows.length;
+      while (at > 0 && this.#rows[at - 1]!.entry.priority > priority) at--;
+      this.#rows.splice(at, 0, this.#row(entry));
+      this.#tuples = undefined;
     }
+    this.#nextHandle++;
+    this.#seq++;
     this.#byHandle.set(entry.handle, entry);
     return entry.handle;
   }
@@ -398,7 +658,8 @@ export class TableRT {
       );
     const e = this.#entry(handle);
     const a = this.action(action);
-    e.data = this.actionData(a, args);
+    e.args = this.checkArgs(a, args);
+    e.data = actionData(a, e.args);
     e.action = a;
   }
 
@@ -410,27 +671,32 @@ export class TableRT {
       );
     const e = this.#entry(handle);
     this.#byHandle.delete(handle);
-    if (this.#kind === 'exact') {
-      this.#exact.delete(this.#indexKey(e.keys));
-      this.#exact1.delete(e.keys[0]!.value);
-    } else if (this.#kind === 'lpm') {
-      const p = e.keys[this.#lpmIndex]!.prefix;
-      const m = this.#lpm.get(p)!;
-      m.delete(this.#indexKey(e.keys));
-      this.#lpm1.get(p)!.delete(e.keys[0]!.value);
-      if (m.size === 0) {
+    if (this.#kind === 'exact' || this.#kind === 'lpm') {
+      const p = this.#kind === 'lpm' ? e.keys[this.#lpmIndex]!.prefix : -1;
+      const nest = p < 0 ? this.#exact : this.#lpm.get(p)!;
+      const parent = this.#parent(nest, e.keys, false);
+      parent?.delete(this.#level(e.keys.length - 1, e.keys[e.keys.length - 1]!.value));
+      if (p >= 0 && !this.#holdsEntries(nest)) {
         this.#lpm.delete(p);
-        this.#lpm1.delete(p);
-        this.#setPrefixes(this.#prefixes.filter((x) => x !== p));
+        this.#setPrefixes();
       }
-    } else this.#ordered = this.#ordered.filter((x) => x !== e);
+    } else {
+      this.#rows = this.#rows.filter((r) => r.entry !== e);
+      this.#tuples = undefined;
+    }
+  }
+
+  #holdsEntries(nest: Nest): boolean {
+    for (const v of nest.values()) if (!(v instanceof Map) || this.#holdsEntries(v)) return true;
+    return false;
   }
 
   setDefault(action: string, args: readonly (bigint | number)[] = []): void {
     if (this.defaultConst)
       throw new P4RuntimeError('P4_CONST_TABLE', `table ${this.name} has a const default action`);
     const a = this.action(action);
-    this.defaultData = this.actionData(a, args);
+    this.defaultArgs = this.checkArgs(a, args);
+    this.defaultData = actionData(a, this.defaultArgs);
     this.defaultAction = a;
   }
 
@@ -439,23 +705,33 @@ export class TableRT {
     return { packets: e.packets, bytes: e.bytes };
   }
 
-  #setPrefixes(prefixes: number[]): void {
+  /** Prefix lengths in use, longest first, with their nests and masks. */
+  #setPrefixes(): void {
     const w = this.keys[this.#lpmIndex]!.width;
-    this.#prefixes = prefixes;
-    this.#lpmMasks = prefixes.map((p) => (p === 0 ? 0n : full(p) << BigInt(w - p)));
+    const prefixes = [...this.#lpm.keys()].sort((a, b) => b - a);
+    this.#prefixNests = prefixes.map((p) => this.#lpm.get(p)!);
+    this.#lpmMasksB = prefixes.map((p) => (p === 0 ? 0n : full(p) << BigInt(w - p)));
+    this.#lpmMasksN = this.#lpmMasksB.map((m) => (this.#lpmNum ? Number(m) : 0));
   }
 
   clear(): void {
     this.#byHandle.clear();
     this.#exact.clear();
-    this.#exact1.clear();
     this.#lpm.clear();
-    this.#lpm1.clear();
-    this.#setPrefixes([]);
-    this.#ordered = [];
+    if (this.#lpmIndex >= 0) this.#setPrefixes();
+    this.#rows = [];
+    this.#tuples = undefined;
   }
 }
 
-function big(_k: string, v: unknown): unknown {
-  return typeof v === 'bigint' ? v.toString() : v;
+/** Split checked arguments by representation: ≤ 53-bit parameters as numbers. */
+export function actionData(a: ActionRT, args: readonly bigint[]): ActionData {
+  const n: number[] = [];
+  const b: bigint[] = [];
+  a.params.forEach((p, i) => {
+    const v = args[i] ?? 0n;
+    n.push(p.width <= NUM_BITS ? Number(v) : 0);
+    b.push(p.width <= NUM_BITS ? 0n : v);
+  });
+  return { n, b };
 }

@@ -1,0 +1,158 @@
+/**
+ * The p4c sample share: how many of the public p4c `*-bmv2.p4` sample programs thunderpac
+ * compiles, and how many of those pass the STF file p4c ships next to them, on the built-in
+ * switch.
+ *
+ * The programs are p4c's (Apache-2.0), not ours, so they are not in this repository: put a copy
+ * of p4c's `testdata/p4_16_samples/` (the `*-bmv2.p4` + `.stf` pairs and the includes they use)
+ * in `.cache/p4c-samples/` (git-ignored) or point THUNDERPAC_P4C_SAMPLES at one. What we commit
+ * is the measurement: p4/p4c-samples-share.md and the list of passing programs.
+ *
+ *   npx vite-node scripts/p4c-samples.ts            prints the table, rewrites p4/p4c-samples-share.md
+ *                                                   and p4/p4c-samples-passing.json
+ *   npx vite-node scripts/p4c-samples.ts --check    exits 1 when a program in the passing list no longer passes
+ *
+ * Every program lands in exactly one bucket:
+ *   pass       compiled, and every STF expectation held;
+ *   fail       compiled, but the STF failed: a silent miscompile unless the STF needs a feature
+ *              the switch lacks — a bug either way;
+ *   refused    the compiler said no with a typed P4CompileError naming file:line:col (the
+ *              documented subset, src/p4c/UNSUPPORTED.md);
+ *   stf-unrunnable  compiled, but the STF file uses a command or form our STF runner does not read;
+ *   crashed    an untyped exception anywhere: always a bug.
+ */
+
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { runStf, StfSyntaxError } from '../src/backends/p4/stf.js';
+import { BehavioralSwitch } from '../src/backends/p4/switch.js';
+import { compileP4 } from '../src/p4c/compile.js';
+import { P4CompileError } from '../src/p4c/errors.js';
+import { packagePath } from '../src/runtime/package-root.js';
+
+export const SAMPLES_DIR = process.env.THUNDERPAC_P4C_SAMPLES ?? packagePath('.cache', 'p4c-samples');
+const SHARE_FILE = packagePath('p4', 'p4c-samples-share.md');
+const PASSING_FILE = packagePath('p4', 'p4c-samples-passing.json');
+
+export type Outcome = 'pass' | 'fail' | 'refused' | 'stf-unrunnable' | 'crashed';
+
+export interface SampleResult {
+  readonly name: string;
+  readonly outcome: Outcome;
+  /** The first line of the reason: the refusal, the first STF failure, the exception. */
+  readonly detail: string;
+}
+
+/** Every `NAME-bmv2.p4` in the directory that has a `NAME-bmv2.stf` next to it, sorted. */
+export function listSamples(dir = SAMPLES_DIR): string[] {
+  if (!existsSync(dir)) {
+    throw new Error(
+      `no p4c samples at ${dir}: copy p4c's testdata/p4_16_samples there (or set THUNDERPAC_P4C_SAMPLES)`,
+    );
+  }
+  const files = new Set(readdirSync(dir));
+  return [...files]
+    .filter((f) => f.endsWith('-bmv2.p4') && files.has(f.replace(/\.p4$/, '.stf')))
+    .map((f) => f.replace(/\.p4$/, ''))
+    .sort();
+}
+
+const firstLine = (s: string): string => s.split('\n')[0]!.slice(0, 160);
+
+export function runSample(name: string, dir = SAMPLES_DIR): SampleResult {
+  const file = join(dir, `${name}.p4`);
+  let bmv2: unknown;
+  try {
+    bmv2 = compileP4(readFileSync(file, 'utf8'), { file, includeDirs: [dir] }).bmv2;
+  } catch (err) {
+    if (err instanceof P4CompileError) {
+      return { name, outcome: 'refused', detail: firstLine(err.message.replace(`${dir}/`, '')) };
+    }
+    return { name, outcome: 'crashed', detail: `compile: ${firstLine(String((err as Error).stack ?? err))}` };
+  }
+  try {
+    const sw = new BehavioralSwitch(bmv2);
+    const result = runStf(sw, readFileSync(join(dir, `${name}.stf`), 'utf8'));
+    return result.ok
+      ? { name, outcome: 'pass', detail: `${result.packetsIn} in, ${result.packetsOut} out` }
+      : { name, outcome: 'fail', detail: firstLine(result.failures.join(' | ').replace(/\n\s*/g, ' ')) };
+  } catch (err) {
+    if (err instanceof StfSyntaxError) return { name, outcome: 'stf-unrunnable', detail: err.message };
+    return { name, outcome: 'crashed', detail: `switch: ${firstLine(String((err as Error).stack ?? err))}` };
+  }
+}
+
+export function readPassingList(): string[] {
+  return JSON.parse(readFileSync(PASSING_FILE, 'utf8')) as string[];
+}
+
+const ORDER: readonly Outcome[] = ['pass', 'fail', 'refused', 'stf-unrunnable', 'crashed'];
+
+function summary(results: readonly SampleResult[]): Record<Outcome, number> {
+  const counts = Object.fromEntries(ORDER.map((o) => [o, 0])) as Record<Outcome, number>;
+  for (const r of results) counts[r.outcome]++;
+  return counts;
+}
+
+const percent = (n: number, of: number): string => `${((100 * n) / Math.max(1, of)).toFixed(1)}%`;
+
+function resultsMarkdown(results: readonly SampleResult[]): string {
+  const c = summary(results);
+  const total = results.length;
+  const compiled = c.pass + c.fail + c['stf-unrunnable'];
+  const rows = results.map((r) => `| ${r.name} | ${r.outcome} | ${r.detail.replace(/\|/g, '\\|')} |`);
+  return [
+    '# p4c sample share',
+    '',
+    'Generated by `npx vite-node scripts/p4c-samples.ts`; do not edit by hand. The programs are',
+    "p4c's `testdata/p4_16_samples/*-bmv2.p4` (Apache-2.0, not in this repository: see scripts/p4c-samples.ts)",
+    'with the `.stf` next to them: the v1model',
+    'ones among the first STF files (alphabetically, `arith*` … `gauntlet_*`) that the public code',
+    'index lists for p4c, plus `table-entries-*`, `union`, `issue1049` and',
+    "`subparser-with-header-stack` looked up by name: a sample of p4c's suite, not all of it. STF files are read as p4c's",
+    'runner reads them (src/backends/p4/stf.ts: an expect written before its packet waits for it; a',
+    '`packet` line without bytes sends nothing).',
+    '',
+    `- programs: ${total}`,
+    `- compiled: ${compiled} (${percent(compiled, total)})`,
+    `- **STF pass: ${c.pass} (${percent(c.pass, total)} of all programs)**`,
+    `- STF fail (compiled, wrong output): ${c.fail}`,
+    `- STF file not runnable by our STF reader: ${c['stf-unrunnable']}`,
+    `- refused with a typed error (file:line:col): ${c.refused}`,
+    `- crashed (untyped exception): ${c.crashed}`,
+    '',
+    '| program | outcome | detail |',
+    '| --- | --- | --- |',
+    ...rows,
+    '',
+  ].join('\n');
+}
+
+function main(argv: readonly string[]): number {
+  const results = listSamples().map((n) => runSample(n));
+  const width = Math.max(...results.map((r) => r.name.length));
+  for (const r of results) {
+    process.stdout.write(`${r.name.padEnd(width)}  ${r.outcome.padEnd(14)}  ${r.detail}\n`);
+  }
+  const c = summary(results);
+  process.stdout.write(
+    `\n${results.length} programs: ${ORDER.map((o) => `${o} ${c[o]}`).join(', ')}; share passing ${percent(c.pass, results.length)}\n`,
+  );
+  if (argv.includes('--check')) {
+    const byName = new Map(results.map((r) => [r.name, r]));
+    const regressed = readPassingList().filter((n) => byName.get(n)?.outcome !== 'pass');
+    for (const n of regressed)
+      process.stdout.write(`REGRESSED ${n}: ${byName.get(n)?.detail ?? 'missing'}\n`);
+    return regressed.length === 0 ? 0 : 1;
+  }
+  writeFileSync(SHARE_FILE, resultsMarkdown(results));
+  const passing = results.filter((r) => r.outcome === 'pass').map((r) => r.name);
+  writeFileSync(PASSING_FILE, `${JSON.stringify(passing, null, 2)}\n`);
+  process.stdout.write(`wrote ${SHARE_FILE} and ${PASSING_FILE}\n`);
+  return 0;
+}
+
+// Run only as a script (vite-node puts its own bin in argv[1]), not when imported.
+const entry = process.argv[1] ?? '';
+if (/p4c-samples\.[jt]s$/.test(entry) || /vite-node$/.test(entry))
+  process.exitCode = main(process.argv.slice(2));
