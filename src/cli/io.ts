@@ -64,6 +64,7 @@ export function outputJson(output: Output | null): unknown {
         verdict: output.verdict,
         retval: output.retval,
         packets: output.packets.map((p) => ({ port: p.port, size: p.bytes.byteLength, hex: hex(p.bytes) })),
+        ...(output.digests && { digests: output.digests }),
       };
     case 'tensors': {
       const tensors: Record<string, unknown> = {};

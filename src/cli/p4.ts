@@ -122,6 +122,11 @@ async function runPacket(program: string | undefined, flags: P4Flags, options: (
           `port ${p.port}: ${Buffer.from(p.bytes).toString('hex')} (${p.bytes.byteLength} B)\n`,
         );
       }
+      const digests = result.output?.kind === 'packet' ? (result.output.digests ?? []) : [];
+      for (const d of digests) {
+        const values = Object.entries(d.values).map(([k, v]) => `${k}=${v}`);
+        process.stdout.write(`digest to receiver ${d.receiver} (${d.list}): ${values.join(' ')}\n`);
+      }
       printReceipt(result.receipt);
     }
     return result.status === 'completed' ? 0 : 1;

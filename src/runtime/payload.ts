@@ -13,10 +13,17 @@ import { type Canonical, decodeCanonical, encodeCanonical, packCanonical, sha256
 /** Up to this size a payload is copied next to its header and hashed in one shot. */
 const SMALL_PAYLOAD_BYTES = 4096;
 import { IntegrityError } from './errors.js';
-import type { DType, Input, Output, Tensor, TensorData } from './types.js';
+import type { DType, Input, Output, PacketDigest, Tensor, TensorData } from './types.js';
 
 function bytesOf(data: TensorData): Uint8Array {
   return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+}
+
+/** A digest with its value keys sorted, as the canonical encoding orders them. */
+function canonicalDigest(d: PacketDigest): Canonical {
+  const values: Record<string, string> = {};
+  for (const k of Object.keys(d.values).sort()) values[k] = d.values[k]!;
+  return { list: d.list, receiver: d.receiver, values };
 }
 
 /**
@@ -30,12 +37,18 @@ export function payloadHeader(p: Input | Output): Canonical {
       return { kind: 'bytes', size: p.bytes.byteLength };
     case 'packet':
       if ('packets' in p) {
-        return {
-          kind: 'packet-out',
-          packets: p.packets.map((e) => ({ port: e.port, size: e.bytes.byteLength })),
-          retval: p.retval,
-          verdict: p.verdict,
-        };
+        const packets = p.packets.map((e) => ({ port: e.port, size: e.bytes.byteLength }));
+        // Digests are small and structural: they go in the header whole, keys sorted.
+        if (p.digests && p.digests.length > 0) {
+          return {
+            digests: p.digests.map(canonicalDigest),
+            kind: 'packet-out',
+            packets,
+            retval: p.retval,
+            verdict: p.verdict,
+          };
+        }
+        return { kind: 'packet-out', packets, retval: p.retval, verdict: p.verdict };
       }
       return { ingressPort: p.ingressPort ?? 0, kind: 'packet', size: p.bytes.byteLength };
     case 'tensors': {
@@ -158,6 +171,7 @@ export function encodePayload(p: Input | Output): Uint8Array {
           verdict: p.verdict,
           retval: p.retval,
           packets: p.packets,
+          ...(p.digests && p.digests.length > 0 && { digests: p.digests.map(canonicalDigest) }),
         });
       }
       return encodeCanonical({ kind: 'packet', ingressPort: p.ingressPort ?? 0, bytes: p.bytes });
@@ -193,7 +207,13 @@ function ownBytes(b: Uint8Array): Uint8Array {
 type Encoded =
   | { kind: 'bytes'; bytes: Uint8Array }
   | { kind: 'packet'; ingressPort: number; bytes: Uint8Array }
-  | { kind: 'packet-out'; verdict: string; retval: number; packets: { port: number; bytes: Uint8Array }[] }
+  | {
+      kind: 'packet-out';
+      verdict: string;
+      retval: number;
+      packets: { port: number; bytes: Uint8Array }[];
+      digests?: PacketDigest[];
+    }
   | { kind: 'tensors'; tensors: Record<string, { dtype: DType; shape: number[]; data: Uint8Array }> };
 
 export function decodePayload(bytes: Uint8Array): Input | Output {
@@ -209,6 +229,7 @@ export function decodePayload(bytes: Uint8Array): Input | Output {
         verdict: e.verdict,
         retval: e.retval,
         packets: e.packets.map((p) => ({ port: p.port, bytes: ownBytes(p.bytes) })),
+        ...(e.digests && { digests: e.digests }),
       };
     case 'tensors': {
       const tensors: Record<string, Tensor> = {};

@@ -52,6 +52,17 @@ export interface EgressPacket {
   readonly bytes: Uint8Array;
 }
 
+/**
+ * A message a data-plane program sent to its control plane for this packet (v1model `digest`:
+ * a learn list). Values are lowercase hex strings ('0x…') because fields can be wider than 64
+ * bits; keys are `header.field` names.
+ */
+export interface PacketDigest {
+  readonly receiver: number;
+  readonly list: string;
+  readonly values: Readonly<Record<string, string>>;
+}
+
 /** What an execution produces. Everything here is hashed into the receipt, so it must be deterministic. */
 export type Output =
   | { readonly kind: 'bytes'; readonly bytes: Uint8Array }
@@ -62,6 +73,8 @@ export type Output =
       /** The raw numeric return value where the target has one (XDP action code). */
       readonly retval: number;
       readonly packets: readonly EgressPacket[];
+      /** Digests the packet produced, in order; absent when none (and for targets without them). */
+      readonly digests?: readonly PacketDigest[];
     }
   | { readonly kind: 'tensors'; readonly tensors: Readonly<Record<string, Tensor>> };
 

@@ -175,6 +175,7 @@ export class P4Backend implements Backend<P4Prepared> {
         `the p4 backend runs on packets, got '${input.kind}'`,
       );
     }
+    prepared.sw.takeDigests(); // a run that threw may have left some: they are not this packet's
     const t0 = process.hrtime.bigint();
     const packets = prepared.sw.process(input.bytes, input.ingressPort ?? 0);
     ctx.usage.engineNs = Number(process.hrtime.bigint() - t0);
@@ -188,11 +189,19 @@ export class P4Backend implements Backend<P4Prepared> {
         'packets out too large',
       );
     }
+    const digests = prepared.sw.takeDigests();
     return {
       kind: 'packet',
       verdict: packets.length > 0 ? 'forward' : 'drop',
       retval: packets.length,
       packets,
+      ...(digests.length > 0 && {
+        digests: digests.map((d) => ({
+          receiver: d.receiver,
+          list: d.list,
+          values: Object.fromEntries(Object.entries(d.values).map(([k, v]) => [k, `0x${v.toString(16)}`])),
+        })),
+      }),
     };
   }
 
