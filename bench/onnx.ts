@@ -48,6 +48,7 @@ function rows(shape: number[], seed: number): Tensor {
 async function latencyCases(): Promise<CaseResult[]> {
   const tps = {
     inThread: await Thunderpac.open({ store: false, onnx: { path: 'in-thread' } }),
+    inThreadNoCpu: await Thunderpac.open({ store: false, cpuAccounting: false, onnx: { path: 'in-thread' } }),
     thread: await Thunderpac.open({ store: false, onnx: { workers: 1, isolation: 'thread' } }),
     process: await Thunderpac.open({ store: false, onnx: { workers: 1, isolation: 'process' } }),
   };
@@ -92,6 +93,14 @@ async function latencyCases(): Promise<CaseResult[]> {
       iterations: n,
       warmup,
       fn: exec(tps.inThread),
+    });
+    specs.push({
+      name: 'execute() in-thread, no store, no CPU time',
+      group,
+      baseline: base,
+      iterations: n,
+      warmup,
+      fn: exec(tps.inThreadNoCpu),
     });
     specs.push({
       name: 'execute() in-thread + receipt log',

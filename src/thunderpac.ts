@@ -17,6 +17,7 @@ import {
   type ExecuteRequest,
   type ExecutionResult,
   Executor,
+  type ExecutorOptions,
   type VerifyReport,
 } from './runtime/executor.js';
 import { Sandbox, type SandboxOptions } from './runtime/sandbox.js';
@@ -29,6 +30,13 @@ export interface ThunderpacOptions {
   readonly storeOptions?: StoreOptions;
   readonly wasm?: WasmBackendOptions;
   readonly onnx?: OnnxBackendOptions;
+  /**
+   * Process CPU time in receipts (`cpuUs`): see ExecutorOptions.cpuAccounting. Two getrusage
+   * calls cost ~4–7 µs per execution on a VM with slow syscalls: latency-critical embedders
+   * set false (receipts then carry `cpuUs: null`; `durationNs` and the backend's `engineNs`
+   * remain).
+   */
+  readonly cpuAccounting?: ExecutorOptions['cpuAccounting'];
 }
 
 export class Thunderpac {
@@ -53,7 +61,11 @@ export class Thunderpac {
       onnx as Backend,
       new P4Backend() as Backend,
     ];
-    this.executor = new Executor(this.store ? { backends, store: this.store } : { backends });
+    this.executor = new Executor({
+      backends,
+      ...(this.store && { store: this.store }),
+      ...(options.cpuAccounting !== undefined && { cpuAccounting: options.cpuAccounting }),
+    });
   }
 
   static async open(options: ThunderpacOptions): Promise<Thunderpac> {
