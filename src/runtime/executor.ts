@@ -287,7 +287,7 @@ export class Executor {
       const prepared = this.#readyPrepared(spec, build.id) ?? (await this.#prepare(backend, build, spec));
       const ctx: RunContext = { entry, sandbox: spec, usage };
       let output: Output;
-      if (inputSize >= OFF_THREAD_HASH_MIN_BYTES) {
+      if (inputSize >= OFF_THREAD_HASH_MIN_BYTES && prepared.offThread !== true) {
         // Large input: start hashing on the threadpool before the backend runs, so the hash
         // overlaps with a run that blocks this thread (onnxruntime, in-thread WASM).
         hashing = hashPayloadAsync(input);

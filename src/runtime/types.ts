@@ -206,6 +206,12 @@ export interface RunContext {
 export interface Prepared {
   readonly buildId: string;
   readonly backend: BackendName;
+  /**
+   * True when run() computes on another thread or process (a worker pool): the calling thread
+   * is idle meanwhile, so the executor hashes the input there after starting the run instead
+   * of handing the hash to the threadpool (which would compete with the worker for cores).
+   */
+  readonly offThread?: boolean;
 }
 
 export interface Backend<P extends Prepared = Prepared> {

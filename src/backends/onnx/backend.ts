@@ -261,7 +261,17 @@ export class OnnxBackend implements Backend<OnnxPrepared> {
     } else {
       this.#workerRefs.set(key, (this.#workerRefs.get(key) ?? 0) + 1);
     }
-    return { buildId: build.id, backend: 'onnx', key, digest, model, options, path: this.path, session };
+    return {
+      buildId: build.id,
+      backend: 'onnx',
+      key,
+      digest,
+      model,
+      options,
+      path: this.path,
+      session,
+      offThread: this.path === 'worker',
+    };
   }
 
   async run(prepared: OnnxPrepared, input: Input, ctx: RunContext): Promise<Output> {

@@ -10,11 +10,13 @@
  *
  * Protocol (structured clone; tensor buffers are transferred):
  *   main -> worker  { t: 'run', id, k: key, m?: modelBytes, o?: sessionOptions,
- *                     f: { name: { type, dims, data } } }
+ *                     f: { name: { type, dims, data } }, b?: inputBuffer }
  *                   { t: 'drop', k: key }
  *   worker -> main  { t: 'ready' } once, then per run
- *                   { t: 'ok', id, out: { name: { type, dims, data } }, ns }  or
- *                   { t: 'err', id, message, code }
+ *                   { t: 'ok', id, out: { name: { type, dims, data } }, ns, b? }  or
+ *                   { t: 'err', id, message, code, b? }
+ * `b` (threads only): the buffer the input views live in, handed back after the run so the
+ * pool reuses it (see pool.ts, Slot.buffer).
  */
 
 const THREAD_PRELUDE = `
@@ -69,7 +71,7 @@ onMessage(async (m) => {
     const result = await s.run(feeds);
     const ns = Number(process.hrtime.bigint() - t0);
     const out = {};
-    const transfer = [];
+    const transfer = m.b ? [m.b] : [];
     for (const name of Object.keys(result)) {
       const t = result[name];
       // A copy: the tensor's buffer may belong to onnxruntime and cannot be detached.
@@ -77,9 +79,9 @@ onMessage(async (m) => {
       out[name] = { type: t.type, dims: Array.from(t.dims, Number), data };
       transfer.push(data.buffer);
     }
-    send({ t: 'ok', id: m.id, out, ns }, transfer);
+    send({ t: 'ok', id: m.id, out, ns, b: m.b }, transfer);
   } catch (e) {
-    send({ t: 'err', id: m.id, message: String((e && e.message) || e), code: e && e.code });
+    send({ t: 'err', id: m.id, message: String((e && e.message) || e), code: e && e.code, b: m.b }, m.b ? [m.b] : []);
   }
 });
 send({ t: 'ready' });
