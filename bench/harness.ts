@@ -30,28 +30,10 @@ export interface CaseSpec {
   readonly fn: () => unknown;
 }
 
+/** Measure one case: its warmup, then all its iterations in one go. */
 export async function measure(spec: CaseSpec): Promise<Omit<CaseResult, 'ratioP50'>> {
-  for (let i = 0; i < spec.warmup; i++) await spec.fn();
-  const h = new LatencyHistogram();
-  const start = performance.now();
-  for (let i = 0; i < spec.iterations; i++) {
-    const t0 = performance.now();
-    const r = spec.fn();
-    if (r instanceof Promise) await r;
-    h.record((performance.now() - t0) * 1e6);
-  }
-  const elapsedS = (performance.now() - start) / 1e3;
-  const s = h.summary();
-  return {
-    name: spec.name,
-    group: spec.group,
-    baseline: spec.baseline ?? null,
-    iterations: spec.iterations,
-    p50Ns: s.p50,
-    p99Ns: s.p99,
-    meanNs: Math.round(s.mean),
-    opsPerSec: Math.round(spec.iterations / elapsedS),
-  };
+  const [result] = await measureInterleaved([spec], 1);
+  return result!;
 }
 
 /**

@@ -41,6 +41,7 @@ import type {
 } from '../../runtime/types.js';
 import type { AbiResult } from './abi.js';
 import './determinism.js';
+import { createGuestStdio } from './guest-stdio.js';
 import { createHostImports, type HostState } from './host.js';
 import { InThreadRunner } from './instance-reuse.js';
 import { type Instrumented, instrument, type MeteringConfig } from './instrument.js';
@@ -61,6 +62,7 @@ import {
 import { createMemFs, type MemFsConfig } from './memfs.js';
 import { createSeededRandom } from './seeded-random.js';
 import { createReadOnlyFs } from './wasi-fs.js';
+import { foldWasiPath } from './wasi-path.js';
 import { WA, type WasmModule } from './wasm-api.js';
 
 /** The artifact name of the module inside a wasm build. */
@@ -274,11 +276,11 @@ export class WasmBackend implements Backend<WasmPrepared> {
     if (wasiConfig !== undefined) {
       const rofs =
         wasiConfig.memory !== undefined
-          ? createMemFs(wasiConfig.memory)
+          ? createMemFs(wasiConfig.memory, foldWasiPath)
           : wasiConfig.dir === undefined
             ? undefined
-            : createReadOnlyFs(fs, wasiConfig.dir);
-      wasi = createWasi(wasiConfig, host, rofs, createSeededRandom(wasiConfig.seed));
+            : createReadOnlyFs(fs, wasiConfig.dir, foldWasiPath);
+      wasi = createWasi(wasiConfig, host, rofs, createSeededRandom(wasiConfig.seed), createGuestStdio());
       imports.wasi_snapshot_preview1 = wasi.imports;
     }
     return new InThreadRunner(
@@ -406,7 +408,11 @@ export class WasmBackend implements Backend<WasmPrepared> {
     const memory = memoryFs(sandbox).memory;
     const dir = preopen(sandbox);
     const files =
-      memory !== undefined ? createMemFs(memory) : dir === undefined ? undefined : createReadOnlyFs(fs, dir);
+      memory !== undefined
+        ? createMemFs(memory, foldWasiPath)
+        : dir === undefined
+          ? undefined
+          : createReadOnlyFs(fs, dir, foldWasiPath);
     const compiled = await compiling;
     const runner = new ComponentRunner(
       t,

@@ -13,10 +13,11 @@
  * size only (times, inode, device 0, as for the host preopen). Listings are sorted by name.
  *
  * Stringified into the worker script like wasi.ts (see worker.ts): `createMemFs` must stay
- * self-contained, referring to nothing outside its body but globals and its argument.
+ * self-contained, referring to nothing outside its body but globals and its arguments.
  */
 
 import type { WasiFs } from './wasi-fs.js';
+import type { FoldWasiPath } from './wasi-path.js';
 
 export interface MemFsConfig {
   /** path → bytes, as validated by runtime/fs-tree.ts; shared, never written. */
@@ -26,7 +27,11 @@ export interface MemFsConfig {
   readonly maxBytes: number;
 }
 
-export function createMemFs(config: MemFsConfig): WasiFs {
+export function createMemFs(
+  config: MemFsConfig,
+  /** foldWasiPath (wasi-path.ts), passed in: this function is stringified. */
+  foldPath: FoldWasiPath,
+): WasiFs {
   // WASI errnos: literals, this function is stringified.
   const EACCES = 2;
   const EEXIST = 20;
@@ -36,7 +41,6 @@ export function createMemFs(config: MemFsConfig): WasiFs {
   const ENOSPC = 51;
   const ENOTDIR = 54;
   const ENOTEMPTY = 55;
-  const ENOTCAPABLE = 76;
   const DIRECTORY = 3;
   const REGULAR_FILE = 4;
   const MAX_FILES = 10_000;
@@ -111,6 +115,8 @@ export function createMemFs(config: MemFsConfig): WasiFs {
     }
     return f.b;
   };
+  const renamed = (rel: string, from: string, to: string): string =>
+    rel === from || rel.startsWith(`${from}/`) ? to + rel.slice(from.length) : rel;
   const resize = (f: File, size: number): number => {
     if (used - f.n + size > config.maxBytes) return ENOSPC;
     if (size > f.n) owned(f, size).fill(0, f.n, size);
@@ -121,22 +127,7 @@ export function createMemFs(config: MemFsConfig): WasiFs {
   };
 
   const fs: WasiFs = {
-    resolve(base, path) {
-      if (path.length === 0) return ENOENT;
-      if (path.includes('\0')) return EINVAL;
-      if (path.startsWith('/')) return ENOTCAPABLE;
-      const parts = base === '' ? [] : base.split('/');
-      for (const c of path.split('/')) {
-        if (c === '' || c === '.') continue;
-        if (c === '..') {
-          if (parts.length === 0) return ENOTCAPABLE;
-          parts.pop();
-        } else {
-          parts.push(c);
-        }
-      }
-      return parts.join('/');
-    },
+    resolve: foldPath, // no links in a memory tree: the lexical path is the file
     stat,
     check(rel) {
       const s = stat(rel);
@@ -230,21 +221,23 @@ export function createMemFs(config: MemFsConfig): WasiFs {
         if (dirs.has(to) && children(to).length > 0) return ENOTEMPTY;
         const p = parentIsDir(to);
         if (p !== 0) return p;
-        const prefix = `${from}/`;
         for (const [k, v] of [...files]) {
-          if (k.startsWith(prefix)) {
+          const moved = renamed(k, from, to);
+          if (moved !== k) {
             files.delete(k);
-            files.set(to + k.slice(from.length), v);
+            files.set(moved, v);
           }
         }
         for (const d of [...dirs]) {
-          if (d === from || d.startsWith(prefix)) {
+          const moved = renamed(d, from, to);
+          if (moved !== d) {
             dirs.delete(d);
-            dirs.add(to + d.slice(from.length));
+            dirs.add(moved);
           }
         }
         return 0;
       },
+      renamed,
     },
   };
 }

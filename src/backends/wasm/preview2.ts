@@ -9,7 +9,8 @@
  *                          no initial cwd.
  *   wasi:cli/std{in,out,err}  stdin reads the execution's input; stdout is the output (past
  *                          maxOutputBytes the guest is stopped: OUTPUT_LIMIT); stderr is kept up
- *                          to WASI_MAX_STDERR_BYTES. No terminals.
+ *                          to WASI_MAX_STDERR_BYTES (guest-stdio.ts, shared with wasi.ts). No
+ *                          terminals.
  *   wasi:cli/exit          exit(ok) ends the run successfully, exit(err) is exit code 1 (the
  *                          preview 1 adapter reports any non-zero proc_exit code as err).
  *   wasi:clocks/*          virtual, as in wasi.ts: monotonic from 0, wall from 2000-01-01, +1 µs
@@ -31,8 +32,9 @@
  * wasi.ts, read by abi.ts).
  */
 
+import { createGuestStdio } from './guest-stdio.js';
 import type { SeededRandom } from './seeded-random.js';
-import { WASI_EPOCH_NS, WASI_MAX_STDERR_BYTES } from './wasi.js';
+import { WASI_EPOCH_NS } from './wasi.js';
 import type { WasiFs } from './wasi-fs.js';
 
 export interface Preview2Config {
@@ -100,6 +102,8 @@ const ERROR_CODES: Readonly<Record<number, string>> = {
   76: 'not-permitted', // ENOTCAPABLE: a path leaving the preopen
 };
 const code = (errno: number): string => ERROR_CODES[errno] ?? 'io';
+/** What jco calls on a host resource when the guest drops its handle (jco's own fallback). */
+const DISPOSE: symbol = (Symbol as { dispose?: symbol }).dispose ?? Symbol.for('dispose');
 
 export function createPreview2Host(
   config: Preview2Config,
@@ -110,13 +114,7 @@ export function createPreview2Host(
     const i = kv.indexOf('=');
     return [kv.slice(0, i), kv.slice(i + 1)] as [string, string];
   });
-  let stdin: Uint8Array = new Uint8Array(0);
-  let inPos = 0;
-  let out: Uint8Array[] = [];
-  let outLen = 0;
-  let maxOut = 0;
-  let err: Uint8Array[] = [];
-  let errLen = 0;
+  const stdio = createGuestStdio(); // the same streams as the preview 1 host's
   let clock = 0n;
 
   class IoError {
@@ -195,27 +193,16 @@ export function createPreview2Host(
   }
 
   const stdout = new OutputStream((b) => {
-    if (outLen + b.byteLength > maxOut) {
-      const e = new Error(`stdout passed ${maxOut} bytes`);
-      Object.defineProperty(e, 'thunderpacOutputLimit', { value: outLen + b.byteLength });
-      throw e;
-    }
-    out.push(b.slice());
-    outLen += b.byteLength;
+    stdio.writeStdout(b);
     return 0;
   });
   const stderr = new OutputStream((b) => {
-    const k = Math.min(b.byteLength, WASI_MAX_STDERR_BYTES - errLen);
-    if (k > 0) {
-      err.push(b.slice(0, k));
-      errLen += k;
-    }
+    stdio.writeStderr(b);
     return 0;
   });
   const stdinStream = new InputStream((n) => {
-    const k = Math.min(n, stdin.byteLength - inPos);
-    const r = stdin.slice(inPos, inPos + k);
-    inPos += k;
+    const r = new Uint8Array(Math.min(n, stdio.stdinLeft()));
+    stdio.readStdin(r);
     return r;
   });
 
@@ -231,6 +218,13 @@ export function createPreview2Host(
   };
   const typeName = (filetype: number): string =>
     filetype === 3 ? 'directory' : filetype === 4 ? 'regular-file' : 'unknown';
+
+  /**
+   * The descriptors opened by path and not dropped yet, this execution: a rename moves them with
+   * the file, as the preview 1 host moves its fds (a descriptor names its file by path). Dropping
+   * a handle takes it out; every execution starts with none.
+   */
+  const opened = new Set<Descriptor>();
 
   class DirectoryEntryStream {
     #i = 0;
@@ -330,7 +324,12 @@ export function createPreview2Host(
         const e = this.#w().truncate(rel, 0);
         if (e !== 0) fail(e);
       }
-      return new Descriptor(rel, isDir, flags.write === true);
+      const d = new Descriptor(rel, isDir, flags.write === true);
+      opened.add(d);
+      return d;
+    }
+    [DISPOSE](): void {
+      opened.delete(this);
     }
     read(len: bigint, offset: bigint): [Uint8Array, boolean] {
       if (this.dir) fail(31);
@@ -406,8 +405,10 @@ export function createPreview2Host(
     renameAt(oldPath: string, newDescriptor: Descriptor, newPath: string): void {
       const from = this.#at(oldPath);
       const to = newDescriptor.#at(newPath);
-      const e = this.#w().rename(from, to);
+      const w = this.#w();
+      const e = w.rename(from, to);
       if (e !== 0) fail(e);
+      for (const d of opened) d.rel = w.renamed(d.rel, from, to);
     }
     linkAt(): void {
       this.#w();
@@ -508,32 +509,15 @@ export function createPreview2Host(
     imports,
     begin(input, maxOutputBytes) {
       fs?.reset?.();
-      stdin = input;
-      inPos = 0;
-      out = [];
-      outLen = 0;
-      maxOut = maxOutputBytes;
-      err = [];
-      errLen = 0;
+      opened.clear();
+      stdio.begin(input, maxOutputBytes);
       clock = 0n;
       random.reset();
     },
     end() {
       fs?.reset?.();
-      const join = (parts: Uint8Array[], n: number): Uint8Array => {
-        const all = new Uint8Array(n);
-        let p = 0;
-        for (const c of parts) {
-          all.set(c, p);
-          p += c.byteLength;
-        }
-        return all;
-      };
-      const r = { stdout: join(out, outLen), stderr: join(err, errLen) };
-      stdin = new Uint8Array(0);
-      out = [];
-      err = [];
-      return r;
+      opened.clear();
+      return stdio.end();
     },
   };
 }

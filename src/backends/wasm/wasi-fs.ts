@@ -3,12 +3,13 @@
  *
  * Stringified into the worker script like host.ts and wasi.ts (see worker.ts), so
  * `createReadOnlyFs` must stay self-contained: it gets `node:fs` as an argument (the worker
- * passes `require('node:fs')`, the in-thread path the imported module) and refers to nothing
- * outside its own body but globals.
+ * passes `require('node:fs')`, the in-thread path the imported module), and foldWasiPath too,
+ * and refers to nothing outside its own body but globals.
  *
  * Confinement, in two steps, both of which must pass:
- *   1. lexical: absolute paths are refused, `.`/`..` are folded, and a `..` above the preopen
- *      is refused (ENOTCAPABLE), before the host is asked anything;
+ *   1. lexical (wasi-path.ts, shared with memfs.ts): absolute paths are refused, `.`/`..` are
+ *      folded, and a `..` above the preopen is refused (ENOTCAPABLE), before the host is asked
+ *      anything;
  *   2. real: the host's realpath of the result must still be the preopen or below it, so a
  *      symlink inside the directory that points outside is refused too (ENOTCAPABLE).
  * No host descriptor outlives a call: a read opens, reads and closes, so a worker terminated
@@ -23,6 +24,8 @@
  * Known gap: a host directory changed concurrently (a symlink swapped in between realpath and
  * open) could race step 2; the directory is the caller's, not the guest's, to change.
  */
+
+import type { FoldWasiPath } from './wasi-path.js';
 
 /** The slice of node:fs used (sync: WASI host calls are synchronous). */
 export interface NodeFsSlice {
@@ -63,6 +66,12 @@ export interface WritableOps {
   rmdir(rel: string): number;
   unlink(rel: string): number;
   rename(from: string, to: string): number;
+  /**
+   * Where `rel` is after a successful rename(from, to): moved with it when it is `from` or lies
+   * below it, unchanged otherwise. The hosts move their open descriptors with it, so a file
+   * opened before a rename is still the one they read and write.
+   */
+  renamed(rel: string, from: string, to: string): string;
 }
 
 /** What wasi.ts (and the preview 2 host) serve files from: a host preopen or a memory tree. */
@@ -73,10 +82,14 @@ export interface WasiFs extends ReadOnlyFs {
   reset?(): void;
 }
 
-export function createReadOnlyFs(fs: NodeFsSlice, root: string): ReadOnlyFs {
+export function createReadOnlyFs(
+  fs: NodeFsSlice,
+  root: string,
+  /** foldWasiPath (wasi-path.ts), passed in: this function is stringified. */
+  foldPath: FoldWasiPath,
+): ReadOnlyFs {
   // WASI errnos (wasi_snapshot_preview1): literals, this function is stringified.
   const EACCES = 2;
-  const EINVAL = 28;
   const EIO = 29;
   const ELOOP = 32;
   const ENAMETOOLONG = 37;
@@ -119,22 +132,11 @@ export function createReadOnlyFs(fs: NodeFsSlice, root: string): ReadOnlyFs {
     }
   };
   const resolve = (base: string, path: string): string | number => {
-    if (path.length === 0) return ENOENT;
-    if (path.includes('\0')) return EINVAL;
-    if (path.startsWith('/')) return ENOTCAPABLE;
-    const parts = base === '' ? [] : base.split('/');
-    for (const c of path.split('/')) {
-      if (c === '' || c === '.') continue;
-      if (c === '..') {
-        if (parts.length === 0) return ENOTCAPABLE;
-        parts.pop();
-      } else {
-        parts.push(c);
-      }
-    }
+    const lexical = foldPath(base, path);
+    if (typeof lexical === 'number') return lexical;
     let real: string;
     try {
-      real = fs.realpathSync(host(parts.join('/')));
+      real = fs.realpathSync(host(lexical));
     } catch (err) {
       return errno(err);
     }

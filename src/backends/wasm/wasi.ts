@@ -11,7 +11,7 @@
  *            sandbox.wasi.env (sorted by name), default empty. Never the host's.
  *   stdio    fd 0 reads the execution's input bytes; fd 1 collects the output (over
  *            maxOutputBytes the guest is stopped: OUTPUT_LIMIT); fd 2 is captured up to
- *            WASI_MAX_STDERR_BYTES, the rest dropped.
+ *            WASI_MAX_STDERR_BYTES, the rest dropped (guest-stdio.ts, shared with preview 2).
  *   clocks   virtual: every clock starts at 0 per execution (realtime at WASI_EPOCH_NS,
  *            2000-01-01T00:00:00Z) and each clock_time_get advances it by 1 µs, so loops
  *            waiting for time end and two reads are ordered; poll_oneoff on a clock advances
@@ -33,6 +33,7 @@
  * self-contained, no references outside its own body but globals and its arguments.
  */
 
+import type { GuestStdio } from './guest-stdio.js';
 import type { HostState } from './host.js';
 import type { ValType } from './module-info.js';
 import type { MemFsConfig } from './memfs.js';
@@ -136,6 +137,8 @@ export function createWasi(
   rofs: WasiFs | undefined,
   /** createSeededRandom(config.seed) (seeded-random.ts), passed in: this function is stringified. */
   random: SeededRandom,
+  /** createGuestStdio() (guest-stdio.ts), passed in for the same reason. */
+  stdio: GuestStdio,
 ): WasiHost {
   // WASI errnos and constants; literals, as this function is stringified.
   const OK = 0;
@@ -151,7 +154,6 @@ export function createWasi(
   const EROFS = 69;
   const ESPIPE = 70;
   const EPOCH = 946_684_800_000_000_000n;
-  const STDERR_CAP = 64 * 1024;
   const TICK = 1000n; // ns per clock read
   // Rights (bit numbers from the preview 1 witx).
   const R = (bit: number): bigint => 1n << BigInt(bit);
@@ -189,13 +191,6 @@ export function createWasi(
   }
   const wfs = rofs?.writable;
 
-  let stdin: Uint8Array = new Uint8Array(0);
-  let inPos = 0;
-  let out: Uint8Array[] = [];
-  let outLen = 0;
-  let maxOut = 0;
-  let err: Uint8Array[] = [];
-  let errLen = 0;
   let clock = 0n;
   const fds = new Map<number, Fd>();
   let nextFd = 4;
@@ -255,9 +250,7 @@ export function createWasi(
     if (fd === 0) {
       if (at !== undefined) return ESPIPE;
       for (const b of iovecs(iovs, n)) {
-        const k = Math.min(b.byteLength, stdin.byteLength - inPos);
-        b.set(stdin.subarray(inPos, inPos + k));
-        inPos += k;
+        const k = stdio.readStdin(b);
         total += k;
         if (k < b.byteLength) break;
       }
@@ -277,6 +270,23 @@ export function createWasi(
     }
     view().setUint32(nreadP, total, true);
     return OK;
+  };
+
+  /**
+   * Write the iovecs to the file `rel` from `pos` and store the count at nwrittenP (fd_write and
+   * fd_pwrite): the position after the last byte, or a negated errno.
+   */
+  const writeIovecs = (rel: string, iovs: number, n: number, pos: number, nwrittenP: number): number => {
+    const w = wfs as NonNullable<typeof wfs>;
+    let written = 0;
+    for (const b of iovecs(iovs, n)) {
+      const k = w.write(rel, b, pos);
+      if (k < 0) return k;
+      pos += k;
+      written += k;
+    }
+    view().setUint32(nwrittenP, written, true);
+    return pos;
   };
 
   const fns: Record<string, (...a: never[]) => number | undefined> = {
@@ -344,34 +354,16 @@ export function createWasi(
           if (typeof s === 'number') return s;
           pos = s.size;
         }
-        let written = 0;
-        for (const b of iovecs(iovs, n)) {
-          const k = wfs.write(f.rel, b, pos);
-          if (k < 0) return -k;
-          pos += k;
-          written += k;
-        }
-        f.pos = pos;
-        view().setUint32(nwrittenP, written, true);
+        const end = writeIovecs(f.rel, iovs, n, pos, nwrittenP);
+        if (end < 0) return -end;
+        f.pos = end;
         return OK;
       }
       let total = 0;
       for (const b of iovecs(iovs, n)) {
-        if (b.byteLength === 0) continue;
         total += b.byteLength;
-        if (fd === 1) {
-          if (outLen + b.byteLength > maxOut) {
-            const e = new Error(`stdout passed ${maxOut} bytes`);
-            Object.defineProperty(e, 'thunderpacOutputLimit', { value: outLen + b.byteLength });
-            throw e;
-          }
-          out.push(b.slice());
-          outLen += b.byteLength;
-        } else if (errLen < STDERR_CAP) {
-          const k = Math.min(b.byteLength, STDERR_CAP - errLen);
-          err.push(b.slice(0, k));
-          errLen += k;
-        }
+        if (fd === 1) stdio.writeStdout(b);
+        else stdio.writeStderr(b);
       }
       view().setUint32(nwrittenP, total, true);
       return OK;
@@ -381,16 +373,8 @@ export function createWasi(
       const f = fds.get(fd);
       if (f === undefined || !f.write || wfs === undefined) return EBADF;
       if (offset < 0n) return EINVAL;
-      let pos = Number(offset);
-      let written = 0;
-      for (const b of iovecs(iovs, n)) {
-        const k = wfs.write(f.rel, b, pos);
-        if (k < 0) return -k;
-        pos += k;
-        written += k;
-      }
-      view().setUint32(nwrittenP, written, true);
-      return OK;
+      const end = writeIovecs(f.rel, iovs, n, Number(offset), nwrittenP);
+      return end < 0 ? -end : OK;
     },
     fd_read(fd: number, iovs: number, n: number, nreadP: number) {
       return readInto(fd, iovs, n, undefined, nreadP);
@@ -618,13 +602,8 @@ export function createWasi(
       const b = fs.resolve(to.rel, str(newP, newLen));
       if (typeof b === 'number') return b;
       const e = wfs.rename(a, b);
-      if (e === OK) {
-        // Open descriptors follow what they opened.
-        for (const f of fds.values()) {
-          if (f.rel === a) f.rel = b;
-          else if (f.rel.startsWith(`${a}/`)) f.rel = b + f.rel.slice(a.length);
-        }
-      }
+      // Open descriptors follow what they opened.
+      if (e === OK) for (const f of fds.values()) f.rel = wfs.renamed(f.rel, a, b);
       return e;
     },
     path_link(fd: number) {
@@ -658,7 +637,7 @@ export function createWasi(
         } else {
           const fd = v.getUint32(sub + 16, true);
           if (!validFd(fd)) error = EBADF;
-          else if (fd === 0) nbytes = BigInt(stdin.byteLength - inPos);
+          else if (fd === 0) nbytes = BigInt(stdio.stdinLeft());
         }
         bytesAt(ev, 32).fill(0);
         v.setBigUint64(ev, v.getBigUint64(sub, true), true);
@@ -728,33 +707,14 @@ export function createWasi(
     begin(input, maxOutputBytes) {
       closeAll();
       rofs?.reset?.();
-      stdin = input;
-      inPos = 0;
-      out = [];
-      outLen = 0;
-      maxOut = maxOutputBytes;
-      err = [];
-      errLen = 0;
+      stdio.begin(input, maxOutputBytes);
       clock = 0n;
       random.reset();
     },
     end() {
       closeAll();
       rofs?.reset?.(); // a writable copy's writes go now, not at the next execution
-      const join = (parts: Uint8Array[], n: number): Uint8Array => {
-        const all = new Uint8Array(n);
-        let p = 0;
-        for (const c of parts) {
-          all.set(c, p);
-          p += c.byteLength;
-        }
-        return all;
-      };
-      const r = { stdout: join(out, outLen), stderr: join(err, errLen) };
-      stdin = new Uint8Array(0);
-      out = [];
-      err = [];
-      return r;
+      return stdio.end();
     },
   };
 }

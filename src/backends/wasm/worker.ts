@@ -22,11 +22,13 @@
  */
 
 import { abiResult, abiThrown, callGuest, metered, runCommand, runGuest } from './abi.js';
+import { createGuestStdio } from './guest-stdio.js';
 import { createHostImports } from './host.js';
 import { createMemFs } from './memfs.js';
 import { createSeededRandom } from './seeded-random.js';
 import { createWasi } from './wasi.js';
 import { createReadOnlyFs } from './wasi-fs.js';
+import { foldWasiPath } from './wasi-path.js';
 
 export const MSG_RUN = 0;
 export const MSG_DROP = 1;
@@ -52,9 +54,9 @@ parentPort.on('message', (m) => {
     c = { module: m.m, imports: createHostImports(m.i, host), spare: m.s, wasi: undefined, command: false };
     if (m.w !== undefined) {
       const rofs = m.w.memory !== undefined
-        ? createMemFs(m.w.memory)
-        : m.w.dir === undefined ? undefined : createReadOnlyFs(require('node:fs'), m.w.dir);
-      c.wasi = createWasi(m.w, host, rofs, createSeededRandom(m.w.seed));
+        ? createMemFs(m.w.memory, foldWasiPath)
+        : m.w.dir === undefined ? undefined : createReadOnlyFs(require('node:fs'), m.w.dir, foldWasiPath);
+      c.wasi = createWasi(m.w, host, rofs, createSeededRandom(m.w.seed), createGuestStdio());
       c.imports.wasi_snapshot_preview1 = c.wasi.imports;
       c.command = m.w.command;
     }
@@ -107,6 +109,8 @@ export function workerSource(): string {
       createReadOnlyFs,
       createMemFs,
       createSeededRandom,
+      createGuestStdio,
+      foldWasiPath,
     ].map((fn) => fn.toString()),
     LOOP,
   ].join('\n');
