@@ -116,6 +116,28 @@ describe('onnx worker crashes', () => {
   );
 });
 
+describe('onnx in-thread timeout', () => {
+  it('an inference that ran past timeoutMs fails with LIMIT_TIMEOUT_MS once it ends; the next one runs', async () => {
+    tp = await Thunderpac.open({ store: false, onnx: { path: 'in-thread' } });
+    const build = await reg.build('cnn');
+    const r = await tp.execute(tp.sandbox(onnxSandbox(build, { timeoutMs: 1 })), {
+      build,
+      input: { kind: 'tensors', tensors: { image: floatTensor([512, 3, 32, 32]) } },
+      entry: ONNX_ENTRY,
+    });
+    expect(r.status).toBe('failed');
+    expect(r.error?.code).toBe('LIMIT_TIMEOUT_MS');
+    expect(r.output).toBeNull();
+    expect(r.receipt.resources.engineNs).toBeGreaterThan(1e6);
+    const again = await tp.execute(tp.sandbox(onnxSandbox(build)), {
+      build,
+      input: { kind: 'tensors', tensors: sampleInput(reg.get('cnn')) },
+      entry: ONNX_ENTRY,
+    });
+    expect(again.status).toBe('completed');
+  });
+});
+
 describe('onnx supervisor', () => {
   it('warms up every worker, probes health on the samples, restarts after a crash, drains', async () => {
     tp = await Thunderpac.open({ store: false, onnx: { workers: 2, backoffMs: { initial: 10, max: 100 } } });

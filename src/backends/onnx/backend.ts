@@ -10,8 +10,8 @@
  *   - worker (default): an OnnxWorkerPool; the event loop stays free while a model runs,
  *     and `timeoutMs` is enforced by terminating the worker;
  *   - in-thread: session.run() on the calling thread — no message hop, but it blocks the
- *     event loop for the whole inference and cannot be interrupted (the executor's backstop
- *     fails the execution at timeoutMs + grace, the inference itself runs to completion).
+ *     event loop for the whole inference and cannot be interrupted (an inference that ran
+ *     past timeoutMs fails the execution when it ends; its result is discarded).
  *
  * Reproducibility: the session options that can change output bits and the onnxruntime
  * version are in the build's manifest (toolchain), hence in its id, hence in every receipt
@@ -24,7 +24,12 @@ import os from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { artifact, type Build, createBuild } from '../../runtime/build.js';
 import { sha256Hex } from '../../runtime/canonical.js';
-import { ProgramRejectedError, ThunderpacError, ValidationError } from '../../runtime/errors.js';
+import {
+  LimitExceededError,
+  ProgramRejectedError,
+  ThunderpacError,
+  ValidationError,
+} from '../../runtime/errors.js';
 import { isDType } from '../../runtime/schema.js';
 import type {
   Backend,
@@ -192,6 +197,13 @@ interface SharedSession {
 
 export class OnnxBackend implements Backend<OnnxPrepared> {
   readonly name = 'onnx' as const;
+  /**
+   * Both paths enforce `timeoutMs` themselves, so the executor needs no backstop timer: the
+   * worker pool fails a request at its deadline (killing a process worker, retiring a thread
+   * once its run ends); in-thread, the inference cannot be interrupted, so a run that took
+   * longer than the limit has its result discarded and fails with LimitExceededError.
+   */
+  readonly enforcesTimeout = true;
   readonly versions: Readonly<Record<string, string>> = Object.freeze({ onnxruntime: ortVersion() });
   readonly path: OnnxPath;
   readonly #pool: OnnxWorkerPool | null;
@@ -292,7 +304,17 @@ export class OnnxBackend implements Backend<OnnxPrepared> {
       }
       const t0 = performance.now();
       const result = await prepared.session!.run(feeds);
-      ctx.usage.engineNs = Math.round((performance.now() - t0) * 1e6);
+      const elapsedMs = performance.now() - t0;
+      ctx.usage.engineNs = Math.round(elapsedMs * 1e6);
+      const limit = ctx.sandbox.limits.timeoutMs;
+      if (elapsedMs > limit) {
+        throw new LimitExceededError(
+          'timeoutMs',
+          limit,
+          Math.ceil(elapsedMs),
+          'in-thread inference ran past the timeout (it cannot be interrupted there; the worker path stops it)',
+        );
+      }
       const tensors: Record<string, Tensor> = {};
       for (const [name, t] of Object.entries(result))
         tensors[name] = fromWire(name, t as unknown as WireTensor, true);
