@@ -14,7 +14,8 @@ import { ONNX_ENTRY, onnxDeterminismFlags } from '../src/backends/onnx/backend.j
 import { defaultModelDir, ModelRegistry } from '../src/backends/onnx/registry.js';
 import { tensorsFromJson } from '../src/backends/onnx/tensors-json.js';
 import { createP4Build } from '../src/backends/p4/backend.js';
-import { createWasmBuild } from '../src/backends/wasm/backend.js';
+import { createComponentBuild, createWasmBuild } from '../src/backends/wasm/backend.js';
+import { COMPONENT_ENTRY } from '../src/backends/wasm/component.js';
 import type { ExecutionResult } from '../src/runtime/executor.js';
 import { packagePath } from '../src/runtime/package-root.js';
 import { buildTcpFrame, buildUdpFrame } from '../src/runtime/packets.js';
@@ -64,6 +65,30 @@ try {
   const spun = await tp.execute(wasm, { build: echo, entry: 'spin', input: { kind: 'bytes', bytes: text } });
   show(spun);
   receipts.push(spun.receipt.id);
+
+  heading('WASI: a C command as a preview 2 component, on an in-memory filesystem, deny by default');
+  const probe = createComponentBuild(readFileSync(packagePath('wasm', 'components', 'wasi_probe.wasm')), {
+    name: 'wasi_probe',
+  });
+  const wasi = tp.sandbox({
+    backend: 'wasm',
+    limits: { fuel: 50_000_000 },
+    allowedImports: ['wasi:*'],
+    fs: { kind: 'memory', files: { 'data.txt': 'seen by the guest, pinned in the receipt\n' } },
+    wasi: { env: { GREETING: 'hello' } },
+  });
+  const probed = await tp.execute(wasi, {
+    build: probe,
+    entry: COMPONENT_ENTRY,
+    input: { kind: 'bytes', bytes: new Uint8Array(0) },
+  });
+  if (probed.output?.kind === 'bytes') {
+    // What it saw: its environment, a virtual clock, seeded random bytes, and EROFS on writes.
+    const lines = new TextDecoder().decode(probed.output.bytes).trim().split('\n');
+    process.stdout.write(`${lines.slice(0, 14).join('  ')}\n`);
+  }
+  printReceipt(probed.receipt);
+  receipts.push(probed.receipt.id);
 
   heading('XDP: the kernel runs xdp_drop_udp on two packets (BPF_PROG_TEST_RUN)');
   const verdict = createBpfBuild(readFileSync(packagePath('bpf', 'xdp_verdict.bpf.o')), {
