@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -5,6 +6,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { isModelRun, modelsCommand, runModelCommand } from '../src/cli/models.js';
 import { defaultModelDir } from '../src/backends/onnx/registry.js';
 import type { Receipt } from '../src/runtime/receipt.js';
+import { packagePath } from '../src/runtime/package-root.js';
 import { Thunderpac } from '../src/thunderpac.js';
 
 let tmp: string;
@@ -96,5 +98,35 @@ describe('thunderpac run --model', () => {
     writeFileSync(file, JSON.stringify({ x: { dtype: 'float32', shape: [1, 3], data: [1, 2, 3] } }));
     expect(await runModelCommand(['--model', 'mlp', '--input', file, '--store', join(tmp, 'store')])).toBe(1);
     expect(out).toMatch(/VALIDATION_DIM: input\.tensors\.x\.shape\[1\]: expected 4, found 3/);
+  });
+});
+
+describe('thunderpac run --model, as a process', () => {
+  it('a cold worker pool keeps the process alive until the answer (exit 0, not 13)', () => {
+    // Regression: with every worker unref'd while it starts and no timer yet, the only pending
+    // request did not hold the event loop and node exited with 13 (unsettled top-level await).
+    const store = mkdtempSync(join(tmpdir(), 'tp-onnx-cli-proc-'));
+    try {
+      const out = execFileSync(
+        process.execPath,
+        [
+          'bin/thunderpac.js',
+          'run',
+          '--model',
+          'mlp',
+          '--input',
+          join(defaultModelDir(), 'mlp', '1', 'sample_io.json'),
+          '--store',
+          store,
+          '--json',
+        ],
+        { cwd: packagePath(), timeout: 60_000 },
+      );
+      const printed = JSON.parse(out.toString()) as { output: Record<string, unknown>; receipt: Receipt };
+      expect(Object.keys(printed.output)).toEqual(['probs']);
+      expect(printed.receipt.status).toBe('completed');
+    } finally {
+      rmSync(store, { recursive: true, force: true });
+    }
   });
 });

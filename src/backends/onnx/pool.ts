@@ -101,6 +101,7 @@ export class OnnxWorkerPool {
   readonly #opts: OnnxPoolOptions;
   readonly #slots: Slot[] = [];
   #queue: Job[] = [];
+  #keepAlive: NodeJS.Timeout | undefined;
   #nextId = 1;
   #consecutiveCrashes = 0;
   #crashes = 0;
@@ -199,6 +200,7 @@ export class OnnxWorkerPool {
     this.#accepting = false;
     const queue = this.#queue;
     this.#queue = [];
+    this.#holdWhileQueued();
     for (const job of queue) job.reject(new ShuttingDownError('onnx worker pool'));
     const busyThreads: Promise<void>[] = [];
     for (const slot of this.#slots) {
@@ -251,6 +253,24 @@ export class OnnxWorkerPool {
   }
 
   #pump(): void {
+    this.#dispatch();
+    this.#holdWhileQueued();
+  }
+
+  /**
+   * Idle and spawning workers are unref'd (they never keep the process alive), and a queued job
+   * has no timer yet: without a handle of its own, a process whose only work is a request
+   * waiting for a worker to come up (or back after a crash) would exit under it.
+   */
+  #holdWhileQueued(): void {
+    if (this.#queue.length > 0 && !this.#closed) this.#keepAlive ??= setInterval(() => {}, 2 ** 30);
+    else if (this.#keepAlive) {
+      clearInterval(this.#keepAlive);
+      this.#keepAlive = undefined;
+    }
+  }
+
+  #dispatch(): void {
     if (this.#closed) return;
     for (const slot of this.#slots) {
       if (this.#queue.length === 0) return;
