@@ -32,7 +32,7 @@
 
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus, tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { pathToFileURL } from 'node:url';
@@ -306,6 +306,13 @@ function install(sw: InstanceType<SwitchCtor>, cp: P4ControlPlane): void {
   for (const { table, ...e } of cp.entries ?? []) sw.addEntry(table, e);
 }
 
+/**
+ * CPU time (user + system, this process) per packet of each switch.process case: on a machine
+ * shared with other work, wall-clock throughput falls with the load while the CPU time a
+ * packet costs moves much less, so both are reported.
+ */
+const cpuNsPerPacket = new Map<string, number>();
+
 /** Packets through `sw`, timed per batch of BATCH; per-packet p50/p99 of batch averages. */
 function measureSwitch(
   group: string,
@@ -321,6 +328,7 @@ function measureSwitch(
   const batches = Math.floor(PACKETS / BATCH);
   let k = 0;
   const start = performance.now();
+  const cpu0 = process.cpuUsage();
   for (let b = 0; b < batches; b++) {
     const t0 = performance.now();
     for (let i = 0; i < BATCH; i++) {
@@ -330,6 +338,8 @@ function measureSwitch(
     h.record(((performance.now() - t0) * 1e6) / BATCH);
   }
   const elapsedS = (performance.now() - start) / 1e3;
+  const cpu = process.cpuUsage(cpu0);
+  cpuNsPerPacket.set(`${group} ${name}`, ((cpu.user + cpu.system) * 1e3) / (batches * BATCH));
   const s = h.summary();
   return {
     name,
@@ -447,6 +457,12 @@ for (const w of workloads) {
     );
 }
 
+process.stdout.write('\nCPU time per packet (switch.process; packets per CPU-second)\n');
+for (const [k, ns] of cpuNsPerPacket)
+  process.stdout.write(
+    `  ${k.padEnd(50)} ${ns.toFixed(0).padStart(6)} ns   ${(1e9 / ns / 1e6).toFixed(2)} M/s\n`,
+  );
+
 const out = values.out ?? join(packagePath(), 'bench', 'results', 'p4-latest.json');
 mkdirSync(dirname(out), { recursive: true });
 writeFileSync(
@@ -460,6 +476,8 @@ writeFileSync(
       baseline: Baseline ? values.baseline : null,
       batch: BATCH,
       compile: compileRows,
+      cpuNsPerPacket: Object.fromEntries(cpuNsPerPacket),
+      loadAverage: loadavg(),
       results: withBase,
     },
     null,

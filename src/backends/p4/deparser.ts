@@ -124,7 +124,8 @@ const hdrBytes = bits >> 3;
 let out;
 if (hdrBytes === s.cursor) {
   // headers take as many bytes as were parsed (fields rewritten, none added or removed):
-  // copy the packet whole, then pack the headers over its front
+  // copy the packet whole (one call; a byte loop measured slower from ~50 bytes), then pack
+  // the headers over its front
   out = alloc(pkt.length);
   out.set(pkt);
 } else {

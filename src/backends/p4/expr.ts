@@ -9,9 +9,10 @@
  * Semantics are BMv2's either way — the range only picks the representation — and packets on
  * the common path (fields of ≤ 32 bits, constants, action data) never touch a BigInt.
  *
- * Closures rather than generated source (`new Function`): V8 inlines these small monomorphic
- * closures well, they keep stack traces and CSP-restricted hosts working, and the measured cost
- * per packet (bench/p4.ts) is dominated by table lookups and deparsing, not by call overhead.
+ * Every expression is a closure; most also carry their JavaScript (`js`, built from slot
+ * numbers, constants and operators only), which the generated parser, controls, actions and
+ * checksums (parser.ts, pipeline.ts, checksum.ts) splice in so that a whole control runs as one
+ * function. Expressions without JS (BigInt arithmetic, hashes, registers) run as closures.
  */
 
 import { P4RuntimeError } from './errors.js';

@@ -8,7 +8,7 @@
  */
 
 import { GuestError } from '../../runtime/errors.js';
-import { updateChecksums, verifyChecksums } from './checksum.js';
+import { compileChecksums } from './checksum.js';
 import type { Deparser } from './deparser.js';
 import {
   type Carried,
@@ -48,6 +48,8 @@ export class PacketPaths {
   /** The parser as one generated function (parser.ts compileParser). */
   readonly #parseFn: (s: PacketState) => void;
   readonly #reset: (s: PacketState, pkt: Uint8Array) => void;
+  readonly #verify: (s: PacketState) => void;
+  readonly #update: (s: PacketState) => void;
   /** Ingress and egress as generated functions (pipeline.ts compilePipeline). */
   readonly #ingressFn: (s: PacketState) => void;
   readonly #egressFn: (s: PacketState) => void;
@@ -63,6 +65,8 @@ export class PacketPaths {
       timeout: program.errors.get('ParserTimeout') ?? 5,
     };
     this.#reset = compileStateReset(program.nCount, program.bCount, program.validInit);
+    this.#verify = compileChecksums(program.verify, 'verify', program.smf.checksum_error);
+    this.#update = compileChecksums(program.update, 'update', -1);
     const mc = this.#meterColor;
     this.#ingressFn = compilePipeline(program.ingress, mc) ?? ((s) => runPipeline(program.ingress, s, mc));
     this.#egressFn = compilePipeline(program.egress, mc) ?? ((s) => runPipeline(program.egress, s, mc));
@@ -176,7 +180,7 @@ export class PacketPaths {
     const ingressPort = s.n[F.ingress_port]!;
     if (F.packet_length >= 0) s.n[F.packet_length] = bytes.length;
     this.#parse(s);
-    if (this.#p.verify.length > 0) verifyChecksums(s, this.#p.verify, F.checksum_error);
+    this.#verify(s);
     this.#ingressFn(s);
     const special = s.cloneSession >= 0 || s.learn >= 0 || s.resubmit >= 0;
     if (!special && pending === null) {
@@ -334,7 +338,7 @@ export class PacketPaths {
       return;
     }
     if (s.n[F.egress_spec] === DROP_PORT) return;
-    if (this.#p.update.length > 0) updateChecksums(s, this.#p.update);
+    this.#update(s);
     out.push({ port: s.n[F.egress_port]!, bytes: this.#deparser.deparse(s) });
   }
 
@@ -363,7 +367,7 @@ export class PacketPaths {
       }
     }
     if (s.n[F.egress_spec] === DROP_PORT) return;
-    if (this.#p.update.length > 0) updateChecksums(s, this.#p.update);
+    this.#update(s);
     const bytes = this.#deparser.deparse(s);
     if (s.recirculate >= 0) {
       // the deparsed packet goes back to ingress with its field list; it does not leave

@@ -2,22 +2,18 @@
  * A BMv2 JSON program compiled for the behavioral switch: header layouts, actions, the parser's
  * states, the ingress and egress pipelines with their tables, checksums and the deparser's
  * emit order. Compiled once per switch — every field gets a fixed slot in the packet state
- * (layout.ts), expressions become closures or generated functions specialised by value range
- * (expr.ts), extraction and deparsing become straight-line code per header (codegen.ts) — so a
- * packet walks precompiled structures and never interprets JSON.
+ * (layout.ts), expressions become closures specialised by value range that also carry their
+ * JavaScript (expr.ts), actions and primitives are compiled by actions.ts, the parser's states
+ * by parser.ts — so a packet walks precompiled structures and never interprets JSON. This
+ * module owns the rest: field references, expressions, hash/checksum calculations, field
+ * lists, table keys and the control graphs (which pipeline.ts and packet-paths.ts then turn
+ * into generated functions).
  */
 
-import { GuestError } from '../../runtime/errors.js';
+import { ActionCompiler, big } from './actions.js';
 import { hashBytes, hashNum, orBits, orNum, readBits, readNum } from './bits.js';
 import type { ChecksumRT } from './checksum.js';
-import {
-  compileCsum16,
-  compileExtractor,
-  compilePacker,
-  extractorStatements,
-  int,
-  type PackedField,
-} from './codegen.js';
+import { compileCsum16, compilePacker, int, type PackedField } from './codegen.js';
 import { P4RuntimeError } from './errors.js';
 import {
   asBig,
@@ -33,9 +29,7 @@ import {
   ParserError,
   runtimeData,
   storeInto,
-  storeJs,
   ternary,
-  truth,
   truthFn,
   unary,
   widthRange,
@@ -49,38 +43,22 @@ import {
   type StandardMetadataSlots,
   standardMetadataSlots,
 } from './layout.js';
-import { DEFAULT, type ParseState, type SelectKey, type Transition, VALUE, VSET } from './parser.js';
+import { type ParseState, ParserCompiler } from './parser.js';
 import type { NodeRT } from './pipeline.js';
 import {
   type ActionData,
   type ActionRT,
-  DROP_PORT,
   type Eval,
   NO_ACTION_DATA,
   NUM_BITS,
   type PacketState,
-  type Prim,
 } from './state.js';
 import { type KeyValue, TableRT, type TableKeyRT } from './tables.js';
 
 // biome-ignore lint/suspicious/noExplicitAny: BMv2 JSON is validated as it is compiled
 type J = any;
 
-function big(v: string | number | boolean): bigint {
-  if (typeof v === 'boolean') return v ? 1n : 0n;
-  if (typeof v === 'number') return BigInt(v);
-  return v.startsWith('-') ? -BigInt(v.slice(1)) : BigInt(v);
-}
-
 const full = (w: number): bigint => (1n << BigInt(w)) - 1n;
-
-/** A primitive that never jumps: run `f` and fall through. */
-const step =
-  (f: (s: PacketState, ad: ActionData) => void): Prim =>
-  (s, ad) => {
-    f(s, ad);
-    return undefined;
-  };
 
 export class CompiledProgram {
   readonly name: string;
@@ -105,12 +83,15 @@ export class CompiledProgram {
   readonly egress: NodeRT | null;
   readonly parserInit: ParseState;
   /** Every parser state, by index. */
-  parserStates: readonly ParseState[] = [];
+  readonly parserStates: readonly ParseState[];
   readonly emitOrder: readonly number[];
   readonly verify: ChecksumRT[] = [];
   readonly update: ChecksumRT[] = [];
   readonly externs: Externs;
   readonly #json: J;
+  readonly #actionCompiler: ActionCompiler;
+  /** Widths of the parameters of the action being compiled (runtime_data refers to them). */
+  #paramWidths: number[] | null = null;
 
   constructor(json: unknown, externs: Externs) {
     const j = json as J;
@@ -138,11 +119,40 @@ export class CompiledProgram {
     for (const c of (j.calculations ?? []) as J[]) this.#calcs.set(c.name, this.#calculation(c));
     for (const f of (j.field_lists ?? []) as J[]) this.fieldLists.set(Number(f.id), this.#fieldList(f));
     for (const f of (j.learn_lists ?? []) as J[]) this.learnLists.set(Number(f.id), this.#fieldList(f));
-    for (const a of (j.actions ?? []) as J[]) this.#actions[a.id] = this.#action(a);
+    this.#actionCompiler = new ActionCompiler({
+      expr: (e) => this.#expr(e),
+      slot: (v) => this.#slot(v),
+      header: (name) => this.#header(name),
+      setParamWidths: (widths) => {
+        this.#paramWidths = widths;
+      },
+      layouts: this.layouts,
+      stacks: this.stacks,
+      smf: this.smf,
+      externs,
+      errors: this.errors,
+      calcs: this.#calcs,
+      fieldLists: this.fieldLists,
+      learnLists: this.learnLists,
+    });
+    for (const a of (j.actions ?? []) as J[]) this.#actions[a.id] = this.#actionCompiler.action(a);
 
     const parser = (j.parsers as J[] | undefined)?.[0];
     if (!parser) throw new P4RuntimeError('P4_JSON', 'the program has no parser');
-    this.parserInit = this.#parser(parser);
+    const parsed = new ParserCompiler({
+      expr: (e) => this.#expr(e),
+      fieldEval: (v) => this.#fieldEval(v),
+      fieldRef: (v) => this.#fieldRef(v),
+      slot: (v) => this.#slot(v),
+      header: (name) => this.#header(name),
+      prim: (p) => this.#actionCompiler.prim(p),
+      layouts: this.layouts,
+      stacks: this.stacks,
+      errors: this.errors,
+      vsets: this.vsets,
+    }).compile(parser);
+    this.parserInit = parsed.init;
+    this.parserStates = parsed.states;
     const deparser = (j.deparsers as J[] | undefined)?.[0];
     this.emitOrder = ((deparser?.order ?? []) as string[]).map((n) => this.#header(n).id);
     const pipes = j.pipelines as J[];
@@ -157,10 +167,12 @@ export class CompiledProgram {
       if (!calc)
         throw new P4RuntimeError('P4_JSON', `checksum ${c.name}: unknown calculation ${c.calculation}`);
       const target = this.#slot(c.target);
+      const cond = c.if_cond ? this.#expr(c.if_cond) : null;
       const entry: ChecksumRT = {
         target,
         calc,
-        cond: c.if_cond ? truthFn(this.#expr(c.if_cond)) : null,
+        cond: cond !== null ? truthFn(cond) : null,
+        condJs: cond?.num && cond.js !== null ? cond.js : null,
         store: storeInto(target, binary('&', calc, constant(0xffffn))),
       };
       if (c.verify) this.verify.push(entry);
@@ -359,571 +371,6 @@ export class CompiledProgram {
       slots.push(this.#slot(e.value));
     }
     return { id: Number(f.id), name: String(f.name), names, slots };
-  }
-
-  /** A constant field list id must name a list (0 is the empty list p4c uses for clone()). */
-  #fieldListRef(p: J | null, op: string): void {
-    if (p === null || p.type !== 'hexstr') return;
-    const id = Number(big(p.value));
-    if (id !== 0 && !this.fieldLists.has(id))
-      throw new P4RuntimeError('P4_JSON', `${op}: no field list with id ${id}`);
-  }
-
-  /** Widths of the parameters of the action being compiled (runtime_data refers to them). */
-  #paramWidths: number[] | null = null;
-
-  /** A numeric index (counter, register, meter cell) from an expression. */
-  #index(e: Eval): (s: PacketState, ad: ActionData) => number {
-    if (e.num) return e.f;
-    const f = e.f;
-    return (s, ad) => Number(f(s, ad));
-  }
-
-  #headerCopy(dst: HeaderLayout, src: HeaderLayout): (s: PacketState) => void {
-    if (dst.nEnd - dst.nStart !== src.nEnd - src.nStart || dst.bEnd - dst.bStart !== src.bEnd - src.bStart)
-      throw new P4RuntimeError('P4_JSON', `headers ${dst.name} and ${src.name} have different types`);
-    const d = dst.id;
-    const h = src.id;
-    return (s) => {
-      s.valid[d] = s.valid[h]!;
-      s.vb[d] = s.vb[h]!;
-      s.n.copyWithin(dst.nStart, src.nStart, src.nEnd);
-      for (let k = 0; k < src.bEnd - src.bStart; k++) s.b[dst.bStart + k] = s.b[src.bStart + k]!;
-    };
-  }
-
-  #prim(p: J): Prim {
-    const params = (p.parameters ?? []) as J[];
-    const P = (i: number): J => params[i];
-    switch (p.op as string) {
-      case 'assign':
-      case 'modify_field':
-        return step(storeInto(this.#slot(P(0).value), this.#expr(P(1))));
-      case 'assign_header':
-        return step(this.#headerCopy(this.#header(P(0).value), this.#header(P(1).value)));
-      case 'add_header': {
-        const l = this.#header(P(0).value);
-        const h = l.id;
-        return step((s) => {
-          if (s.valid[h] === 0) {
-            s.valid[h] = 1;
-            s.n.fill(0, l.nStart, l.nEnd);
-            s.b.fill(0n, l.bStart, l.bEnd);
-          }
-        });
-      }
-      case 'remove_header': {
-        const h = this.#header(P(0).value).id;
-        return step((s) => {
-          s.valid[h] = 0;
-        });
-      }
-      case 'mark_to_drop': {
-        const es = this.smf.egress_spec;
-        const mg = this.smf.mcast_grp;
-        return step((s) => {
-          s.n[es] = DROP_PORT;
-          if (mg >= 0) s.n[mg] = 0;
-        });
-      }
-      case 'exit':
-        return (s) => {
-          s.exit = true;
-          return -1;
-        };
-      case 'count': {
-        const c = this.externs.counters.get(P(0).value);
-        if (!c) throw new P4RuntimeError('P4_JSON', `unknown counter ${P(0).value}`);
-        const idx = this.#index(this.#expr(P(1)));
-        return step((s, ad) => {
-          const i = idx(s, ad);
-          if (i >= 0 && i < c.packets.length) {
-            c.packets[i]!++;
-            c.bytes[i]! += s.pkt.length;
-          }
-        });
-      }
-      case 'register_read': {
-        const target = this.#slot(P(0).value);
-        const r = this.externs.registers.get(P(1).value);
-        if (!r) throw new P4RuntimeError('P4_JSON', `unknown register ${P(1).value}`);
-        const idx = this.#index(this.#expr(P(2)));
-        const values = r.values;
-        const read = bigToEval(
-          (s, ad) => {
-            const i = idx(s, ad);
-            return i >= 0 && i < values.length ? values[i]! : 0n;
-          },
-          0n,
-          full(r.width),
-        );
-        return step(storeInto(target, read));
-      }
-      case 'register_write': {
-        const r = this.externs.registers.get(P(0).value);
-        if (!r) throw new P4RuntimeError('P4_JSON', `unknown register ${P(0).value}`);
-        const idx = this.#index(this.#expr(P(1)));
-        const v = asBig(this.#expr(P(2)));
-        const w = r.width;
-        return step((s, ad) => {
-          const i = idx(s, ad);
-          if (i >= 0 && i < r.values.length) r.values[i] = BigInt.asUintN(w, v(s, ad));
-        });
-      }
-      case 'execute_meter': {
-        const m = this.externs.meters.get(P(0).value);
-        if (!m) throw new P4RuntimeError('P4_JSON', `unknown meter ${P(0).value}`);
-        const idx = this.#index(this.#expr(P(1)));
-        const color = numEval((s, ad) => this.externs.meterColor(m, idx(s, ad), s.pkt.length), 0n, 2n);
-        return step(storeInto(this.#slot(P(2).value), color));
-      }
-      case 'modify_field_with_hash_based_offset': {
-        const calc = this.#calcs.get(P(2).value);
-        if (!calc) throw new P4RuntimeError('P4_JSON', `unknown calculation ${P(2).value}`);
-        const base = this.#expr(P(1));
-        const max = this.#expr(P(3));
-        // base + (max == 0 ? hash : hash % max), through the range-specialised operators
-        const offset = ternary(binary('==', max, constant(0n)), calc, binary('%', calc, max));
-        return step(storeInto(this.#slot(P(0).value), binary('+', base, offset)));
-      }
-      case 'modify_field_rng_uniform': {
-        const target = this.#slot(P(0).value);
-        const lo = asBig(this.#expr(P(1)));
-        const hi = asBig(this.#expr(P(2)));
-        const [, whi] = widthRange(target.width, target.signed);
-        const value = bigToEval(
-          (s, ad) => {
-            const a = lo(s, ad);
-            const span = hi(s, ad) - a + 1n;
-            return span <= 0n ? a : a + (BigInt(this.externs.random()) % span);
-          },
-          -(whi + 1n) * 2n,
-          whi * 2n + 1n,
-        );
-        return step(storeInto(target, value));
-      }
-      case 'push':
-      case 'pop': {
-        const st = this.stacks.get(P(0).value);
-        if (!st) throw new P4RuntimeError('P4_JSON', `unknown header stack ${P(0).value}`);
-        const n = Number(big(P(1).value));
-        const ids = st.headers;
-        const layouts = ids.map((i) => this.layouts[i]!);
-        const len = ids.length;
-        if (p.op === 'push') {
-          // from the top down, so every element is read before it is overwritten
-          const copies = layouts.map((l, i) => (i - n >= 0 ? this.#headerCopy(l, layouts[i - n]!) : null));
-          return step((s) => {
-            for (let i = len - 1; i >= 0; i--) {
-              const c = copies[i];
-              if (c) c(s);
-              else {
-                s.valid[ids[i]!] = 0;
-                s.vb[ids[i]!] = 0;
-              }
-            }
-          });
-        }
-        const copies = layouts.map((l, i) => (i + n < len ? this.#headerCopy(l, layouts[i + n]!) : null));
-        return step((s) => {
-          for (let i = 0; i < len; i++) {
-            const c = copies[i];
-            if (c) c(s);
-            else {
-              s.valid[ids[i]!] = 0;
-              s.vb[ids[i]!] = 0;
-            }
-          }
-        });
-      }
-      case 'clone_ingress_pkt_to_egress':
-      case 'clone_egress_pkt_to_egress': {
-        // p4c: [session, field list id]; a later clone in the same pipeline replaces it
-        const session = this.#index(this.#expr(P(0)));
-        const list = params.length > 1 ? this.#index(this.#expr(P(1))) : () => 0;
-        this.#fieldListRef(params.length > 1 ? P(1) : null, p.op);
-        return step((s, ad) => {
-          s.cloneSession = session(s, ad);
-          s.cloneFieldList = list(s, ad);
-        });
-      }
-      case 'resubmit':
-      case 'recirculate': {
-        const list = params.length > 0 ? this.#index(this.#expr(P(0))) : () => 0;
-        this.#fieldListRef(params.length > 0 ? P(0) : null, p.op);
-        if (p.op === 'resubmit')
-          return step((s, ad) => {
-            s.resubmit = list(s, ad);
-          });
-        return step((s, ad) => {
-          s.recirculate = list(s, ad);
-        });
-      }
-      case 'generate_digest': {
-        const receiver = this.#index(this.#expr(P(0)));
-        const id = Number(big(P(1).value));
-        if (!this.learnLists.has(id))
-          throw new P4RuntimeError('P4_JSON', `generate_digest: no learn list with id ${id}`);
-        return step((s, ad) => {
-          s.learn = id;
-          s.learnReceiver = receiver(s, ad);
-        });
-      }
-      case 'log_msg':
-      case 'assume':
-        return () => undefined;
-      case 'assert': {
-        const t = truth(this.#expr(P(0)));
-        return step((s, ad) => {
-          if (!t(s, ad)) throw new GuestError('P4_ASSERT', 'assert() failed in the P4 program');
-        });
-      }
-      case '_jump': {
-        const to = Number(big(P(0).value));
-        return () => to;
-      }
-      case '_jump_if_zero': {
-        const t = truth(this.#expr(P(0)));
-        const to = Number(big(P(1).value));
-        return (s, ad) => (t(s, ad) ? undefined : to);
-      }
-      default:
-        throw new P4RuntimeError('P4_JSON', `unsupported primitive '${p.op}'`);
-    }
-  }
-
-  /**
-   * A primitive as JavaScript statements, for those that have one (assignments of expressions
-   * with JS, header validity, drop, exit); null for the rest, which stay closures.
-   */
-  #primJs(p: J): string | null {
-    const params = (p.parameters ?? []) as J[];
-    switch (p.op as string) {
-      case 'assign':
-      case 'modify_field':
-        return storeJs(this.#slot(params[0].value), this.#expr(params[1]));
-      case 'remove_header':
-        return `v[${this.#header(params[0].value).id}] = 0;`;
-      case 'add_header': {
-        const l = this.#header(params[0].value);
-        const wide = l.bEnd > l.bStart ? `s.b.fill(0n, ${l.bStart}, ${l.bEnd});` : '';
-        return `if (v[${l.id}] === 0) { v[${l.id}] = 1; n.fill(0, ${l.nStart}, ${l.nEnd}); ${wide} }`;
-      }
-      case 'mark_to_drop': {
-        const mg = this.smf.mcast_grp;
-        return `n[${this.smf.egress_spec}] = ${DROP_PORT};${mg >= 0 ? ` n[${mg}] = 0;` : ''}`;
-      }
-      case 'exit':
-        return 's.exit = true; return;';
-      case 'log_msg':
-      case 'assume':
-        return '';
-      default:
-        return null;
-    }
-  }
-
-  #action(a: J): ActionRT {
-    const params = ((a.runtime_data ?? []) as J[]).map((r) => ({
-      name: String(r.name),
-      width: Number(r.bitwidth),
-    }));
-    this.#paramWidths = params.map((x) => x.width);
-    const prims = ((a.primitives ?? []) as J[]).map((p) => this.#prim(p));
-    // An action whose every primitive has JS becomes one function: no call per primitive.
-    const js = ((a.primitives ?? []) as J[]).map((p) => this.#primJs(p));
-    this.#paramWidths = null;
-    if (js.every((x) => x !== null)) {
-      const body = js.join('\n');
-      return { name: a.name, id: a.id, params, run: jsFunction<void>(body), js: body };
-    }
-    const n = prims.length;
-    const first = prims[0]!;
-    const run =
-      n === 0
-        ? () => {}
-        : n === 1
-          ? (s: PacketState, ad: ActionData) => void first(s, ad)
-          : (s: PacketState, ad: ActionData) => {
-              let pc = 0;
-              while (pc < n) {
-                const r = prims[pc]!(s, ad);
-                if (r === undefined) pc++;
-                else if (r < 0) return;
-                else pc = r;
-              }
-            };
-    return { name: a.name, id: a.id, params, run, js: null };
-  }
-
-  #selectKey(k: J, state: string): SelectKey {
-    if (k.type === 'field') {
-      const e = this.#fieldEval(k.value);
-      const { layout, field } = this.#fieldRef(k.value);
-      const w = field < 0 ? 1 : layout.widths[field]!;
-      const unsigned = e.lo >= 0n;
-      // keys read their slot directly: no call through the expression's closure
-      const slot = field >= 0 ? layout.slots[field]! : null;
-      const h = layout.id;
-      const direct =
-        slot === null
-          ? (s: PacketState) => s.valid[h]!
-          : !slot.wide
-            ? (s: PacketState) => s.n[slot.slot]!
-            : null;
-      return {
-        num:
-          e.num && unsigned
-            ? (direct ?? ((s) => (e.f as (s: PacketState, ad: ActionData) => number)(s, NO_ACTION_DATA)))
-            : null,
-        js: !e.num || !unsigned ? null : slot === null ? `v[${h}]` : !slot.wide ? `n[${slot.slot}]` : null,
-        big: asBig(e) as (s: PacketState) => bigint,
-        bytes: Math.max(1, Math.ceil(w / 8)),
-        scale: 2 ** (8 * Math.max(1, Math.ceil(w / 8))),
-      };
-    }
-    if (k.type === 'stack_field') {
-      const st = this.stacks.get(k.value[0]);
-      if (!st) throw new P4RuntimeError('P4_JSON', `unknown header stack ${k.value[0]}`);
-      const ids = st.headers;
-      const first = this.layouts[ids[0]!]!;
-      const fid = first.fieldIds.get(k.value[1]);
-      if (fid === undefined)
-        throw new P4RuntimeError('P4_JSON', `stack ${k.value[0]} has no field ${k.value[1]}`);
-      const oob = this.errors.get('StackOutOfBounds') ?? 3;
-      const slots = ids.map((i) => this.layouts[i]!.slots[fid]!);
-      const lastValid = (s: PacketState): number => {
-        for (let i = ids.length - 1; i >= 0; i--) if (s.valid[ids[i]!] === 1) return i;
-        throw new ParserError(oob);
-      };
-      const f = slots[0]!;
-      const big = (s: PacketState): bigint => {
-        const x = slots[lastValid(s)]!;
-        return x.wide ? s.b[x.slot]! : BigInt(s.n[x.slot]!);
-      };
-      return {
-        num: !f.wide && !f.signed ? (s) => s.n[slots[lastValid(s)]!.slot]! : null,
-        js: null,
-        big,
-        bytes: Math.max(1, Math.ceil(first.widths[fid]! / 8)),
-        scale: 2 ** (8 * Math.max(1, Math.ceil(first.widths[fid]! / 8))),
-      };
-    }
-    if (k.type === 'lookahead') {
-      const e = this.#expr(k);
-      return {
-        num: e.num ? (s) => e.f(s, NO_ACTION_DATA) : null,
-        js: null,
-        big: (s) => asBig(e)(s, NO_ACTION_DATA),
-        bytes: Math.max(1, Math.ceil(Number(k.value[1]) / 8)),
-        scale: 2 ** (8 * Math.max(1, Math.ceil(Number(k.value[1]) / 8))),
-      };
-    }
-    throw new P4RuntimeError('P4_JSON', `state ${state}: unsupported transition key '${k.type}'`);
-  }
-
-  #parser(p: J): ParseState {
-    const states = new Map<string, ParseState>();
-    const pending: [Transition, string | null][] = [];
-    for (const st of p.parse_states as J[]) {
-      const ops = (st.parser_ops as J[]).map((o) => this.#parserOp(o));
-      const opsJs = (st.parser_ops as J[]).map((o) => this.#parserOpJs(o));
-      const keys = (st.transition_key as J[]).map((k: J) => this.#selectKey(k, st.name));
-      const keyBits = keys.reduce((a, k) => a + k.bytes * 8, 0);
-      const numKey = keys.length > 0 && keyBits <= 32 && keys.every((k) => k.num !== null);
-      const transitions = (st.transitions as J[]).map((t: J) => {
-        const kind: Transition['kind'] =
-          t.type === 'default' ? DEFAULT : t.type === 'parse_vset' ? VSET : VALUE;
-        if (t.type !== 'default' && t.type !== 'hexstr' && t.type !== 'parse_vset') {
-          throw new P4RuntimeError('P4_JSON', `state ${st.name}: unsupported transition type '${t.type}'`);
-        }
-        const mask = kind === VALUE && t.mask !== null && t.mask !== undefined ? big(t.mask) : -1n;
-        const value = kind === VALUE ? (mask === -1n ? big(t.value) : big(t.value) & mask) : 0n;
-        const keyMask = full(keyBits);
-        const tr: Transition = {
-          kind,
-          value,
-          mask,
-          valueN: numKey ? Number(value & keyMask) : 0,
-          maskN: numKey ? Number(mask & keyMask) : 0,
-          vset: kind === VSET ? (this.vsets.get(t.value) ?? new Set()) : null,
-          next: null,
-        };
-        // a value wider than the key can never match on numbers either
-        if (numKey && kind === VALUE && (value & ~keyMask & mask) !== 0n) tr.valueN = -1;
-        pending.push([tr, t.next_state ?? null]);
-        return tr;
-      });
-      states.set(st.name, { name: st.name, index: states.size, ops, opsJs, keys, numKey, transitions });
-    }
-    for (const [t, n] of pending) {
-      if (n === null) continue;
-      const target = states.get(n);
-      if (!target) throw new P4RuntimeError('P4_JSON', `transition to unknown parse state ${n}`);
-      t.next = target;
-    }
-    const init = states.get(p.init_state);
-    if (!init) throw new P4RuntimeError('P4_JSON', `unknown init_state ${p.init_state}`);
-    this.parserStates = [...states.values()];
-    return init;
-  }
-
-  /** Extraction of one header: its fields read at fixed offsets into their slots. */
-  #extractor(hid: number): (s: PacketState, extraBits: number) => void {
-    const l = this.layouts[hid]!;
-    const tooShort = this.errors.get('PacketTooShort') ?? 1;
-    // Fields before the varbit sit at fixed offsets; fields after it move with its length.
-    const fixed: { off: number; w: number; slot: number; signed: boolean; wide: boolean; after: boolean }[] =
-      [];
-    let off = 0;
-    let after = false;
-    let varbitOff = 0;
-    l.slots.forEach((fs, i) => {
-      if (i === l.varbitField) {
-        varbitOff = off;
-        after = true;
-        return;
-      }
-      const w = l.widths[i]!;
-      fixed.push({ off, w, slot: fs.slot, signed: fs.signed, wide: fs.wide, after });
-      off += w;
-    });
-    const count = fixed.length;
-    const bits = l.bits;
-    const vbSlot = l.varbitField >= 0 ? l.slots[l.varbitField]!.slot : -1;
-    if (l.varbitField < 0) {
-      const extract = compileExtractor(
-        fixed.map((f) => ({ off: f.off, width: f.w, slot: f.slot, wide: f.wide, signed: f.signed })),
-      );
-      return (s) => {
-        const c = s.cursor;
-        if ((c << 3) + bits > s.pkt.length << 3) throw new ParserError(tooShort);
-        extract(s, s.pkt, c);
-        s.valid[hid] = 1;
-        s.vb[hid] = 0;
-        s.cursor = c + (bits >> 3);
-      };
-    }
-    const wraps = fixed.map((f) => (f.signed ? wrapNum(f.w, true) : null));
-    return (s, extraBits) => {
-      const base = s.cursor * 8;
-      const total = bits + extraBits;
-      if (base + total > s.pkt.length * 8) throw new ParserError(tooShort);
-      for (let i = 0; i < count; i++) {
-        const f = fixed[i]!;
-        const at = base + f.off + (f.after ? extraBits : 0);
-        if (f.wide) {
-          const v = readBits(s.pkt, at, f.w);
-          s.b[f.slot] = f.signed ? BigInt.asIntN(f.w, v) : v;
-        } else {
-          const v = readNum(s.pkt, at, f.w);
-          s.n[f.slot] = wraps[i] ? wraps[i]!(v) : v;
-        }
-      }
-      if (vbSlot >= 0) s.b[vbSlot] = readBits(s.pkt, base + varbitOff, extraBits);
-      s.valid[hid] = 1;
-      s.vb[hid] = extraBits;
-      s.cursor += total >> 3;
-    };
-  }
-
-  /**
-   * A parser op as JS statements for the generated parser (parser.ts), where it has them: the
-   * extract of a fixed-size header (bounds check, straight-line reads, validity, cursor) and
-   * an assignment whose expression has JS. Null for the rest, which the parser calls.
-   */
-  #parserOpJs(o: J): string | null {
-    const params = (o.parameters ?? []) as J[];
-    if (o.op === 'set') return storeJs(this.#slot(params[0].value), this.#expr(params[1]));
-    if (o.op !== 'extract' || params[0]?.type !== 'regular') return null;
-    const l = this.#header(params[0].value);
-    if (l.varbitField >= 0 || l.bits % 8 !== 0) return null;
-    const tooShort = this.errors.get('PacketTooShort') ?? 1;
-    const bytes = l.bits >> 3;
-    const fields: PackedField[] = [];
-    let off = 0;
-    l.slots.forEach((fs, i) => {
-      fields.push({ off, width: l.widths[i]!, slot: fs.slot, wide: fs.wide, signed: fs.signed });
-      off += l.widths[i]!;
-    });
-    return [
-      '{ const c = s.cursor;',
-      `if (c + ${int(bytes)} > len) throw new PE(${int(tooShort)});`,
-      ...extractorStatements(fields),
-      `v[${int(l.id)}] = 1; vb[${int(l.id)}] = 0; s.cursor = c + ${int(bytes)}; }`,
-    ].join('\n');
-  }
-
-  #parserOp(o: J): (s: PacketState) => void {
-    const params = (o.parameters ?? []) as J[];
-    const tooShort = this.errors.get('PacketTooShort') ?? 1;
-    switch (o.op as string) {
-      case 'extract': {
-        const p = params[0];
-        if (p.type === 'regular') {
-          const x = this.#extractor(this.#header(p.value).id);
-          return (s) => x(s, 0);
-        }
-        if (p.type === 'stack') {
-          const st = this.stacks.get(p.value);
-          if (!st) throw new P4RuntimeError('P4_JSON', `unknown header stack ${p.value}`);
-          const ids = st.headers;
-          const xs = ids.map((i) => this.#extractor(i));
-          const overflow = this.errors.get('StackOutOfBounds') ?? 3;
-          return (s) => {
-            for (let i = 0; i < ids.length; i++) {
-              if (s.valid[ids[i]!] === 0) {
-                xs[i]!(s, 0);
-                return;
-              }
-            }
-            throw new ParserError(overflow);
-          };
-        }
-        throw new P4RuntimeError('P4_JSON', `unsupported extract parameter '${p.type}'`);
-      }
-      case 'extract_VL': {
-        const l = this.#header(params[0].value);
-        const x = this.#extractor(l.id);
-        const len = this.#index(this.#expr(params[1]));
-        const headerTooShort = this.errors.get('HeaderTooShort') ?? 4;
-        return (s) => {
-          const bits = len(s, NO_ACTION_DATA);
-          if (bits < 0 || bits > l.maxVarbit || bits % 8 !== 0) throw new ParserError(headerTooShort);
-          x(s, bits);
-        };
-      }
-      case 'set': {
-        const target = this.#slot(params[0].value);
-        const e = this.#expr(params[1]);
-        const js = storeJs(target, e);
-        if (js !== null) return jsFunction<void>(js) as (s: PacketState) => void;
-        return storeInto(target, e) as (s: PacketState) => void;
-      }
-      case 'verify': {
-        const t = truth(this.#expr(params[0]));
-        const e = this.#index(this.#expr(params[1]));
-        return (s) => {
-          if (!t(s, NO_ACTION_DATA)) throw new ParserError(e(s, NO_ACTION_DATA));
-        };
-      }
-      case 'advance': {
-        const n = this.#index(this.#expr(params[0]));
-        return (s) => {
-          const bits = n(s, NO_ACTION_DATA);
-          if (s.cursor * 8 + bits > s.pkt.length * 8) throw new ParserError(tooShort);
-          s.cursor += bits >> 3;
-        };
-      }
-      case 'primitive': {
-        const prims = params.map((x) => this.#prim(x));
-        return (s) => {
-          for (const p of prims) p(s, NO_ACTION_DATA);
-        };
-      }
-      default:
-        throw new P4RuntimeError('P4_JSON', `unsupported parser op '${o.op}'`);
-    }
   }
 
   #tableKey(k: J, table: string): TableKeyRT {

@@ -11,6 +11,7 @@
  */
 
 import { P4RuntimeError } from './errors.js';
+import { LpmTrie } from './lpm-trie.js';
 import type { ActionData, ActionRT, PacketState } from './state.js';
 import { NUM_BITS } from './state.js';
 
@@ -71,6 +72,14 @@ export interface DirectCounterValue {
 }
 
 const full = (w: number): bigint => (1n << BigInt(w)) - 1n;
+
+/**
+ * Lookups after a change of a route table's entries before its trie is (re)built: enough that
+ * what they cost on the Maps outweighs a build (a 65,536-cell fill plus a pass over the
+ * entries), so a control plane that keeps changing routes under traffic pays for rebuilds at
+ * most about as much as the Maps would have cost it, never a build per change.
+ */
+export const trieAfterLookups = (entries: number): number => 8192 + 2 * entries;
 
 /** How a key of a priority table is compared, chosen once from its match kind and width. */
 enum Cmp {
@@ -200,6 +209,12 @@ export class TableRT {
     this.#rangeKeys = this.#cmp.flatMap((c, i) => (c === Cmp.Range ? [i] : []));
     this.keyB = this.keys.map(() => 0n);
     this.#numKeys = this.keys.every((k) => k.getN !== null);
+    this.#widen = this.#cmp.flatMap((c, i) => (c === Cmp.Big && this.keys[i]!.getN !== null ? [i] : []));
+    this.#trieable =
+      this.#kind === 'lpm' &&
+      this.keys.length === 1 &&
+      this.keys[0]!.width === 32 &&
+      this.keys[0]!.getN !== null;
   }
 
   get needsPriority(): boolean {
@@ -214,6 +229,39 @@ export class TableRT {
 
   /** Every key has a number reader: lookups never read a BigInt. */
   readonly #numKeys: boolean;
+  /** Keys read as numbers but matched as BigInts (ternary/lpm masks over 32 bits). */
+  readonly #widen: number[];
+
+  /**
+   * Tables with one 32-bit lpm key (IPv4 routes) also answer from a DIR-16-8-8 trie
+   * (lpm-trie.ts): at most three array reads, where the Maps cost a probe per prefix length.
+   * It is rebuilt from the entries, so after a change the Maps answer until
+   * trieAfterLookups(entries) lookups have passed: a control plane that interleaves changes
+   * with packets does not pay a rebuild per change.
+   */
+  readonly #trieable: boolean;
+  #trie: LpmTrie<EntryRT> | null = null;
+  #lookupsSinceChange = 0;
+
+  /** trieAfterLookups of the entry count, set when the entries change. */
+  #trieAfter = trieAfterLookups(0);
+
+  #buildTrie(): LpmTrie<EntryRT> {
+    const prefixes = [...this.#byHandle.values()].map((e) => ({
+      value: Number(e.keys[0]!.value),
+      length: e.keys[0]!.prefix,
+      item: e,
+    }));
+    this.#trie = new LpmTrie(prefixes);
+    return this.#trie;
+  }
+
+  /** Entries were added or removed: the trie no longer holds them. */
+  #entriesChanged(): void {
+    this.#trie = null;
+    this.#lookupsSinceChange = 0;
+    this.#trieAfter = trieAfterLookups(this.#byHandle.size);
+  }
 
   lookup(s: PacketState): EntryRT | null {
     const keys = this.keys;
@@ -246,7 +294,12 @@ export class TableRT {
           const v = this.keyN[li]!;
           const masks = this.#lpmMasksN;
           if (this.keys.length === 1) {
-            // one ≤ 32-bit key (a route table): the nest of each prefix length is one Map
+            if (this.#trieable) {
+              const trie = this.#trie;
+              if (trie !== null) return trie.lookup(v) ?? null;
+              if (++this.#lookupsSinceChange >= this.#trieAfter) return this.#buildTrie().lookup(v) ?? null;
+            }
+            // one ≤ 32-bit key: the nest of each prefix length is one Map, longest first
             for (let i = 0; i < nests.length; i++) {
               const e = nests[i]!.get(v & masks[i]!) as EntryRT | undefined;
               if (e !== undefined) return e;
@@ -291,7 +344,8 @@ export class TableRT {
     const vn = this.keyN;
     const vb = this.keyB;
     // keys matched as BigInts (masks over 32 bits) that were read as numbers
-    for (let i = 0; i < n; i++) if (cmp[i] === Cmp.Big && keys[i]!.getN !== null) vb[i] = BigInt(vn[i]!);
+    const widen = this.#widen;
+    for (let i = 0; i < widen.length; i++) vb[widen[i]!] = BigInt(vn[widen[i]!]!);
     if (this.#tuples === undefined) this.#tuples = this.#buildTuples();
     if (this.#tuples !== null) return this.#probe(this.#tuples);
     const rows = this.#rows;
@@ -640,6 +694,7 @@ export class TableRT {
     this.#nextHandle++;
     this.#seq++;
     this.#byHandle.set(entry.handle, entry);
+    this.#entriesChanged();
     return entry.handle;
   }
 
@@ -671,6 +726,7 @@ export class TableRT {
       );
     const e = this.#entry(handle);
     this.#byHandle.delete(handle);
+    this.#entriesChanged();
     if (this.#kind === 'exact' || this.#kind === 'lpm') {
       const p = this.#kind === 'lpm' ? e.keys[this.#lpmIndex]!.prefix : -1;
       const nest = p < 0 ? this.#exact : this.#lpm.get(p)!;
@@ -716,6 +772,7 @@ export class TableRT {
 
   clear(): void {
     this.#byHandle.clear();
+    this.#entriesChanged();
     this.#exact.clear();
     this.#lpm.clear();
     if (this.#lpmIndex >= 0) this.#setPrefixes();
