@@ -38,6 +38,17 @@ export interface SwitchOutput {
   readonly bytes: Uint8Array;
 }
 
+/** A packet state's per-pass flags with no exit, clone, resubmit, recirculate or digest pending. */
+const NOTHING_PENDING = {
+  exit: false,
+  cloneSession: -1,
+  cloneFieldList: -1,
+  resubmit: -1,
+  recirculate: -1,
+  learn: -1,
+  learnReceiver: 0,
+} as const;
+
 export class PacketPaths {
   readonly #p: CompiledProgram;
   readonly #deparser: Deparser;
@@ -102,13 +113,7 @@ export class PacketPaths {
         vb: new Int32Array(this.#p.layouts.length),
         pkt,
         cursor: 0,
-        exit: false,
-        cloneSession: -1,
-        cloneFieldList: -1,
-        resubmit: -1,
-        recirculate: -1,
-        learn: -1,
-        learnReceiver: 0,
+        ...NOTHING_PENDING,
       };
       this.#state = st;
     }
@@ -142,13 +147,7 @@ export class PacketPaths {
       vb: s.vb.slice(),
       pkt: s.pkt,
       cursor: s.cursor,
-      exit: false,
-      cloneSession: -1,
-      cloneFieldList: -1,
-      resubmit: -1,
-      recirculate: -1,
-      learn: -1,
-      learnReceiver: 0,
+      ...NOTHING_PENDING,
     };
   }
 
