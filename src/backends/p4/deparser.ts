@@ -1,7 +1,8 @@
 /**
  * The deparser: valid headers in the program's emit order, then the payload the parser did
  * not consume. Each header's fields are packed by generated straight-line code (codegen.ts);
- * output packets are views cut from a shared slab.
+ * output packets are views cut from a shared slab, or, at most 64 bytes long and of the input's
+ * length, typed arrays of their own that V8 keeps in its heap (ON_HEAP_MAX).
  */
 
 import { orBits, orNum } from './bits.js';
@@ -12,6 +13,15 @@ import type { PacketState } from './state.js';
 
 /** Size of the slabs output packets are cut from. */
 const SLAB_BYTES = 64 * 1024;
+
+/**
+ * Output packets of at most this many bytes that keep the input's length are copies of their
+ * own rather than slab views: V8 (typed_array_max_size_in_heap, 64 by default) allocates a
+ * typed array that small in its heap, inline, so `new Uint8Array(pkt)` is one cheap call —
+ * measured ~30 % cheaper than a slab view and set() at 60 bytes. One byte over, V8 gives it a
+ * backing store of its own, over ten times dearer: do not raise this.
+ */
+const ON_HEAP_MAX = 64;
 
 export class Deparser {
   readonly #layouts: readonly HeaderLayout[];
@@ -124,10 +134,15 @@ const hdrBytes = bits >> 3;
 let out;
 if (hdrBytes === s.cursor) {
   // headers take as many bytes as were parsed (fields rewritten, none added or removed):
-  // copy the packet whole (one call; a byte loop measured slower from ~50 bytes), then pack
-  // the headers over its front
-  out = alloc(pkt.length);
-  out.set(pkt);
+  // copy the packet whole, then pack the headers over its front: a packet of at most
+  // ON_HEAP_MAX bytes is copied into a typed array of its own (V8 keeps one that small in its
+  // heap, allocated inline: one call, about a third cheaper than a slab view and set());
+  // a larger one into a slab view (one set() call; a byte loop measured slower from ~50 bytes)
+  if (pkt.length <= ${int(ON_HEAP_MAX)}) out = new Uint8Array(pkt);
+  else {
+    out = alloc(pkt.length);
+    out.set(pkt);
+  }
 } else {
   out = alloc(hdrBytes + pkt.length - s.cursor);
   out.set(pkt.subarray(s.cursor), hdrBytes);
