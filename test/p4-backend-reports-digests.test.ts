@@ -5,14 +5,11 @@
  * has none, and a digest never leaks into the next execution.
  */
 
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createP4Build } from '../src/backends/p4/backend.js';
 import { decodePayload, encodePayload, hashPayload } from '../src/runtime/payload.js';
 import type { Output } from '../src/runtime/types.js';
-import { Thunderpac } from '../src/thunderpac.js';
+import { storedThunderpac } from './helpers/stored-thunderpac.js';
 
 const program = `#include <core.p4>
 #include <v1model.p4>
@@ -43,24 +40,14 @@ V1Switch(P(), NoCk(), I(), E(), NoCk(), D()) main;
 const frame = (type: number) =>
   Uint8Array.from([1, 2, 3, 4, 5, 6, 0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff, type >> 8, type & 0xff]);
 
-let dir: string;
-let tp: Thunderpac;
-
-beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'tp-p4-digest-'));
-  tp = await Thunderpac.open({ store: dir });
-});
-afterAll(async () => {
-  await tp.close();
-  rmSync(dir, { recursive: true, force: true });
-});
+const tp = storedThunderpac('tp-p4-digest-');
 
 describe('p4 backend: digests in the output', () => {
   const build = createP4Build(program, { name: 'learn' });
 
   it('carries the learn message of the packet, hashed with the output, and replays', async () => {
-    const sandbox = tp.sandbox({ backend: 'p4' });
-    const r = await tp.execute(sandbox, {
+    const sandbox = tp().sandbox({ backend: 'p4' });
+    const r = await tp().execute(sandbox, {
       build,
       entry: 'ingress',
       input: { kind: 'packet', bytes: frame(0x88b5), ingressPort: 5 },
@@ -79,13 +66,13 @@ describe('p4 backend: digests in the output', () => {
     expect(hashPayload(bare as Output)).not.toBe(r.receipt.output?.hash);
     // And it survives the store's encoding.
     expect(decodePayload(encodePayload(r.output))).toEqual(r.output);
-    expect((await tp.verify(r.receipt.id)).match).toBe(true);
+    expect((await tp().verify(r.receipt.id)).match).toBe(true);
   });
 
   it('has no digests for a packet that sends none, even right after one that did', async () => {
-    const sandbox = tp.sandbox({ backend: 'p4' });
-    await tp.execute(sandbox, { build, entry: 'ingress', input: { kind: 'packet', bytes: frame(0x88b5) } });
-    const r = await tp.execute(sandbox, {
+    const sandbox = tp().sandbox({ backend: 'p4' });
+    await tp().execute(sandbox, { build, entry: 'ingress', input: { kind: 'packet', bytes: frame(0x88b5) } });
+    const r = await tp().execute(sandbox, {
       build,
       entry: 'ingress',
       input: { kind: 'packet', bytes: frame(0x0800) },

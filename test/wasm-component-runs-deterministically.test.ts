@@ -1,6 +1,4 @@
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { deniedInterface } from '../src/backends/wasm/preview2.js';
@@ -13,7 +11,7 @@ import {
 import { GuestExitError, LimitExceededError, ProgramRejectedError } from '../src/runtime/errors.js';
 import { type SandboxOptions, sandboxSpec } from '../src/runtime/sandbox.js';
 import type { Output, SandboxSpec } from '../src/runtime/types.js';
-import { Thunderpac } from '../src/thunderpac.js';
+import { storedThunderpac } from './helpers/stored-thunderpac.js';
 import { buildGuests, bytes, ctx, guest, probeLines, text } from './wasm-fixtures.js';
 
 const WASM_DIR = fileURLToPath(new URL('../wasm/', import.meta.url));
@@ -185,16 +183,7 @@ describe('components that are refused, each with its own typed error', () => {
 });
 
 describe('component receipts', () => {
-  let dir: string;
-  let tp: Thunderpac;
-  beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'tp-component-'));
-    tp = await Thunderpac.open({ store: dir });
-  });
-  afterAll(async () => {
-    await tp.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  const tp = storedThunderpac('tp-component-');
 
   it('same input twice: same output hash, fuel and replay fingerprint; verify replays it', async () => {
     const build = createComponentBuild(component('wasi_probe'), { name: 'wasi_probe' });
@@ -206,15 +195,15 @@ describe('component receipts', () => {
       determinism: { seed: 42 },
     };
     const input = { kind: 'bytes' as const, bytes: bytes('') };
-    const a = await tp.execute(tp.sandbox(opts), { build, entry: COMPONENT_ENTRY, input });
-    const b = await tp.execute(tp.sandbox(opts), { build, entry: COMPONENT_ENTRY, input });
+    const a = await tp().execute(tp().sandbox(opts), { build, entry: COMPONENT_ENTRY, input });
+    const b = await tp().execute(tp().sandbox(opts), { build, entry: COMPONENT_ENTRY, input });
     expect(a.status).toBe('completed');
     expect(a.receipt.entry).toBe('wasi:cli/run');
     expect(a.receipt.determinism.flags).toContain('wasi-virtual-clock');
     expect(build.manifest.toolchain.jco).toMatch(/^\d+\.\d+\.\d+/);
     expect(b.receipt.output).toEqual(a.receipt.output);
     expect(b.receipt.resources.fuelUsed).toBe(a.receipt.resources.fuelUsed);
-    const report = await tp.verify(a.receipt.id);
+    const report = await tp().verify(a.receipt.id);
     expect(report.problem).toBeNull();
     expect(report.mismatches).toEqual([]);
     expect(report.match).toBe(true);

@@ -1,12 +1,9 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createWasmBuild, WasmBackend } from '../src/backends/wasm/index.js';
 import { GuestExitError, LimitExceededError, type ProgramRejectedError } from '../src/runtime/errors.js';
 import { sandboxSpec } from '../src/runtime/sandbox.js';
 import type { Output, SandboxSpec } from '../src/runtime/types.js';
-import { Thunderpac } from '../src/thunderpac.js';
+import { storedThunderpac } from './helpers/stored-thunderpac.js';
 import { buildGuests, bytes, ctx, guest, sandbox, text, wasiSandbox } from './wasm-fixtures.js';
 
 const backends = [
@@ -97,16 +94,7 @@ describe.each(backends)('WASI commands, %s path', (_path, backend) => {
 });
 
 describe('WASI commands through the executor', () => {
-  let dir: string;
-  let tp: Thunderpac;
-  beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'tp-wasi-'));
-    tp = await Thunderpac.open({ store: dir });
-  });
-  afterAll(async () => {
-    await tp.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  const tp = storedThunderpac('tp-wasi-');
 
   it('same input twice → same output hash; the receipt names the clock policy and seed', async () => {
     const build = createWasmBuild(guest('wasi_probe'), { name: 'wasi_probe' });
@@ -116,19 +104,19 @@ describe('WASI commands through the executor', () => {
       determinism: { seed: 42 },
     };
     const input = { kind: 'bytes' as const, bytes: bytes('') };
-    const a = await tp.execute(tp.sandbox(opts), { build, entry: '_start', input });
-    const b = await tp.execute(tp.sandbox(opts), { build, entry: '_start', input });
+    const a = await tp().execute(tp().sandbox(opts), { build, entry: '_start', input });
+    const b = await tp().execute(tp().sandbox(opts), { build, entry: '_start', input });
     expect(a.status).toBe('completed');
     expect(b.receipt.output).toEqual(a.receipt.output);
     expect(a.receipt.determinism).toEqual({ seed: 42, flags: ['nan-canonical', 'wasi-virtual-clock'] });
-    const report = await tp.verify(a.receipt.id);
+    const report = await tp().verify(a.receipt.id);
     expect(report).toMatchObject({ match: true, mismatches: [] });
   });
 
   it('a non-zero exit fails the execution with GUEST_EXIT in the receipt', async () => {
     const build = createWasmBuild(guest('wasi_exit'), { name: 'wasi_exit' });
-    const sb = tp.sandbox({ backend: 'wasm', allowedImports: ['wasi_snapshot_preview1.*'] });
-    const r = await tp.execute(sb, { build, entry: '_start', input: { kind: 'bytes', bytes: bytes('7') } });
+    const sb = tp().sandbox({ backend: 'wasm', allowedImports: ['wasi_snapshot_preview1.*'] });
+    const r = await tp().execute(sb, { build, entry: '_start', input: { kind: 'bytes', bytes: bytes('7') } });
     expect(r.status).toBe('failed');
     expect(r.receipt.error).toMatchObject({ code: 'GUEST_EXIT' });
     expect(r.receipt.error?.message).toContain('exited with code 7: bye 7');

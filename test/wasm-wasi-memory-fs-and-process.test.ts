@@ -1,6 +1,3 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createWasmBuild, WasmBackend } from '../src/backends/wasm/index.js';
@@ -8,7 +5,7 @@ import { ValidationError } from '../src/runtime/errors.js';
 import { fsTreeDigest, MEMORY_FS_MAX_BYTES } from '../src/runtime/fs-tree.js';
 import { type SandboxOptions, sandboxSpec } from '../src/runtime/sandbox.js';
 import type { Output, SandboxSpec } from '../src/runtime/types.js';
-import { Thunderpac } from '../src/thunderpac.js';
+import { storedThunderpac } from './helpers/stored-thunderpac.js';
 import { buildGuests, bytes, ctx, guest, text } from './wasm-fixtures.js';
 
 // WASI errnos as wasi-libc reports them.
@@ -224,16 +221,7 @@ describe('sandbox spec: wasi process and memory fs validation', () => {
 });
 
 describe('receipts pin the memory tree, args and env; verify replays them', () => {
-  let dir: string;
-  let tp: Thunderpac;
-  beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'tp-memfs-'));
-    tp = await Thunderpac.open({ store: dir });
-  });
-  afterAll(async () => {
-    await tp.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  const tp = storedThunderpac('tp-memfs-');
 
   it('same tree and input twice: same output and replay fingerprint; a changed file changes the digest', async () => {
     const build = createWasmBuild(guest('wasi_files'), { name: 'wasi_files' });
@@ -247,8 +235,8 @@ describe('receipts pin the memory tree, args and env; verify replays them', () =
       kind: 'bytes' as const,
       bytes: bytes('argv\nenv\ncat data.txt\nwrite data.txt w\ncat data.txt\n'),
     };
-    const a = await tp.execute(tp.sandbox(opts), { build, entry: '_start', input });
-    const b = await tp.execute(tp.sandbox(opts), { build, entry: '_start', input });
+    const a = await tp().execute(tp().sandbox(opts), { build, entry: '_start', input });
+    const b = await tp().execute(tp().sandbox(opts), { build, entry: '_start', input });
     expect(a.status).toBe('completed');
     expect(text(outBytes(a.output as Output))).toBe(
       'argv tool,--flag\nenv LANG=C\ncat data.txt hello\nwrite data.txt ok\ncat data.txt w\n',
@@ -258,13 +246,13 @@ describe('receipts pin the memory tree, args and env; verify replays them', () =
     expect(a.receipt.sandbox.wasi).toEqual({ args: ['tool', '--flag'], env: { LANG: 'C' } });
     const fs = a.receipt.sandbox.fs;
     expect(fs.kind === 'memory' && fs.digest).toMatch(/^[0-9a-f]{64}$/);
-    const report = await tp.verify(a.receipt.id);
+    const report = await tp().verify(a.receipt.id);
     expect(report.problem).toBeNull();
     expect(report.mismatches).toEqual([]);
     expect(report.match).toBe(true);
 
-    const changed = await tp.execute(
-      tp.sandbox({
+    const changed = await tp().execute(
+      tp().sandbox({
         ...opts,
         fs: { kind: 'memory', files: { ...TREE, 'data.txt': 'hellp' }, writable: true },
       }),
