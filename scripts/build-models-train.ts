@@ -270,28 +270,26 @@ export function trainHead(features: Dataset, o: HeadOptions): Dense {
   return fold(w, b, C, s);
 }
 
-/** argmax of a dense layer's scores on raw input, for held-out accuracy. */
-export function predictDense(layer: Dense, x: Float64Array): number {
-  let best = 0;
-  let bestScore = Number.NEGATIVE_INFINITY;
+/** A dense layer's outputs on raw input (float32 weights, float64 arithmetic). */
+function denseScores(layer: Dense, x: Float64Array): Float64Array {
+  const out = new Float64Array(layer.outputs);
   for (let j = 0; j < layer.outputs; j++) {
     let v = layer.b[j]!;
     for (let i = 0; i < layer.inputs; i++) v += layer.w[j * layer.inputs + i]! * x[i]!;
-    if (v > bestScore) {
-      bestScore = v;
-      best = j;
-    }
+    out[j] = v;
   }
+  return out;
+}
+
+/** argmax of a dense layer's scores on raw input, for held-out accuracy (ties to the first). */
+export function predictDense(layer: Dense, x: Float64Array): number {
+  const scores = denseScores(layer, x);
+  let best = 0;
+  for (let j = 1; j < scores.length; j++) if (scores[j]! > scores[best]!) best = j;
   return best;
 }
 
-/** The MLP's hidden activations on raw input (float32 weights, float64 arithmetic). */
+/** The MLP's hidden activations (ReLU of the first layer) on raw input. */
 export function hiddenOf(layer: Dense, x: Float64Array): Float64Array {
-  const out = new Float64Array(layer.outputs);
-  for (let k = 0; k < layer.outputs; k++) {
-    let v = layer.b[k]!;
-    for (let i = 0; i < layer.inputs; i++) v += layer.w[k * layer.inputs + i]! * x[i]!;
-    out[k] = Math.max(v, 0);
-  }
-  return out;
+  return denseScores(layer, x).map((v) => Math.max(v, 0));
 }
