@@ -294,9 +294,9 @@ export class OnnxWorkerPool {
     // a crash still has the originals. A thread gets them in the slot's reused buffer
     // (transferred there and back); a process gets them serialized, which is a copy already.
     const feeds: Record<string, WireTensor> = {};
-    const transfer: ArrayBuffer[] = [];
+    let buffer: ArrayBuffer | undefined;
     if (worker.isolation === 'thread') {
-      const buffer = this.#inputBuffer(slot, job.feeds);
+      buffer = this.#inputBuffer(slot, job.feeds);
       const bytes = new Uint8Array(buffer);
       let at = 0;
       for (const [name, t] of Object.entries(job.feeds)) {
@@ -307,7 +307,6 @@ export class OnnxWorkerPool {
         feeds[name] = { type: t.type, dims: t.dims, data: new View(buffer, at, data.byteLength / per) };
         at += align8(data.byteLength);
       }
-      transfer.push(buffer);
     } else {
       for (const [name, t] of Object.entries(job.feeds)) {
         // Serialization sends a view's whole underlying buffer: cut views of larger ones.
@@ -323,9 +322,9 @@ export class OnnxWorkerPool {
         k: job.key,
         ...(first && { m: job.model, o: job.options }),
         f: feeds,
-        ...(transfer.length > 0 && { b: transfer[0] }),
+        ...(buffer && { b: buffer }),
       },
-      transfer,
+      buffer ? [buffer] : [],
     );
     slot.timer = setTimeout(() => this.#timeout(slot, worker), job.timeoutMs);
   }
@@ -467,7 +466,7 @@ type WorkerMessage =
   | { t: 'ok'; id: number; out: Record<string, WireTensor>; ns: number; b?: ArrayBuffer }
   | { t: 'err'; id: number; message: string; code?: string; b?: ArrayBuffer };
 
-/** Tensors start on 8-byte boundaries in the shared input buffer (float64, int64 views need it). */
+/** Tensors start on 8-byte boundaries in a worker's input buffer (float64, int64 views need it). */
 function align8(n: number): number {
   return (n + 7) & ~7;
 }
