@@ -133,6 +133,11 @@ function isoNow(): string {
   return isoString;
 }
 
+interface PreparedEntry {
+  readonly promise: Promise<Prepared>;
+  ready: Prepared | undefined;
+}
+
 function nsSince(t0: number): number {
   return Math.round((performance.now() - t0) * 1e6);
 }
@@ -142,14 +147,13 @@ export class Executor {
   readonly #store: RecordStore | undefined;
   readonly #graceMs: number;
   /** Prepared programs per sandbox spec (by identity: specs are frozen) and build id. */
-  readonly #prepared = new WeakMap<SandboxSpec, Map<string, Promise<Prepared>>>();
+  /** Prepared programs per (sandbox, build): the pending prepare, and its value once resolved. */
+  readonly #prepared = new WeakMap<SandboxSpec, Map<string, PreparedEntry>>();
   readonly #runtimeVersions = new Map<BackendName, Readonly<Record<string, string>>>();
   readonly #storedBuilds = new Set<string>();
   /** Specs whose memory fs tree is in the store (a replay needs the files the guest saw). */
   readonly #storedTrees = new WeakSet<SandboxSpec>();
   readonly #cpuAccounting: boolean | 'unmetered';
-  /** Prepared programs whose prepare has resolved: executions after the first skip an await. */
-  readonly #ready = new WeakMap<SandboxSpec, Map<string, Prepared>>();
   #lastReady: { spec: SandboxSpec; buildId: string; prepared: Prepared } | undefined;
   /** The receipt's sandbox part, built and frozen once per spec (its canonical form is memoized). */
   readonly #receiptSandbox = new WeakMap<SandboxSpec, ReceiptBody['sandbox']>();
@@ -192,27 +196,23 @@ export class Executor {
       perBuild = new Map();
       this.#prepared.set(spec, perBuild);
     }
-    let p = perBuild.get(build.id);
-    if (!p) {
-      p = backend.prepare(build, spec);
-      perBuild.set(build.id, p);
-      const settled = p;
-      settled.then(
+    let entry = perBuild.get(build.id);
+    if (!entry) {
+      const created: PreparedEntry = { promise: backend.prepare(build, spec), ready: undefined };
+      entry = created;
+      perBuild.set(build.id, created);
+      created.promise.then(
+        // Executions after the first find it resolved and skip an await.
         (prepared) => {
-          // Only if it was not disposed meanwhile.
-          if (perBuild.get(build.id) !== settled) return;
-          let ready = this.#ready.get(spec);
-          if (!ready) {
-            ready = new Map();
-            this.#ready.set(spec, ready);
-          }
-          ready.set(build.id, prepared);
+          created.ready = prepared;
         },
         // A failed prepare is not cached: the next execution reports the refusal afresh.
-        () => perBuild.delete(build.id),
+        () => {
+          if (perBuild.get(build.id) === created) perBuild.delete(build.id);
+        },
       );
     }
-    return p;
+    return entry.promise;
   }
 
   /**
@@ -222,7 +222,7 @@ export class Executor {
   #readyPrepared(spec: SandboxSpec, buildId: string): Prepared | undefined {
     const last = this.#lastReady;
     if (last !== undefined && last.spec === spec && last.buildId === buildId) return last.prepared;
-    const prepared = this.#ready.get(spec)?.get(buildId);
+    const prepared = this.#prepared.get(spec)?.get(buildId)?.ready;
     if (prepared !== undefined) this.#lastReady = { spec, buildId, prepared };
     return prepared;
   }
@@ -513,12 +513,11 @@ export class Executor {
 
   async dispose(build: Build, spec: SandboxSpec): Promise<void> {
     const perBuild = this.#prepared.get(spec);
-    const p = perBuild?.get(build.id);
-    if (!p) return;
+    const entry = perBuild?.get(build.id);
+    if (!entry) return;
     perBuild!.delete(build.id);
-    this.#ready.get(spec)?.delete(build.id);
     if (this.#lastReady?.spec === spec && this.#lastReady.buildId === build.id) this.#lastReady = undefined;
-    const prepared = await p.catch(() => undefined);
+    const prepared = await entry.promise.catch(() => undefined);
     if (prepared) await this.backend(spec.backend).dispose(prepared);
   }
 }
