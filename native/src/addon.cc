@@ -6,6 +6,7 @@
 
 #include "bpf_object.h"
 #include "errors.h"
+#include "file_lock.h"
 #include "libbpf_log.h"
 #include "map.h"
 #include "ringbuf.h"
@@ -41,6 +42,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("progInfo", Napi::Function::New<ProgInfo>(env, "progInfo"));
   exports.Set("progPin", Napi::Function::New<ProgPin>(env, "progPin"));
   exports.Set("enableStats", Napi::Function::New<EnableStats>(env, "enableStats"));
+  exports.Set("flockFd", Napi::Function::New<FlockFd>(env, "flockFd"));
+  exports.Set("funlockFd", Napi::Function::New<FunlockFd>(env, "funlockFd"));
   return exports;
 }
 
