@@ -3,8 +3,8 @@
  *
  * prepare: parse (module-info.ts) → policy (policy.ts) → instrument (instrument.ts: fuel when
  *   `limits.fuel` is set, a call-depth counter, NaN canonicalization unless the sandbox says
- *   'nan-native') → feature gate → compile once (V8 validates). The instrumented, compiled
- *   module is cached per build and metering config.
+ *   'nan-native') → feature gate → V8 validates the ORIGINAL bytes (engine-validation.ts) →
+ *   compile once. The instrumented, compiled module is cached per build and metering config.
  * run, on one of two paths sharing abi.ts:
  *   - worker: a worker_threads pool, a fresh instance per execution; a wall-clock timer
  *     terminates the worker at `timeoutMs`, so a runaway guest cannot hold the caller.
@@ -41,6 +41,7 @@ import type {
 } from '../../runtime/types.js';
 import type { AbiResult } from './abi.js';
 import './determinism.js';
+import { assertEngineValid } from './engine-validation.js';
 import { createGuestStdio } from './guest-stdio.js';
 import { createHostImports, type HostState } from './host.js';
 import { InThreadRunner } from './instance-reuse.js';
@@ -241,7 +242,10 @@ export class WasmBackend implements Backend<WasmPrepared> {
     // The gate before V8 sees the code: a refusal names the feature, not V8's opcode error.
     checkFeatures(instrumented.features, sandbox);
     if (cached.module === undefined) {
-      cached.module = compile(instrumented.bytes);
+      // V8 judges the bytes as the author wrote them before the instrumented ones are compiled:
+      // instrumentation appends globals and types an invalid guest could otherwise reach
+      // (engine-validation.ts). After the feature gate, so a refused feature is named as such.
+      cached.module = assertEngineValid(bytes).then(() => compile(instrumented.bytes));
       cached.module.catch(() => this.#modules.delete(key));
     }
     const module = await cached.module;

@@ -116,6 +116,30 @@ export interface Decoded {
   feature: WasmFeature | undefined;
   /** The instruction changes instance state outside memory and globals (tables, dropped segments). */
   mutatesInstance: boolean;
+  /**
+   * Indices the instruction names, -1 where it names none: the instrumenter checks each against
+   * the module's own index spaces, because it appends to them (globals, locals, types, a label)
+   * and an index past the guest's own would otherwise land on what it added.
+   */
+  /** The outermost label a branch may take (br, br_if: its depth; br_table: the largest). */
+  label: number;
+  local: number;
+  global: number;
+  /** A type index (call_indirect, return_call_indirect, a multi-value block type). */
+  typeIndex: number;
+}
+
+/** A fresh Decoded for decode() to fill (one per walk: decode allocates nothing per instruction). */
+export function decoded(): Decoded {
+  return {
+    op: Op.Plain,
+    feature: undefined,
+    mutatesInstance: false,
+    label: -1,
+    local: -1,
+    global: -1,
+    typeIndex: -1,
+  };
 }
 
 const F32_NAN_OPS = new Set([0x8d, 0x8e, 0x8f, 0x90, 0x91, 0x92, 0x93, 0x94, 0x95, 0x96, 0x97, 0xb6]);
@@ -127,7 +151,7 @@ const F64X2_NAN_OPS = new Set([
   0x5f, 0x74, 0x75, 0x7a, 0x94, 0xef, 0xf0, 0xf1, 0xf2, 0xf3, 0xf4, 0xf5, 0xf6, 0xf7,
 ]);
 
-function blockType(r: ByteReader, at: number): WasmFeature | undefined {
+function blockType(r: ByteReader, d: Decoded, at: number): WasmFeature | undefined {
   const b = r.bytes[r.pos];
   if (b === 0x40 || b === 0x7f || b === 0x7e || b === 0x7d || b === 0x7c || b === 0x70 || b === 0x6f) {
     r.pos++;
@@ -140,7 +164,18 @@ function blockType(r: ByteReader, at: number): WasmFeature | undefined {
   if (b === 0x63 || b === 0x64) {
     throw unsupported(at, 'function-references', 'typed function references in a block type');
   }
-  r.skipLeb(5); // s33 type index: multi-value
+  // s33 type index (multi-value): non-negative; a negative one is a value type we do not know.
+  let index = 0;
+  for (let i = 0; ; i++) {
+    if (i === 5) throw malformedAt(at, 'block type LEB128 longer than 5 bytes');
+    const byte = r.byte();
+    index += (byte & 0x7f) * 2 ** (7 * i);
+    if ((byte & 0x80) === 0) {
+      if ((byte & 0x40) !== 0) throw unsupported(at, 'gc', `block type 0x${b?.toString(16)}`);
+      break;
+    }
+  }
+  d.typeIndex = index;
   return undefined;
 }
 
@@ -174,6 +209,10 @@ export function decode(r: ByteReader, d: Decoded): void {
   d.op = Op.Plain;
   d.feature = undefined;
   d.mutatesInstance = false;
+  d.label = -1;
+  d.local = -1;
+  d.global = -1;
+  d.typeIndex = -1;
   if (op >= 0x45 && op <= 0xc4) {
     if (F32_NAN_OPS.has(op)) d.op = Op.FloatF32;
     else if (F64_NAN_OPS.has(op)) d.op = Op.FloatF64;
@@ -192,11 +231,11 @@ export function decode(r: ByteReader, d: Decoded): void {
     case 0x02:
     case 0x04:
       d.op = Op.Block;
-      d.feature = blockType(r, at);
+      d.feature = blockType(r, d, at);
       return;
     case 0x03:
       d.op = Op.Loop;
-      d.feature = blockType(r, at);
+      d.feature = blockType(r, d, at);
       return;
     case 0x05:
       d.op = Op.Else;
@@ -206,24 +245,30 @@ export function decode(r: ByteReader, d: Decoded): void {
       return;
     case 0x0c:
     case 0x0d:
+      d.label = r.u32();
+      return;
     case 0x10:
+      r.u32();
+      return;
     case 0x20:
     case 0x21:
     case 0x22:
+      d.local = r.u32();
+      return;
     case 0x23:
     case 0x24:
-      r.u32();
+      d.global = r.u32();
       return;
     case 0x0e: {
       const n = r.u32();
-      for (let i = 0; i <= n; i++) r.u32();
+      for (let i = 0; i <= n; i++) d.label = Math.max(d.label, r.u32());
       return;
     }
     case 0x0f:
       d.op = Op.Return;
       return;
     case 0x11:
-      r.u32();
+      d.typeIndex = r.u32();
       r.u32();
       return;
     case 0x12:
@@ -232,7 +277,7 @@ export function decode(r: ByteReader, d: Decoded): void {
       d.feature = 'tail-call';
       return;
     case 0x13:
-      r.u32();
+      d.typeIndex = r.u32();
       r.u32();
       d.op = Op.Return;
       d.feature = 'tail-call';

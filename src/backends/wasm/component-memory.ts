@@ -22,7 +22,7 @@
  * then runs on a fresh instance per execution.
  */
 
-import { ByteReader, type Decoded, decode, Op, uleb } from './code-reader.js';
+import { ByteReader, type Decoded, decode, decoded, uleb } from './code-reader.js';
 
 /** Import module and name of the shared virtual page count. */
 export const PAGES_IMPORT = ['__thunderpac', 'pages'] as const;
@@ -208,7 +208,7 @@ function usesMemorySize(code: Uint8Array): boolean {
 function forEachInstruction(code: Uint8Array, visit: (op: number, at: number, r: ByteReader) => void): void {
   const r = new ByteReader(code, 0, code.byteLength);
   const n = r.u32();
-  const d: Decoded = { op: Op.Plain, feature: undefined, mutatesInstance: false };
+  const d: Decoded = decoded();
   for (let i = 0; i < n; i++) {
     const size = r.u32();
     const end = r.pos + size;
@@ -237,7 +237,7 @@ function codeRewritten(
   const r = new ByteReader(code, 0, code.byteLength);
   const n = r.u32();
   const out: number[] = [...uleb(n + 1)];
-  const d: Decoded = { op: Op.Plain, feature: undefined, mutatesInstance: false };
+  const d: Decoded = decoded();
   for (let i = 0; i < n; i++) {
     const size = r.u32();
     const end = r.pos + size;

@@ -37,6 +37,7 @@ import { type AbiResult, abiResult, abiThrown } from './abi.js';
 import { injectGlueReset } from './component-glue.js';
 import { type CoreModuleFacts, instantiateComponent, type LiveComponent } from './component-instance.js';
 import { virtualizeMemory } from './component-memory.js';
+import { assertEngineValid } from './engine-validation.js';
 import { type Instrumented, instrument, type MeteringConfig } from './instrument.js';
 import { type ModuleInfo, parseModule, WASM_PAGE_BYTES } from './module-info.js';
 import { checkFeatures } from './policy.js';
@@ -255,6 +256,8 @@ export async function compileCoreModules(
     }
     const instrumented: Instrumented = instrument(bytes, info, metering);
     checkFeatures(instrumented.features, sandbox);
+    // As for a plain module (backend.ts): V8 judges the core module as written first.
+    await assertEngineValid(bytes, `core module ${name}`);
     if (instrumented.mutatesInstance) notReusable ??= `core module ${name} mutates tables or segments`;
     instrumentedAll.push([name, bytes, info, instrumented]);
   }

@@ -41,6 +41,7 @@ import {
   ByteReader,
   type Decoded,
   decode,
+  decoded,
   malformedAt,
   Op,
   sleb,
@@ -358,7 +359,7 @@ export function instrument(bytes: Uint8Array, info: ModuleInfo, config: Metering
   const secs = sections(bytes);
   const features = new Set<WasmFeature>();
   let mutatesInstance = false;
-  const d: Decoded = { op: Op.Plain, feature: undefined, mutatesInstance: false };
+  const d: Decoded = decoded();
 
   const importedGlobals = info.imports.filter((i) => i.kind === 'global').length;
 
@@ -376,8 +377,11 @@ export function instrument(bytes: Uint8Array, info: ModuleInfo, config: Metering
       if (type === undefined) throw unsupported(at, 'gc', `global of type 0x${code.toString(16)}`);
       const mutable = r.byte() === 1;
       for (;;) {
+        const insn = r.pos;
         decode(r, d);
         if (d.feature) features.add(d.feature);
+        // An initializer may read only globals before it; never the counters appended below.
+        if (d.global >= importedGlobals + i) throw outOfRange(insn, 'global', d.global, importedGlobals + i);
         if (d.op === Op.End) break;
       }
       if (mutable) {
@@ -389,6 +393,17 @@ export function instrument(bytes: Uint8Array, info: ModuleInfo, config: Metering
 
   const fuelOn = config.fuel !== undefined;
   const depthOn = config.callDepth > 0;
+  // Everything below appends to the guest's index spaces (globals, types, locals, a label), so
+  // every index the guest names is checked against its own spaces first: one past them would
+  // otherwise name what the sandbox added (assertEngineValid checks the original too).
+  const ownGlobals = importedGlobals + definedGlobals;
+  const ownFunctions = info.imports.filter((i) => i.kind === 'function').length + info.functions.length;
+  const ownTypes = info.types.length;
+  for (const e of info.exports) {
+    const n =
+      e.kind === 'global' ? ownGlobals : e.kind === 'function' ? ownFunctions : Number.POSITIVE_INFINITY;
+    if (e.index >= n) throw outOfRange(0, `export '${e.name}' ${e.kind}`, e.index, n);
+  }
   const fuelGlobal = importedGlobals + definedGlobals;
   const depthGlobal = fuelGlobal + (fuelOn ? 1 : 0);
   const em = new Emitter(fuelGlobal, depthGlobal, config.callDepth);
@@ -433,7 +448,7 @@ export function instrument(bytes: Uint8Array, info: ModuleInfo, config: Metering
     newCode = w.done();
   }
 
-  function plan(r: ByteReader): BodyPlan {
+  function plan(r: ByteReader, ownLocals: number): BodyPlan {
     const p: BodyPlan = {
       funcCost: 0,
       loopCosts: [],
@@ -449,6 +464,12 @@ export function instrument(bytes: Uint8Array, info: ModuleInfo, config: Metering
       decode(r, d);
       if (d.feature) features.add(d.feature);
       if (d.mutatesInstance) mutatesInstance = true;
+      // frames.length = labels open here, the function's own included: a deeper branch would
+      // take the depth wrapper's enclosing label and skip the depth counter's epilogue.
+      if (d.label >= frames.length) throw outOfRange(at, 'branch label', d.label, frames.length);
+      if (d.local >= ownLocals) throw outOfRange(at, 'local', d.local, ownLocals);
+      if (d.global >= ownGlobals) throw outOfRange(at, 'global', d.global, ownGlobals);
+      if (d.typeIndex >= ownTypes) throw outOfRange(at, 'type', d.typeIndex, ownTypes);
       const acc = frames[frames.length - 1]!;
       if (d.op !== Op.End) {
         if (acc < 0) p.funcCost++;
@@ -503,7 +524,7 @@ export function instrument(bytes: Uint8Array, info: ModuleInfo, config: Metering
       if (!CODE_VALTYPE.has(t)) throw unsupported(at, 'gc', `local of type 0x${t.toString(16)}`);
     }
     const codeStart = r.pos;
-    const p = plan(r);
+    const p = plan(r, nParams + nLocals);
     const nan = config.nanCanonical;
     // Scratch locals for NaN canonicalization, appended after the declared ones.
     const extra: number[] = [];
@@ -588,8 +609,11 @@ export function instrument(bytes: Uint8Array, info: ModuleInfo, config: Metering
   if (depthOn) newExports.push([DEPTH_EXPORT, 0x03, depthGlobal]);
   for (const g of stateGlobals) newExports.push([g.name, 0x03, g.index]);
   const startSec = config.deferStart ? secs.find((s) => s.id === 8) : undefined;
-  if (startSec)
-    newExports.push([START_EXPORT, 0x00, new ByteReader(bytes, startSec.start, startSec.end).u32()]);
+  if (startSec) {
+    const start = new ByteReader(bytes, startSec.start, startSec.end).u32();
+    if (start >= ownFunctions) throw outOfRange(startSec.start, 'start function', start, ownFunctions);
+    newExports.push([START_EXPORT, 0x00, start]);
+  }
   for (const [name] of newExports) {
     if (existing.has(name)) {
       throw new ProgramRejectedError(
@@ -670,6 +694,11 @@ export function instrument(bytes: Uint8Array, info: ModuleInfo, config: Metering
     chargeSites,
     ms: performance.now() - t0,
   };
+}
+
+/** An index past the guest's own index space: invalid as written (V8 would say so too). */
+function outOfRange(at: number, what: string, index: number, count: number): ProgramRejectedError {
+  return malformedAt(at, `${what} index ${index} out of range (the module has ${count})`);
 }
 
 function concat(a: ArrayLike<number>, b: Uint8Array): Uint8Array {
