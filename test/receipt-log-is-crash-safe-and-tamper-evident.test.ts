@@ -11,34 +11,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { IntegrityError, NotFoundError } from '../src/runtime/errors.js';
-import { type Receipt, type ReceiptBody, sealReceipt } from '../src/runtime/receipt.js';
+import type { Receipt } from '../src/runtime/receipt.js';
 import { ReceiptLog } from '../src/store/receipt-log.js';
+import { StoreLockedError } from '../src/store/errors.js';
+import { DATA_START, recordOffsets, sampleReceipt, writeCrashedLog } from './helpers/receipt-log-fixtures.js';
 
-function receipt(n: number): Receipt {
-  const body: ReceiptBody = {
-    v: 1,
-    buildId: 'a'.repeat(64),
-    backend: 'wasm',
-    entry: 'echo',
-    input: { hash: n.toString(16).padStart(64, '0'), size: n },
-    output: { hash: 'b'.repeat(64), size: 1 },
-    startedAt: new Date(1_700_000_000_000 + n).toISOString(),
-    durationNs: 1000 + n,
-    resources: { cpuUs: 1, peakMemoryBytes: 65536, fuelUsed: null, engineNs: null },
-    sandbox: {
-      limits: { timeoutMs: 1, memoryMb: 1, maxInputBytes: 1, maxOutputBytes: 1 },
-      fs: { kind: 'none' },
-      allowedImports: [],
-      network: false,
-    },
-    determinism: { seed: 0, flags: [] },
-    runtime: { node: process.versions.node },
-    status: 'completed',
-    error: null,
-    parents: [],
-  };
-  return sealReceipt(body);
-}
+const receipt = sampleReceipt;
 
 let dir: string;
 let path: string;
@@ -67,15 +45,33 @@ describe('receipt log', () => {
   });
 
   it('cuts a torn last record (crash mid-write) and keeps everything before it', () => {
-    const rs = fill(5);
-    const full = statSync(path).size;
-    truncateSync(path, full - 7);
+    const rs = Array.from({ length: 5 }, (_, i) => receipt(i));
+    // The head commits 4 records; the 5th was being written when the process died.
+    const crashed = writeCrashedLog(path, rs.slice(0, 4), rs.slice(4));
+    writeFileSync(path, crashed.subarray(0, crashed.length - 7));
     const log = new ReceiptLog(path);
     expect(log.ids()).toEqual(rs.slice(0, 4).map((r) => r.id));
     expect(log.recoveredBytes).toBeGreaterThan(0);
     log.append(rs[4]!); // appending after recovery continues the chain
     log.close();
-    expect(new ReceiptLog(path).ids()).toEqual(rs.map((r) => r.id));
+    expect(new ReceiptLog(path, { readOnly: true }).ids()).toEqual(rs.map((r) => r.id));
+  });
+
+  it('keeps records written after the last head update when they check and chain', () => {
+    const rs = Array.from({ length: 6 }, (_, i) => receipt(i));
+    writeCrashedLog(path, rs.slice(0, 2), rs.slice(2));
+    const log = new ReceiptLog(path);
+    expect(log.ids()).toEqual(rs.map((r) => r.id));
+    expect(log.recoveredBytes).toBe(0);
+    log.close();
+  });
+
+  it('reports a log cut after a committed record, which the records alone cannot show', () => {
+    fill(5);
+    const offsets = recordOffsets(readFileSync(path));
+    truncateSync(path, offsets[4]!); // exactly the last record removed: a valid-looking log of 4
+    expect(() => new ReceiptLog(path)).toThrow(/was cut: its head .* commits 5 records/);
+    expect(statSync(path).size).toBe(offsets[4]);
   });
 
   it('treats half a header at the end as a torn tail too', () => {
@@ -90,33 +86,42 @@ describe('receipt log', () => {
   it('reports a corrupted record in the middle instead of dropping it', () => {
     fill(3);
     const bytes = readFileSync(path);
-    bytes[40] = bytes[40]! ^ 0xff; // inside the first record's payload
+    bytes[DATA_START + 40] = bytes[DATA_START + 40]! ^ 0xff; // inside the first record's payload
     writeFileSync(path, bytes);
     expect(() => new ReceiptLog(path)).toThrow(IntegrityError);
     expect(() => new ReceiptLog(path)).toThrow(/checksum/);
   });
 
   it('detects a removed record through the hash chain even when checksums are intact', () => {
-    const rs = fill(3);
-    const bytes = readFileSync(path);
-    // Find record boundaries and splice the middle record out.
-    const offsets: number[] = [];
-    let at = 8;
-    while (at < bytes.length) {
-      offsets.push(at);
-      at += 8 + bytes.readUInt32BE(at);
-    }
+    const rs = Array.from({ length: 3 }, (_, i) => receipt(i));
+    // Not yet committed by the head, so only the chain can tell.
+    const bytes = writeCrashedLog(path, [], rs);
+    const offsets = recordOffsets(bytes);
     const spliced = Buffer.concat([bytes.subarray(0, offsets[1]), bytes.subarray(offsets[2])]);
     writeFileSync(path, spliced);
-    expect(rs.length).toBe(3);
     expect(() => new ReceiptLog(path)).toThrow(/hash chain/);
+    expect(readFileSync(path)).toEqual(spliced);
+  });
+
+  it('detects reordered committed records through the hash chain', () => {
+    fill(3);
+    const bytes = readFileSync(path);
+    const [, second, third] = recordOffsets(bytes) as [number, number, number];
+    expect(third - second).toBe(bytes.length - third); // equal lengths: a swap keeps the file size
+    const swapped = Buffer.concat([
+      bytes.subarray(0, second),
+      bytes.subarray(third),
+      bytes.subarray(second, third),
+    ]);
+    writeFileSync(path, swapped);
+    expect(() => new ReceiptLog(path)).toThrow(new RegExp(`hash chain.*at byte ${second}`));
   });
 
   it('refuses a file that is not a receipt log, and unknown ids', () => {
     writeFileSync(path, 'hello world, not a log');
     expect(() => new ReceiptLog(path)).toThrow(/bad magic/);
-    writeFileSync(path, 'TPRLOG1\nold records');
-    expect(() => new ReceiptLog(path)).toThrow(/format "TPRLOG1"; this thunderpac reads "TPRLOG2"/);
+    writeFileSync(path, 'TPRLOG2\nold records');
+    expect(() => new ReceiptLog(path)).toThrow(/format "TPRLOG2"; this thunderpac reads "TPRLOG3"/);
     rmSync(path);
     const log = new ReceiptLog(path);
     expect(() => log.get('c'.repeat(64))).toThrow(NotFoundError);
@@ -132,15 +137,20 @@ describe('receipt log', () => {
     log.close();
   });
 
-  it('indexes records another writer appended since it was opened', () => {
+  it('refuses a second writer on the same log (one writer at a time), and frees it on close', () => {
     const a = new ReceiptLog(path);
-    const b = new ReceiptLog(path);
+    expect(() => new ReceiptLog(path)).toThrow(StoreLockedError);
+    expect(() => new ReceiptLog(path)).toThrow(
+      expect.objectContaining({ code: 'STORE_LOCKED', holderPid: process.pid }),
+    );
     a.append(receipt(1));
-    b.append(receipt(2));
-    a.append(receipt(3));
+    const reader = new ReceiptLog(path, { readOnly: true }); // readers never need the lock
     a.close();
+    const b = new ReceiptLog(path);
+    b.append(receipt(2));
     b.close();
-    expect(new ReceiptLog(path).size).toBe(3);
+    reader.close();
+    expect(new ReceiptLog(path, { readOnly: true }).size).toBe(2);
   });
 });
 
@@ -157,7 +167,7 @@ describe('receipt log batching', () => {
     await new Promise((r) => setImmediate(r));
     await new Promise((r) => setImmediate(r));
     log.close();
-    expect(new ReceiptLog(path).ids()).toEqual([...rs.map((r) => r.id), receipt(99).id]);
+    expect(new ReceiptLog(path, { readOnly: true }).ids()).toEqual([...rs.map((r) => r.id), receipt(99).id]);
   });
 
   it("sync: 'always' writes before append returns", () => {
@@ -173,6 +183,6 @@ describe('receipt log batching', () => {
     for (let i = 0; i < 200; i++) log.append(receipt(i));
     expect(statSync(path).size).toBeGreaterThan(32 * 1024);
     log.close();
-    expect(new ReceiptLog(path).size).toBe(200);
+    expect(new ReceiptLog(path, { readOnly: true }).size).toBe(200);
   });
 });

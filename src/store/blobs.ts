@@ -19,18 +19,22 @@ import {
 import { join } from 'node:path';
 import { DIGEST_PATTERN, sha256Hex } from '../runtime/canonical.js';
 import { IntegrityError, NotFoundError, ValidationError } from '../runtime/errors.js';
+import { StoreReadOnlyError } from './errors.js';
 
 export class BlobStore {
   readonly dir: string;
   /** Digests known to be on disk: a hot path that stores the same input twice skips the stat. */
   readonly #known = new Set<string>();
   readonly #durable: boolean;
+  readonly #readOnly: boolean;
   #tmpCounter = 0;
 
-  constructor(dir: string, options: { durable?: boolean } = {}) {
+  /** `readOnly`: create nothing (not even the directory) and refuse put. */
+  constructor(dir: string, options: { durable?: boolean; readOnly?: boolean } = {}) {
     this.dir = join(dir, 'blobs', 'sha256');
     this.#durable = options.durable ?? false;
-    mkdirSync(this.dir, { recursive: true });
+    this.#readOnly = options.readOnly ?? false;
+    if (!this.#readOnly) mkdirSync(this.dir, { recursive: true });
   }
 
   pathOf(digest: string): string {
@@ -49,6 +53,7 @@ export class BlobStore {
   /** Store bytes under their digest; `digest` may be passed when the caller already computed it. */
   put(bytes: Uint8Array, digest: string = sha256Hex(bytes)): string {
     if (this.has(digest)) return digest;
+    if (this.#readOnly) throw new StoreReadOnlyError(this.dir, `store blob ${digest}`);
     const path = this.pathOf(digest);
     mkdirSync(join(this.dir, digest.slice(0, 2)), { recursive: true });
     const tmp = `${path}.tmp-${process.pid}-${this.#tmpCounter++}`;

@@ -1,43 +1,95 @@
 /**
- * The receipt log: an append-only file of checksummed, hash-chained records.
+ * The receipt log: an append-only file of checksummed, hash-chained records, with a head that
+ * commits how far the log reaches.
  *
  * Why a file of our own rather than lmdb: receipts are an audit trail — written once, in order,
  * never updated — and the log's job is to make loss and tampering visible. An append-only file
- * gives that with one `write` per receipt and no native dependency; a B-tree store would add a
- * mutable structure we would then have to audit. The in-memory index (id → offset) is rebuilt
- * by one sequential scan on open.
+ * gives that with one `write` per batch of receipts; a B-tree store would add a mutable structure
+ * we would then have to audit. The in-memory index (id → offset) is rebuilt by one sequential
+ * scan on open.
  *
- * Layout: an 8-byte magic `TPRLOG2\n` (format 2), then records
+ * Layout (format 3, magic `TPRLOG3\n`):
  *
- *     u32be length | u32be crc32(payload) | payload = prev (32 bytes) | canonical receipt body
+ *     bytes 0..8        magic
+ *     bytes 4096..4160  head slot A   } u64be seq | u64be count | u64be end | lastHash (32)
+ *     bytes 8192..8256  head slot B   } | u32be crc32 of the 56 bytes before | 4 zero bytes
+ *     bytes 12288..     records: u32be length | u32be crc32(payload) | payload
+ *                       payload = prev (32 bytes) | canonical receipt body
  *
  * `prev` is the sha256 of the previous record's payload (32 zero bytes for the first), so
- * removing, reordering or editing a record breaks the chain at that point. The receipt id is
- * not stored: it is the sha256 of the body bytes, so a record cannot hold a receipt that does
- * not hash to its id, and the executor's one encoding of the body is written as it is.
+ * removing, reordering or editing a record breaks the chain there. The receipt id is not stored:
+ * it is the sha256 of the body bytes. The head says "the first `count` records end at byte `end`
+ * and the last one hashes to `lastHash`": it is what makes a cut or rewritten end visible, which
+ * no property of the records alone can (a log cut after any record is itself a valid log). Two
+ * slots in their own pages are written alternately, so a torn head write leaves the other, older
+ * head intact; the newest slot whose checksum holds is the head.
  *
- * Crash safety: records reach the file in whole `write`s to an O_APPEND descriptor. A crash
- * can only leave an incomplete last record; on open, a bad record that reaches end of file is a
- * torn tail and is truncated away; a bad record followed by more data is corruption and is
- * reported, never silently dropped. Durability:
- *   - `sync: 'always'`: each append is written and fdatasynced before it returns (survives
- *     power loss; costs a disk flush per execution);
+ * Open checks, and what happens:
+ *   - every byte before the head's `end` is committed: any bad record, broken link, or a count or
+ *     last hash that differs from the head → LogIntegrityError naming the byte; nothing is cut;
+ *   - a file shorter than the head's `end` (the end was cut) → LogIntegrityError;
+ *   - records after the head's `end` were written after the last head update (a crash before the
+ *     next sync): kept when they check and chain;
+ *   - after the head's `end`, bytes that end mid-record (the declared length runs past the end of
+ *     the file, or half a header), or are all zeros from a record on (a power loss in an extended
+ *     file), with no valid record anywhere after them, are a torn tail (a crash mid-write): a
+ *     writer cuts it; a read-only open leaves the file alone and ignores it. Anything else — a
+ *     complete record that fails its checksum, a bad record that a valid record follows — is
+ *     corruption → LogIntegrityError.
+ *
+ * So a damaged committed record is always reported. After the head's end the one damage that
+ * cannot be told from a crash is a length field grown past the end of the file in the very last
+ * record: that record is cut like a torn write. A cleanly closed log has nothing after its head.
+ *
+ * One writer at a time: a writer holds flock(LOCK_EX) on the file for as long as it is open (see
+ * file-lock.ts); a second writer gets StoreLockedError. A read-only open takes no lock, writes
+ * nothing and can run beside a writer: it sees the committed prefix and the complete records
+ * after it.
+ *
+ * Durability, and when the head moves (the head only ever claims bytes already as durable as the
+ * policy makes them, so a crash never leaves a head that claims more than the log holds):
+ *   - `sync: 'always'`: each append is written and fdatasynced, then the head is written, before
+ *     append returns (survives power loss; costs a disk flush per execution);
  *   - `'batch'` (default): appends are queued and written once per event-loop turn (or at
- *     64 KiB), fdatasynced at most every `syncIntervalMs` and on close: a process crash loses
- *     at most the receipts of the current turn, power loss at most `syncIntervalMs` of them;
- *   - `'never'`: as batch, without fdatasync.
+ *     64 KiB); every `syncIntervalMs` and on close the log is fdatasynced and then the head is
+ *     written: a process crash loses at most the receipts of the current turn, power loss at most
+ *     `syncIntervalMs` of them;
+ *   - `'never'`: as batch without fdatasync; after a power loss the head may claim records the
+ *     disk never got, and open reports the log as cut (they were acknowledged and are lost).
  */
 
-import { closeSync, fdatasyncSync, fstatSync, ftruncateSync, openSync, readSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  constants,
+  fdatasyncSync,
+  fstatSync,
+  fsyncSync,
+  ftruncateSync,
+  linkSync,
+  openSync,
+  readSync,
+  unlinkSync,
+  writeSync,
+} from 'node:fs';
 import { createHash } from 'node:crypto';
+import { dirname } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { decodeCanonical, encodeCanonical, sha256Hex } from '../runtime/canonical.js';
 import { IntegrityError, NotFoundError } from '../runtime/errors.js';
 import type { Receipt } from '../runtime/receipt.js';
+import { LogIntegrityError, StoreReadOnlyError } from './errors.js';
+import { lockForWriting } from './file-lock.js';
 
 /** The format version is in the magic: a reader refuses a log written in another format. */
-const MAGIC = Buffer.from('TPRLOG2\n');
+const MAGIC = Buffer.from('TPRLOG3\n');
 const MAGIC_FAMILY = 'TPRLOG';
+const PAGE = 4096;
+/** Each head slot has a page to itself, so writing one can never tear the other or the magic. */
+const HEAD_SLOTS = [PAGE, 2 * PAGE] as const;
+const HEAD_BYTES = 64;
+const HEAD_CHECKED = 56;
+/** Where the first record starts. */
+const DATA_START = 3 * PAGE;
 const HEADER = 8;
 const GENESIS = Buffer.alloc(32);
 const PREV = 32;
@@ -45,6 +97,7 @@ const PREV = 32;
 const MAX_PENDING_BYTES = 64 * 1024;
 /** Index marker of a record queued but not yet written. */
 const PENDING = Symbol('pending');
+const U32 = 2 ** 32;
 
 function sha256(bytes: Uint8Array): Buffer {
   return createHash('sha256').update(bytes).digest();
@@ -55,6 +108,11 @@ export type SyncPolicy = 'always' | 'batch' | 'never';
 export interface ReceiptLogOptions {
   readonly sync?: SyncPolicy;
   readonly syncIntervalMs?: number;
+  /**
+   * Open for reading only: no lock, nothing created, cut or written, usable while a writer holds
+   * the log. A missing log reads as empty.
+   */
+  readonly readOnly?: boolean;
 }
 
 interface Entry {
@@ -62,29 +120,138 @@ interface Entry {
   readonly length: number;
 }
 
+/** What a head slot commits. */
+interface Head {
+  readonly seq: number;
+  readonly count: number;
+  readonly end: number;
+  readonly lastHash: Buffer;
+  /** The slot's byte offset, for messages. */
+  readonly at: number;
+}
+
+function writeU64(buf: Buffer, value: number, at: number): void {
+  buf.writeUInt32BE(Math.floor(value / U32), at);
+  buf.writeUInt32BE(value % U32, at + 4);
+}
+
+function readU64(buf: Buffer, at: number): number {
+  return buf.readUInt32BE(at) * U32 + buf.readUInt32BE(at + 4);
+}
+
+function encodeHead(seq: number, count: number, end: number, lastHash: Buffer): Buffer {
+  const slot = Buffer.alloc(HEAD_BYTES);
+  writeU64(slot, seq, 0);
+  writeU64(slot, count, 8);
+  writeU64(slot, end, 16);
+  lastHash.copy(slot, 24);
+  slot.writeUInt32BE(crc32(slot.subarray(0, HEAD_CHECKED)), HEAD_CHECKED);
+  return slot;
+}
+
+/** A slot's head, or undefined when its checksum (or its sense) fails. */
+function decodeHead(slot: Buffer, at: number): Head | undefined {
+  if (crc32(slot.subarray(0, HEAD_CHECKED)) !== slot.readUInt32BE(HEAD_CHECKED)) return undefined;
+  const head = {
+    seq: readU64(slot, 0),
+    count: readU64(slot, 8),
+    end: readU64(slot, 16),
+    lastHash: Buffer.from(slot.subarray(24, 56)),
+    at,
+  };
+  if (head.end < DATA_START || !Number.isSafeInteger(head.end)) return undefined;
+  return head;
+}
+
+/**
+ * Create an empty log at `path` (magic and two heads committing no records) unless one exists.
+ * Written to a temporary name, synced, and linked into place: a log file is never seen without
+ * its header, and link (unlike rename) never replaces a log another process created meanwhile.
+ */
+function createLog(path: string): void {
+  const tmp = `${path}.new-${process.pid}`;
+  const initial = Buffer.alloc(DATA_START);
+  MAGIC.copy(initial, 0);
+  encodeHead(1, 0, DATA_START, GENESIS).copy(initial, HEAD_SLOTS[1]);
+  encodeHead(0, 0, DATA_START, GENESIS).copy(initial, HEAD_SLOTS[0]);
+  const fd = openSync(tmp, 'w');
+  try {
+    writeSync(fd, initial, 0, initial.length, 0);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  try {
+    linkSync(tmp, path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+  } finally {
+    unlinkSync(tmp);
+  }
+  const dirFd = openSync(dirname(path), 'r');
+  try {
+    fsyncSync(dirFd);
+  } finally {
+    closeSync(dirFd);
+  }
+}
+
+function openExisting(path: string, flags: number): number | undefined {
+  try {
+    return openSync(path, flags);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+}
+
 export class ReceiptLog {
   readonly path: string;
+  readonly readOnly: boolean;
+  /** -1 when a read-only open found no log. */
   readonly #fd: number;
   readonly #sync: SyncPolicy;
   readonly #syncIntervalMs: number;
   readonly #index = new Map<string, Entry | typeof PENDING>();
   readonly #order: string[] = [];
-  #end = 0;
+  #end = DATA_START;
+  #count = 0;
   #lastHash: Buffer = GENESIS;
+  #headSeq = 0;
+  /** The end the head on disk commits. */
+  #committedEnd = DATA_START;
   #syncTimer: NodeJS.Timeout | undefined;
   #pending: { id: string; body: Uint8Array }[] = [];
   #pendingBytes = 0;
   #writeScheduled = false;
   #closed = false;
-  /** Bytes cut from a torn tail when the log was opened (0 when it was clean). */
+  /**
+   * Bytes of a torn tail found on open (0 when there was none): cut when opened for writing,
+   * left in the file (and not read) when opened read-only.
+   */
   readonly recoveredBytes: number;
 
   constructor(path: string, options: ReceiptLogOptions = {}) {
     this.path = path;
+    this.readOnly = options.readOnly ?? false;
     this.#sync = options.sync ?? 'batch';
     this.#syncIntervalMs = options.syncIntervalMs ?? 100;
-    this.#fd = openSync(path, 'a+');
+    if (this.readOnly) {
+      this.#fd = openExisting(path, constants.O_RDONLY) ?? -1;
+      if (this.#fd < 0) {
+        this.recoveredBytes = 0;
+        return;
+      }
+    } else {
+      let fd = openExisting(path, constants.O_RDWR);
+      if (fd === undefined) {
+        createLog(path);
+        fd = openSync(path, constants.O_RDWR);
+      }
+      this.#fd = fd;
+    }
     try {
+      if (!this.readOnly) lockForWriting(this.#fd, path);
       this.recoveredBytes = this.#open();
     } catch (err) {
       closeSync(this.#fd);
@@ -93,15 +260,20 @@ export class ReceiptLog {
   }
 
   #open(): number {
+    // The head is read before the size: a concurrent writer extends the file before it moves the
+    // head, so the size read afterwards always covers what the head commits.
+    const header = Buffer.alloc(DATA_START);
+    const got = readSync(this.#fd, header, 0, DATA_START, 0);
     const size = fstatSync(this.#fd).size;
     if (size === 0) {
-      writeSync(this.#fd, MAGIC);
-      this.#end = MAGIC.length;
-      return 0;
+      throw new LogIntegrityError(
+        this.path,
+        0,
+        'is empty: a receipt log always holds its header, so it was cut to nothing or is not a receipt log',
+      );
     }
-    const magic = Buffer.alloc(MAGIC.length);
-    readSync(this.#fd, magic, 0, MAGIC.length, 0);
-    if (size < MAGIC.length || !magic.equals(MAGIC)) {
+    const magic = header.subarray(0, MAGIC.length);
+    if (got < MAGIC.length || !magic.equals(MAGIC)) {
       const text = magic.toString('latin1');
       if (text.startsWith(MAGIC_FAMILY)) {
         throw new IntegrityError(
@@ -110,35 +282,89 @@ export class ReceiptLog {
       }
       throw new IntegrityError(`${this.path} is not a thunderpac receipt log (bad magic)`);
     }
-    this.#end = MAGIC.length;
-    const torn = this.#scan(size);
-    if (torn > 0) {
-      ftruncateSync(this.#fd, this.#end);
-      fdatasyncSync(this.#fd);
+    if (got < DATA_START || size < DATA_START) {
+      throw new LogIntegrityError(this.path, Math.min(got, size), 'ends inside its header (the log was cut)');
     }
+    const head = this.#newestHead(header);
+    if (size < head.end) {
+      throw new LogIntegrityError(
+        this.path,
+        size,
+        `was cut: its head (byte ${head.at}) commits ${head.count} records ending at byte ${head.end}, but the file ends here`,
+      );
+    }
+    this.#headSeq = head.seq;
+    this.#committedEnd = head.end;
+    const torn = this.#scan(size, head);
+    if (this.readOnly) return torn;
+    if (torn > 0) ftruncateSync(this.#fd, this.#end);
+    // Records recovered after the head (or a cut tail) become committed now, so the next open
+    // holds this writer to them.
+    if (this.#end !== head.end || torn > 0) this.#commit();
     return torn;
   }
 
-  /** Index records from #end to `size`; returns the length of a torn tail (to be cut). */
-  #scan(size: number): number {
-    const head = Buffer.alloc(HEADER);
-    while (this.#end < size) {
-      const offset = this.#end;
-      if (size - offset < HEADER) return size - offset;
-      readSync(this.#fd, head, 0, HEADER, offset);
-      const length = head.readUInt32BE(0);
-      const crc = head.readUInt32BE(4);
-      if (offset + HEADER + length > size) return size - offset;
+  #newestHead(header: Buffer): Head {
+    let newest: Head | undefined;
+    for (const at of HEAD_SLOTS) {
+      const head = decodeHead(header.subarray(at, at + HEAD_BYTES), at);
+      if (head && (!newest || head.seq > newest.seq)) newest = head;
+    }
+    if (!newest) {
+      throw new LogIntegrityError(
+        this.path,
+        HEAD_SLOTS[0],
+        `both head slots (bytes ${HEAD_SLOTS[0]} and ${HEAD_SLOTS[1]}) fail their checksums`,
+      );
+    }
+    return newest;
+  }
+
+  /** Index every record; returns the length of a torn tail after the committed end (0 if none). */
+  #scan(size: number, head: Head): number {
+    const header = Buffer.alloc(HEADER);
+    let offset = DATA_START;
+    this.#checkAgainstHead(offset, head);
+    while (offset < size) {
+      const committed = offset < head.end;
+      if (size - offset < HEADER) {
+        if (committed)
+          throw new LogIntegrityError(
+            this.path,
+            offset,
+            `record header crosses the committed end at byte ${head.end}`,
+          );
+        return this.#tornTail(offset, size);
+      }
+      readSync(this.#fd, header, 0, HEADER, offset);
+      const length = header.readUInt32BE(0);
+      const crc = header.readUInt32BE(4);
+      const next = offset + HEADER + length;
+      if (committed && next > head.end) {
+        throw new LogIntegrityError(
+          this.path,
+          offset,
+          `record declares ${length} bytes, past the committed end at byte ${head.end} (its length is corrupted)`,
+        );
+      }
+      // The bytes end mid-record: the one shape a crash mid-write leaves.
+      if (next > size) return this.#tornTail(offset, size);
+      if (length < PREV) {
+        if (!committed && this.#zeroFrom(offset, size)) return this.#tornTail(offset, size);
+        throw new LogIntegrityError(this.path, offset, `record declares an impossible length ${length}`);
+      }
       const payload = Buffer.alloc(length);
       readSync(this.#fd, payload, 0, length, offset + HEADER);
       if (crc32(payload) !== crc) {
-        if (offset + HEADER + length === size) return size - offset;
-        throw new IntegrityError(`${this.path}: record at byte ${offset} fails its checksum (corrupted log)`);
+        if (!committed && this.#zeroFrom(offset, size)) return this.#tornTail(offset, size);
+        throw new LogIntegrityError(this.path, offset, 'record fails its checksum (corrupted log)');
       }
       const prev = payload.subarray(0, PREV);
-      if (length < PREV || !prev.equals(this.#lastHash)) {
-        throw new IntegrityError(
-          `${this.path}: record at byte ${offset} breaks the hash chain (a record was removed, reordered or edited)`,
+      if (!prev.equals(this.#lastHash)) {
+        throw new LogIntegrityError(
+          this.path,
+          offset,
+          'record breaks the hash chain (a record was removed, reordered or edited)',
           this.#lastHash.toString('hex'),
           prev.toString('hex'),
         );
@@ -147,9 +373,56 @@ export class ReceiptLog {
       this.#index.set(id, { offset: offset + HEADER, length });
       this.#order.push(id);
       this.#lastHash = sha256(payload);
-      this.#end = offset + HEADER + length;
+      this.#count++;
+      offset = next;
+      this.#end = next;
+      this.#checkAgainstHead(offset, head);
     }
     return 0;
+  }
+
+  /** At the committed end, the records read must be the ones the head commits. */
+  #checkAgainstHead(offset: number, head: Head): void {
+    if (offset !== head.end) return;
+    if (this.#count !== head.count || !this.#lastHash.equals(head.lastHash)) {
+      throw new LogIntegrityError(
+        this.path,
+        offset,
+        `the records up to the committed end are not the ones the head (byte ${head.at}) commits: ` +
+          `${this.#count} records found, ${head.count} committed (the end of the log was rewritten)`,
+        head.lastHash.toString('hex'),
+        this.#lastHash.toString('hex'),
+      );
+    }
+  }
+
+  /**
+   * The bytes from `offset` end mid-record (or are zeros a power loss left in a file extended but
+   * not written): a torn tail if no valid record follows, corruption otherwise. Returns the torn
+   * length or throws. Only reached after the committed end: the head vouches for everything before.
+   */
+  #tornTail(offset: number, size: number): number {
+    const tail = Buffer.alloc(size - offset);
+    readSync(this.#fd, tail, 0, tail.length, offset);
+    for (let at = 1; at + HEADER + PREV <= tail.length; at++) {
+      const length = tail.readUInt32BE(at);
+      if (length < PREV || at + HEADER + length > tail.length) continue;
+      if (crc32(tail.subarray(at + HEADER, at + HEADER + length)) === tail.readUInt32BE(at + 4)) {
+        throw new LogIntegrityError(
+          this.path,
+          offset,
+          `record is damaged and a valid record follows at byte ${offset + at}: corruption, not a torn tail`,
+        );
+      }
+    }
+    return tail.length;
+  }
+
+  /** Whether every byte from `offset` to `size` is zero. */
+  #zeroFrom(offset: number, size: number): boolean {
+    const tail = Buffer.alloc(size - offset);
+    readSync(this.#fd, tail, 0, tail.length, offset);
+    return tail.every((b) => b === 0);
   }
 
   get size(): number {
@@ -171,6 +444,7 @@ export class ReceiptLog {
    */
   append(receipt: Receipt, body?: Uint8Array): void {
     if (this.#closed) throw new IntegrityError(`${this.path}: receipt log is closed`);
+    if (this.readOnly) throw new StoreReadOnlyError(this.path, `append receipt ${receipt.id}`);
     let encoded = body;
     if (!encoded) {
       const { id: _, ...rest } = receipt;
@@ -196,13 +470,9 @@ export class ReceiptLog {
     if (!this.#closed) this.#writePending();
   };
 
-  /** Chain and write every queued record in one write. */
+  /** Chain and write every queued record in one write at the end (this writer holds the lock). */
   #writePending(): void {
     if (this.#pending.length === 0) return;
-    // Another process may have appended since we last wrote: index its records first so our
-    // chain links point at the true last record.
-    const size = fstatSync(this.#fd).size;
-    if (size !== this.#end) this.#scan(size);
     const batch = Buffer.allocUnsafe(this.#pendingBytes);
     let at = 0;
     for (const { id, body } of this.#pending) {
@@ -216,15 +486,30 @@ export class ReceiptLog {
       this.#lastHash = sha256(payload);
       at += HEADER + payloadLength;
     }
-    writeSync(this.#fd, batch);
+    writeSync(this.#fd, batch, 0, batch.byteLength, this.#end);
     this.#end += batch.byteLength;
+    this.#count += this.#pending.length;
     this.#pending = [];
     this.#pendingBytes = 0;
-    if (this.#sync === 'always') fdatasyncSync(this.#fd);
-    else if (this.#sync === 'batch' && !this.#syncTimer) {
+    if (this.#sync === 'always') this.#commit();
+    else if (!this.#syncTimer) {
       this.#syncTimer = setTimeout(() => this.flush(), this.#syncIntervalMs);
       this.#syncTimer.unref();
     }
+  }
+
+  /**
+   * Make what is written durable (per the policy), then move the head to it. The head goes to
+   * the slot the current head is not in, so a torn head write leaves the current one readable.
+   */
+  #commit(): void {
+    if (this.#sync !== 'never') fdatasyncSync(this.#fd);
+    if (this.#committedEnd === this.#end) return;
+    const seq = this.#headSeq + 1;
+    const slot = encodeHead(seq, this.#count, this.#end, this.#lastHash);
+    writeSync(this.#fd, slot, 0, HEAD_BYTES, HEAD_SLOTS[seq % 2]);
+    this.#headSeq = seq;
+    this.#committedEnd = this.#end;
   }
 
   get(id: string): Receipt {
@@ -241,20 +526,21 @@ export class ReceiptLog {
     return this.#order;
   }
 
-  /** Write queued records and fdatasync (unless sync is 'never'). */
+  /** Write queued records, fdatasync (unless sync is 'never') and move the head to them. */
   flush(): void {
-    if (!this.#closed) this.#writePending();
     if (this.#syncTimer) {
       clearTimeout(this.#syncTimer);
       this.#syncTimer = undefined;
     }
-    if (!this.#closed && this.#sync !== 'never') fdatasyncSync(this.#fd);
+    if (this.#closed || this.readOnly) return;
+    this.#writePending();
+    this.#commit();
   }
 
   close(): void {
     if (this.#closed) return;
     this.flush();
     this.#closed = true;
-    closeSync(this.#fd);
+    if (this.#fd >= 0) closeSync(this.#fd); // closing drops the writer lock
   }
 }

@@ -3,7 +3,13 @@
  *
  *   <dir>/blobs/sha256/..     build manifests (addressed by build id), artifacts, inputs, outputs
  *   <dir>/payloads/..         index from payload hash to the blob holding its encoding
- *   <dir>/receipts.log        the append-only receipt log
+ *   <dir>/receipts.log        the append-only receipt log (its flock is the store's writer lock)
+ *
+ * One writer at a time: a writable Store holds the receipt log's lock until close, and a second
+ * writer (another process, or a second writable Store in this one) gets StoreLockedError. Blobs
+ * and payload links are written under unique temporary names and renamed into place, so they are
+ * safe beside a writer anyway. `readOnly: true` opens without the lock, creates and writes
+ * nothing, and works while a writer holds the store (the CLI's `receipt list/show/verify`).
  *
  * A build manifest's canonical encoding hashes to the build id, so manifests are ordinary blobs.
  * Payload hashes are computed over a header + the raw data (see runtime/payload.ts) rather than
@@ -18,6 +24,7 @@ import { IntegrityError, NotFoundError } from '../runtime/errors.js';
 import type { Receipt } from '../runtime/receipt.js';
 import type { RecordStore } from '../runtime/record-store.js';
 import { BlobStore } from './blobs.js';
+import { StoreReadOnlyError } from './errors.js';
 import { ReceiptLog, type ReceiptLogOptions } from './receipt-log.js';
 
 export interface StoreOptions extends ReceiptLogOptions {
@@ -31,17 +38,20 @@ export class Store implements RecordStore {
   readonly receipts: ReceiptLog;
   readonly #payloadDir: string;
   readonly #payloadLinks = new Set<string>();
+  readonly readOnly: boolean;
 
   constructor(dir: string, options: StoreOptions = {}) {
     this.dir = dir;
-    mkdirSync(dir, { recursive: true });
-    this.blobs = new BlobStore(dir, { durable: options.durableBlobs ?? false });
+    this.readOnly = options.readOnly ?? false;
+    if (!this.readOnly) mkdirSync(dir, { recursive: true });
+    this.blobs = new BlobStore(dir, { durable: options.durableBlobs ?? false, readOnly: this.readOnly });
     this.#payloadDir = join(dir, 'payloads');
-    mkdirSync(this.#payloadDir, { recursive: true });
+    if (!this.readOnly) mkdirSync(this.#payloadDir, { recursive: true });
     this.receipts = new ReceiptLog(join(dir, 'receipts.log'), options);
   }
 
   putBuild(build: Build): void {
+    if (this.readOnly) throw new StoreReadOnlyError(this.dir, `store build ${build.id}`);
     for (const [name, ref] of Object.entries(build.manifest.artifacts)) {
       this.blobs.put(build.artifacts.get(name)!, ref.digest);
     }
@@ -77,6 +87,7 @@ export class Store implements RecordStore {
 
   putPayload(hash: string, encoded: Uint8Array): void {
     if (this.#payloadLinks.has(hash)) return;
+    if (this.readOnly) throw new StoreReadOnlyError(this.dir, `store payload ${hash}`);
     const blob = this.blobs.put(encoded);
     const link = this.#linkPath(hash);
     if (!existsSync(link)) {
