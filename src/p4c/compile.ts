@@ -4,7 +4,9 @@
  */
 
 import { basename } from 'node:path';
+import { ThunderpacError } from '../runtime/errors.js';
 import { toBmv2 } from './bmv2.js';
+import { P4CompileError } from './errors.js';
 import type { IrProgram } from './ir.js';
 import { Lowerer } from './lower.js';
 import { toP4Info } from './p4info.js';
@@ -32,12 +34,34 @@ import type { P4Info } from './p4info.js';
 
 export function compileToIr(source: string, options: CompileOptions = {}): IrProgram {
   const file = options.file ?? 'program.p4';
-  const tokens = preprocess(source, file, options);
-  const ast = parse(tokens);
-  return new Lowerer().lower(ast, basename(file));
+  return asCompileError(file, () => {
+    const tokens = preprocess(source, file, options);
+    const ast = parse(tokens);
+    return new Lowerer().lower(ast, basename(file));
+  });
 }
 
 export function compileP4(source: string, options: CompileOptions = {}): CompileResult {
   const ir = compileToIr(source, options);
-  return { ir, bmv2: toBmv2(ir), p4info: toP4Info(ir) };
+  return asCompileError(options.file ?? 'program.p4', () => ({ ir, bmv2: toBmv2(ir), p4info: toP4Info(ir) }));
+}
+
+/**
+ * The last line of defence: whatever a program makes the compiler throw reaches the caller as
+ * a P4CompileError (kind `internal`, at the program) rather than a raw TypeError or
+ * RangeError with a stack trace. Each such error is a compiler bug to fix; the limits in
+ * limits.ts and the checks are what is meant to catch hostile programs.
+ */
+function asCompileError<T>(file: string, compile: () => T): T {
+  try {
+    return compile();
+  } catch (err) {
+    if (err instanceof ThunderpacError) throw err;
+    const what = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+    throw new P4CompileError(
+      'internal',
+      { file, line: 1, col: 1 },
+      `a program the compiler can handle (${what})`,
+    );
+  }
 }

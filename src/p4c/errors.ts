@@ -12,7 +12,19 @@ export interface SourcePos {
   readonly col: number;
 }
 
-export type P4ErrorKind = 'preprocess' | 'syntax' | 'type' | 'unsupported' | 'semantic';
+/**
+ * `limit`: the program crossed one of the bounds in limits.ts (too deep, too large, too many).
+ * `internal`: the compiler itself failed on this program — a bug, reported at the program
+ * rather than as a raw exception (the fuzz targets treat it as a finding).
+ */
+export type P4ErrorKind =
+  | 'preprocess'
+  | 'syntax'
+  | 'type'
+  | 'unsupported'
+  | 'semantic'
+  | 'limit'
+  | 'internal';
 
 export class P4CompileError extends ThunderpacError {
   readonly kind: P4ErrorKind;

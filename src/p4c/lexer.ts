@@ -5,6 +5,10 @@
  */
 
 import { fail, type SourcePos } from './errors.js';
+import { MAX_BIT_WIDTH } from './limits.js';
+
+/** Digits (and `_` separators) of one integer literal: a bit<MAX_BIT_WIDTH> in binary, twice. */
+const MAX_LITERAL_CHARS = 2 * MAX_BIT_WIDTH;
 
 export type TokenKind = 'id' | 'num' | 'str' | 'op' | 'directive' | 'eof';
 
@@ -198,6 +202,7 @@ function lexNumber(text: string, begin: number, start: SourcePos, out: Token[], 
     signed = text[j] === 's';
     j++;
     if (width <= 0 && !signed) fail('syntax', start, 'a positive width', String(width));
+    if (width > MAX_BIT_WIDTH) fail('limit', start, `a width of at most ${MAX_BIT_WIDTH}`, String(width));
     i = j;
     while (j < text.length && /[0-9]/.test(text[j]!)) j++;
   }
@@ -212,6 +217,9 @@ function lexNumber(text: string, begin: number, start: SourcePos, out: Token[], 
   } else {
     while (j < text.length && /[0-9_]/.test(text[j]!)) j++;
   }
+  // A literal wider than any type could hold is refused before BigInt parses it.
+  if (j - digitsFrom > MAX_LITERAL_CHARS)
+    fail('limit', start, `an integer literal of at most ${MAX_LITERAL_CHARS} digits`);
   const digits = text.slice(digitsFrom, j).replace(/_/g, '');
   if (digits === '') fail('syntax', start, 'digits of an integer literal', `'${text.slice(i, j + 1)}'`);
   if (/[A-Za-z0-9_]/.test(text[j] ?? '')) {

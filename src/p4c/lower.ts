@@ -57,6 +57,7 @@ import {
   type IrValueSet,
   type MatchKind,
 } from './ir.js';
+import { MAX_ARRAY_SIZE, MAX_INSTANCES } from './limits.js';
 import { Checker, constRef, describeRef, irWidth, type Ref, type Scope, type Typed } from './typecheck.js';
 import { bitTy, irTypeOf, mask, scalarWidth, showTy, TY_BOOL, type Ty } from './types.js';
 
@@ -77,6 +78,9 @@ export class Lowerer extends Checker {
   readonly #stacks: IrStack[] = [];
   readonly #unions: IrUnion[] = [];
   readonly #scalars: IrField[] = [];
+  readonly #scalarNames = new Set<string>();
+  /** Values laid out by bindRoot (headers, stack elements, struct members, scalars). */
+  #laidOut = 0;
   readonly #instanceNames = new Set<string>();
   readonly #actions = new Map<string, IrAction>();
   readonly #lowering = new Set<string>();
@@ -298,6 +302,18 @@ export class Lowerer extends Checker {
     return { k: 'value', ir: v.ir, ty, lvalue: false };
   }
 
+  /**
+   * A size the switch allocates or loops over (an extern array, a value set, a table, a
+   * push/pop count): a constant in 0..MAX_ARRAY_SIZE.
+   */
+  arraySize(e: Expr | null, at: SourcePos, scope: Scope, what: string): number {
+    if (e === null) return fail('type', at, what);
+    const v = this.constInt(e, scope, what);
+    if (v < 0n) fail('type', e.pos, `${what} of at least 0`, String(v));
+    if (v > BigInt(MAX_ARRAY_SIZE)) fail('limit', e.pos, `${what} of at most ${MAX_ARRAY_SIZE}`, String(v));
+    return Number(v);
+  }
+
   // ------------------------------------------------------------ data layout
 
   uniqueInstance(name: string): string {
@@ -342,13 +358,18 @@ export class Lowerer extends Checker {
     if (!t || w === undefined || ty.k === 'varbit')
       return fail('unsupported', pos, `a variable of type ${showTy(ty)}`);
     let n = name;
-    for (let i = 0; this.#scalars.some((f) => f.name === n); i++) n = `${name}_${i}`;
+    for (let i = 0; this.#scalarNames.has(n); i++) n = `${name}_${i}`;
+    this.#scalarNames.add(n);
     this.#scalars.push({ name: n, width: w, signed: ty.k === 'bit' && ty.signed });
     return { k: 'field', t, header: SCALARS, field: n };
   }
 
   /** Lay out a value of type `ty` named `path`: headers become instances, scalars go to `scalars`. */
   bindRoot(ty: Ty, path: string, pos: SourcePos, instanceName?: string): Ref {
+    // Structs of structs multiply: ten levels of two members each are a thousand values.
+    this.#laidOut += ty.k === 'stack' ? ty.size : 1;
+    if (this.#laidOut > MAX_INSTANCES)
+      fail('limit', pos, `at most ${MAX_INSTANCES} headers, stack elements and fields in the program`);
     switch (ty.k) {
       case 'header': {
         this.headerType(ty, pos);
@@ -503,7 +524,7 @@ export class Lowerer extends Checker {
         this.#valueSets.push({
           name,
           width: ty.w,
-          size: Number(this.constInt(d.size, scope, 'a constant size')),
+          size: this.arraySize(d.size, d.pos, scope, 'a constant size'),
         });
         scope.set(d.name, { k: 'valueSet', name, width: ty.w });
         return;
@@ -525,11 +546,6 @@ export class Lowerer extends Checker {
     const ty = this.resolveType(d.type, scope);
     if (ty.k !== 'extern') fail('unsupported', d.pos, `instantiating ${showTy(ty)} here`);
     const qname = scope.qualify(d.name);
-    const arg = (i: number, what: string): bigint => {
-      const a = d.args[i];
-      if (!a) fail('type', d.pos, `${what} as argument ${i + 1} of ${ty.name}(...)`);
-      return this.constInt(a.value, scope, what);
-    };
     const enumArg = (i: number, what: string, names: readonly string[]): string => {
       const a = d.args[i];
       if (a?.value.k !== 'member' || !names.includes(a.value.name))
@@ -540,7 +556,7 @@ export class Lowerer extends Checker {
       case 'counter':
         this.#counters.set(qname, {
           name: qname,
-          size: Number(arg(0, 'a constant size')),
+          size: this.arraySize(d.args[0]?.value ?? null, d.pos, scope, 'a constant size'),
           type: enumArg(1, 'a CounterType', ['packets', 'bytes', 'packets_and_bytes']) as IrCounter['type'],
           direct: null,
         });
@@ -557,13 +573,17 @@ export class Lowerer extends Checker {
         const elem = ty.args[0];
         if (elem?.k !== 'bit')
           fail('unsupported', d.pos, `register<${elem ? showTy(elem) : ''}> (only register<bit<W>>)`);
-        this.#registers.set(qname, { name: qname, size: Number(arg(0, 'a constant size')), width: elem.w });
+        this.#registers.set(qname, {
+          name: qname,
+          size: this.arraySize(d.args[0]?.value ?? null, d.pos, scope, 'a constant size'),
+          width: elem.w,
+        });
         break;
       }
       case 'meter':
         this.#meters.set(qname, {
           name: qname,
-          size: Number(arg(0, 'a constant size')),
+          size: this.arraySize(d.args[0]?.value ?? null, d.pos, scope, 'a constant size'),
           type: enumArg(1, 'a MeterType', ['packets', 'bytes']) as IrMeter['type'],
           direct: null,
           resultWidth: 0,
@@ -885,7 +905,7 @@ export class Lowerer extends Checker {
       }
       if (base.k === 'stack' && (m === 'push_front' || m === 'pop_front')) {
         const [n] = this.args(c, 1, m);
-        const count = Number(this.constInt(n!, scope, 'a constant count'));
+        const count = this.arraySize(n!, n!.pos, scope, 'a constant count');
         out.push({ k: m === 'push_front' ? 'push' : 'pop', stack: base.stack, count });
         return;
       }
@@ -1785,7 +1805,7 @@ export class Lowerer extends Checker {
     const sizeProp = prop('size');
     const size =
       sizeProp && sizeProp.value.k === 'expr'
-        ? Number(this.constInt(sizeProp.value.expr, scope, 'a constant table size'))
+        ? this.arraySize(sizeProp.value.expr, sizeProp.value.expr.pos, scope, 'a constant table size')
         : 1024;
     let directCounter: string | null = null;
     const counters = prop('counters');

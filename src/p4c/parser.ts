@@ -36,6 +36,7 @@ import type {
 } from './ast.js';
 import { fail, P4CompileError, type SourcePos } from './errors.js';
 import type { Token } from './lexer.js';
+import { MAX_NESTING } from './limits.js';
 
 const BUILTIN_TYPES = new Set([
   'bit',
@@ -73,6 +74,8 @@ export function parse(tokens: readonly Token[]): Program {
 
 class Parser {
   #i = 0;
+  /** Levels of nesting entered and not yet left (see enter()). */
+  #depth = 0;
   readonly #types = new Set<string>();
   readonly #t: readonly Token[];
 
@@ -151,6 +154,25 @@ class Parser {
       }
       throw err;
     }
+  }
+
+  /**
+   * One level deeper in the syntax; returns the depth to restore when the level ends. Past
+   * MAX_NESTING it is a `limit` error at the token that went deeper — not a syntax error, so
+   * attempt() does not back off and retry the same depth another way.
+   */
+  enter(): number {
+    if (this.#depth >= MAX_NESTING)
+      fail(
+        'limit',
+        this.tok,
+        `at most ${MAX_NESTING} levels of nesting (parentheses, operators, blocks, types)`,
+      );
+    return this.#depth++;
+  }
+
+  leave(depth: number): void {
+    this.#depth = depth;
   }
 
   isTypeName(name: string): boolean {
@@ -694,6 +716,15 @@ class Parser {
   }
 
   typeRef(): TypeRef {
+    const depth = this.enter();
+    try {
+      return this.typeRefAt();
+    } finally {
+      this.leave(depth);
+    }
+  }
+
+  typeRefAt(): TypeRef {
     const pos = this.pos();
     const t = this.tok;
     if (t.kind !== 'id') this.error('a type');
@@ -779,6 +810,15 @@ class Parser {
   }
 
   statement(): Stmt {
+    const depth = this.enter();
+    try {
+      return this.statementAt();
+    } finally {
+      this.leave(depth);
+    }
+  }
+
+  statementAt(): Stmt {
     this.annotations();
     const pos = this.pos();
     const t = this.tok;
@@ -858,17 +898,32 @@ class Parser {
   // ------------------------------------------------------------ expressions
 
   expression(): Expr {
-    const pos = this.pos();
-    const test = this.binary(0);
-    if (!this.accept('?')) return test;
-    const then = this.expression();
-    this.expect(':');
-    const otherwise = this.expression();
-    return { k: 'cond', pos, test, then, else: otherwise };
+    const depth = this.enter();
+    try {
+      const pos = this.pos();
+      const test = this.binary(0);
+      if (!this.accept('?')) return test;
+      const then = this.expression();
+      this.expect(':');
+      const otherwise = this.expression();
+      return { k: 'cond', pos, test, then, else: otherwise };
+    } finally {
+      this.leave(depth);
+    }
   }
 
   binary(level: number): Expr {
     if (level >= BINARY_LEVELS.length) return this.unary();
+    const depth = this.#depth;
+    try {
+      return this.binaryChain(level);
+    } finally {
+      this.leave(depth);
+    }
+  }
+
+  /** `a op b op c ...` nests to the left: each operator is a level (the checker recurses on it). */
+  binaryChain(level: number): Expr {
     const ops = BINARY_LEVELS[level]!;
     let left = this.binary(level + 1);
     for (;;) {
@@ -883,6 +938,7 @@ class Parser {
         op = this.next().text;
       }
       if (!op) return left;
+      this.enter();
       const right = this.binary(level + 1);
       left = { k: 'binary', pos: pos.line ? left.pos : pos, op, left, right };
     }
@@ -890,6 +946,15 @@ class Parser {
   }
 
   unary(): Expr {
+    const depth = this.enter();
+    try {
+      return this.unaryAt();
+    } finally {
+      this.leave(depth);
+    }
+  }
+
+  unaryAt(): Expr {
     const pos = this.pos();
     if (this.is('!') || this.is('~') || this.is('-') || this.is('+')) {
       const op = this.next().text;
@@ -968,9 +1033,20 @@ class Parser {
   }
 
   postfix(base: Expr): Expr {
+    const depth = this.#depth;
+    try {
+      return this.postfixChain(base);
+    } finally {
+      this.leave(depth);
+    }
+  }
+
+  /** `a.b[c].d(...)` nests to the left: each step is a level, as in binaryChain(). */
+  postfixChain(base: Expr): Expr {
     let e = base;
     for (;;) {
       const pos = e.pos;
+      if (e !== base) this.enter();
       if (this.accept('.')) {
         const name = this.ident('a member name');
         e = { k: 'member', pos, base: e, name };

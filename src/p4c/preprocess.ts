@@ -5,14 +5,24 @@
  * where it was written. Function-like macros and `#if` expressions are refused by name.
  */
 
-import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { packagePath } from '../runtime/package-root.js';
 import { fail, type SourcePos } from './errors.js';
+import { IncludeFiles } from './include-files.js';
 import { lex, type Token } from './lexer.js';
+import {
+  MAX_INCLUDE_DEPTH,
+  MAX_MACRO_DEPTH,
+  MAX_MACRO_TOKENS,
+  MAX_SOURCE_BYTES,
+  MAX_TOKENS,
+} from './limits.js';
 
 export interface PreprocessOptions {
-  /** Directories searched for `<...>` includes; thunderpac's p4/ folder is always last. */
+  /**
+   * Directories searched for `<...>` includes; thunderpac's p4/ folder is always last. Includes
+   * read from disk must lie inside these, the program's directory or p4/ (include-files.ts).
+   */
   readonly includeDirs?: readonly string[];
   /** Predefined macros (`-D NAME=VALUE`). */
   readonly defines?: Readonly<Record<string, string>>;
@@ -33,13 +43,26 @@ interface Cond {
 }
 
 export function preprocess(source: string, file: string, options: PreprocessOptions = {}): Token[] {
+  if (source.length > MAX_SOURCE_BYTES)
+    fail(
+      'limit',
+      { file, line: 1, col: 1 },
+      `a program of at most ${MAX_SOURCE_BYTES} bytes`,
+      `${source.length}`,
+    );
   const macros = new Map<string, Token[]>();
   for (const [name, value] of Object.entries(options.defines ?? {})) {
     macros.set(name, lex(value, `<define ${name}>`).slice(0, -1));
   }
   const includeDirs = [...(options.includeDirs ?? []), P4_INCLUDE_DIR];
+  const disk = new IncludeFiles([dirname(file), ...includeDirs]);
   const out: Token[] = [];
   const stack: string[] = [];
+  const emit = (tok: Token): void => {
+    if (out.length >= MAX_TOKENS)
+      fail('limit', tok, `a program of at most ${MAX_TOKENS} tokens after preprocessing`);
+    out.push(tok);
+  };
 
   const readInclude = (name: string, quoted: boolean, from: string, pos: SourcePos): [string, string] => {
     const candidates: string[] = [];
@@ -49,7 +72,8 @@ export function preprocess(source: string, file: string, options: PreprocessOpti
       const inMemory = options.files?.[c];
       if (inMemory !== undefined) return [c, inMemory];
     }
-    for (const c of candidates) if (existsSync(c)) return [c, readFileSync(c, 'utf8')];
+    const found = disk.read(name, candidates, pos);
+    if (found) return found;
     return fail('preprocess', pos, `an include file '${name}' in ${includeDirs.join(', ')}`, 'no such file');
   };
 
@@ -63,8 +87,8 @@ export function preprocess(source: string, file: string, options: PreprocessOpti
       if (tok.kind !== 'directive') {
         if (!active()) continue;
         const body = tok.kind === 'id' ? macros.get(tok.text) : undefined;
-        if (body) expand(tok, body, macros, out, new Set([tok.text]));
-        else out.push(tok);
+        if (body) expand(tok, body, macros, emit, new Set([tok.text]), { count: 0 });
+        else emit(tok);
         continue;
       }
       const m = /^(\w+)\s*(.*)$/.exec(tok.text);
@@ -99,6 +123,8 @@ export function preprocess(source: string, file: string, options: PreprocessOpti
           const inc = /^(<([^>]+)>|"([^"]+)")$/.exec(rest.trim());
           if (!inc) fail('preprocess', tok, '#include <file> or #include "file"', `#include ${rest}`);
           const file = inc[2] ?? inc[3]!;
+          if (stack.length >= MAX_INCLUDE_DEPTH)
+            fail('limit', tok, `#include nested at most ${MAX_INCLUDE_DEPTH} files deep`);
           const [resolved, body] = readInclude(file, inc[3] !== undefined, path, tok);
           run(body, resolved, inc[2] !== undefined ? file : resolved);
           break;
@@ -145,13 +171,21 @@ function relocate(tokens: Token[], at: SourcePos): Token[] {
   return tokens.map((t) => ({ ...t, file: at.file, line: at.line }));
 }
 
+/**
+ * Writes a macro's expansion. `seen` holds the macros being expanded (a macro never expands
+ * inside itself) and bounds the depth; `budget` counts the tokens one use has produced, so a
+ * chain of macros that each double the last fails at once instead of filling the heap.
+ */
 function expand(
   use: Token,
   body: Token[],
   macros: Map<string, Token[]>,
-  out: Token[],
+  emit: (tok: Token) => void,
   seen: Set<string>,
+  budget: { count: number },
 ): void {
+  if (seen.size > MAX_MACRO_DEPTH)
+    fail('limit', use, `macros expanded at most ${MAX_MACRO_DEPTH} deep inside one another`);
   for (const [i, t] of body.entries()) {
     // Expanded tokens point at the macro's use, where an error in them is fixed.
     const placed: Token = {
@@ -162,7 +196,14 @@ function expand(
       gap: i === 0 ? use.gap : t.gap,
     };
     const inner = t.kind === 'id' && !seen.has(t.text) ? macros.get(t.text) : undefined;
-    if (inner) expand(placed, inner, macros, out, new Set([...seen, t.text]));
-    else out.push(placed);
+    if (inner) {
+      seen.add(t.text);
+      expand(placed, inner, macros, emit, seen, budget);
+      seen.delete(t.text);
+    } else {
+      if (++budget.count > MAX_MACRO_TOKENS)
+        fail('limit', use, `a macro expanding to at most ${MAX_MACRO_TOKENS} tokens`);
+      emit(placed);
+    }
   }
 }

@@ -9,6 +9,7 @@
 import type { ActionDecl, ControlDecl, Decl, Expr, TableDecl, TypeRef } from './ast.js';
 import { fail, type SourcePos } from './errors.js';
 import { BOOL, type BinOp, bits, type IrExpr, type IrFieldRef } from './ir.js';
+import { MAX_BIT_WIDTH, MAX_HEADER_STACK_SIZE } from './limits.js';
 import { bitTy, irTypeOf, mask, sameTy, showTy, TY_BOOL, TY_ERROR, TY_INT, type Ty, wrap } from './types.js';
 
 // ---------------------------------------------------------------- references
@@ -94,12 +95,16 @@ export class Checker {
     switch (t.k) {
       case 'bit': {
         const w = this.constInt(t.width, scope, 'a constant width');
-        if (w < 0n || w > 2048n || (w === 0n && !t.signed && false))
-          fail('type', t.pos, 'a width between 0 and 2048', String(w));
+        if (w < 0n || w > BigInt(MAX_BIT_WIDTH))
+          fail('type', t.pos, `a width between 0 and ${MAX_BIT_WIDTH}`, String(w));
         return bitTy(Number(w), t.signed);
       }
-      case 'varbit':
-        return { k: 'varbit', w: Number(this.constInt(t.width, scope, 'a constant width')) };
+      case 'varbit': {
+        const w = this.constInt(t.width, scope, 'a constant width');
+        if (w < 0n || w > BigInt(MAX_BIT_WIDTH))
+          fail('type', t.pos, `a width between 0 and ${MAX_BIT_WIDTH}`, String(w));
+        return { k: 'varbit', w: Number(w) };
+      }
       case 'bool':
         return TY_BOOL;
       case 'error':
@@ -122,6 +127,13 @@ export class Checker {
           fail('type', t.pos, 'a header type for a header stack', showTy(elem));
         const size = this.constInt(t.size, scope, 'a constant stack size');
         if (size <= 0n) fail('type', t.size.pos, 'a positive stack size', String(size));
+        if (size > BigInt(MAX_HEADER_STACK_SIZE))
+          fail(
+            'limit',
+            t.size.pos,
+            `a header stack of at most ${MAX_HEADER_STACK_SIZE} headers`,
+            String(size),
+          );
         return { k: 'stack', elem, size: Number(size) };
       }
       case 'named': {
@@ -230,7 +242,14 @@ export class Checker {
         return fail('type', e.pos, `an enum or error type before '.${e.name}'`, showTy(t));
       }
       default:
-        return { k: 'value', ...this.value(e, scope), lvalue: false };
+        // Only structs, headers, stacks and types have members; reading `.x` of anything else
+        // (`etherType.x`, a bit<16>) is a type error here, not a re-entry into value().
+        return fail(
+          'type',
+          e.pos,
+          `a struct, header, header stack or enum before '.${e.name}'`,
+          describeRef(base),
+        );
     }
   }
 
@@ -398,6 +417,8 @@ export class Checker {
         );
       }
       const w = l.ty.w + r.ty.w;
+      if (w > MAX_BIT_WIDTH)
+        fail('limit', e.pos, `a concatenation of at most ${MAX_BIT_WIDTH} bits`, `${w} bits`);
       if (l.ir.k === 'const' && r.ir.k === 'const') {
         const v = ((l.ir.value & mask(l.ty.w)) << BigInt(r.ty.w)) | (r.ir.value & mask(r.ty.w));
         return {
@@ -417,8 +438,15 @@ export class Checker {
         fail('type', e.right.pos, 'an integer shift amount', showTy(r.ty));
       if (l.ty.k === 'int') {
         if (l.ir.k === 'const' && r.ir.k === 'const') {
+          if (r.ir.value > BigInt(MAX_BIT_WIDTH))
+            fail(
+              'limit',
+              e.right.pos,
+              `a constant shift of at most ${MAX_BIT_WIDTH} bits`,
+              String(r.ir.value),
+            );
           const v = op === '<<' ? l.ir.value << r.ir.value : l.ir.value >> r.ir.value;
-          return { ir: { k: 'const', t: bits(0), value: v }, ty: TY_INT };
+          return { ir: { k: 'const', t: bits(0), value: boundedInt(v, e.pos) }, ty: TY_INT };
         }
         fail('type', e.left.pos, 'a sized left operand of a shift by a non-constant', showTy(l.ty));
       }
@@ -426,7 +454,9 @@ export class Checker {
       if (r.ty.k === 'int')
         r = { ir: { k: 'const', t: bits(32), value: (r.ir as { value: bigint }).value }, ty: bitTy(32) };
       if (l.ir.k === 'const' && r.ir.k === 'const') {
-        const v = op === '<<' ? l.ir.value << r.ir.value : l.ir.value >> r.ir.value;
+        // Shifting a W-bit value by W or more gives what shifting by W does: no huge bigint.
+        const by = r.ir.value > BigInt(l.ty.w) ? BigInt(l.ty.w) : r.ir.value;
+        const v = op === '<<' ? l.ir.value << by : l.ir.value >> by;
         return { ir: { ...l.ir, value: wrap(v, l.ty.w, l.ty.signed) }, ty: l.ty };
       }
       return { ir: { k: 'binop', t: l.ir.t, op, left: l.ir, right: r.ir }, ty: l.ty };
@@ -440,7 +470,7 @@ export class Checker {
       if (COMPARE.has(op)) return boolConst(compare(op, a, b));
       if ((op === '/' || op === '%') && b === 0n) fail('type', e.right.pos, 'a non-zero divisor');
       if (op === '|+|' || op === '|-|') fail('type', e.pos, 'sized operands of a saturating operator');
-      return { ir: { k: 'const', t: bits(0), value: foldInt(op, a, b) }, ty: TY_INT };
+      return { ir: { k: 'const', t: bits(0), value: boundedInt(foldInt(op, a, b), e.pos) }, ty: TY_INT };
     }
     if (COMPARE.has(op)) {
       if (!sameTy(l.ty, r.ty)) fail('type', e.right.pos, `an operand of type ${showTy(l.ty)}`, showTy(r.ty));
@@ -650,6 +680,15 @@ function compare(op: string, a: bigint, b: bigint): boolean {
     default:
       return a >= b;
   }
+}
+
+const INT_BOUND = 1n << BigInt(MAX_BIT_WIDTH);
+
+/** An unsized constant stays within MAX_BIT_WIDTH bits, so folding `x * x * ...` stays cheap. */
+function boundedInt(v: bigint, pos: SourcePos): bigint {
+  if (v >= INT_BOUND || v <= -INT_BOUND)
+    fail('limit', pos, `an integer constant of at most ${MAX_BIT_WIDTH} bits`);
+  return v;
 }
 
 function foldInt(op: string, a: bigint, b: bigint): bigint {
