@@ -39,6 +39,7 @@ while (!store) {
 if (mode === 'hold') {
   process.stdout.write('ready\n');
   await new Promise((r) => process.stdin.once('data', r));
+  process.stdin.destroy(); // let the process exit when done
 }
 const lines: string[] = [];
 for (let i = 0; i < count; i++) {
