@@ -37,6 +37,11 @@ export interface ThunderpacOptions {
    * remain).
    */
   readonly cpuAccounting?: ExecutorOptions['cpuAccounting'];
+  /**
+   * Bounds of the prepared-program cache: `{ maxPrograms, maxFds, maxBytes }` (defaults 256,
+   * 256, 1 GiB), least recently used out first; see ExecutorOptions.preparedCache.
+   */
+  readonly preparedCache?: ExecutorOptions['preparedCache'];
 }
 
 export class Thunderpac {
@@ -65,6 +70,7 @@ export class Thunderpac {
       backends,
       ...(this.store && { store: this.store }),
       ...(options.cpuAccounting !== undefined && { cpuAccounting: options.cpuAccounting }),
+      ...(options.preparedCache !== undefined && { preparedCache: options.preparedCache }),
     });
   }
 
@@ -90,6 +96,7 @@ export class Thunderpac {
   }
 
   async close(): Promise<void> {
+    await this.executor.close();
     for (const close of this.#closers.splice(0)) await close();
     this.store?.close();
   }

@@ -11,7 +11,7 @@
 
 import { performance } from 'node:perf_hooks';
 import type { Build } from './build.js';
-import { canonicalDigest, DIGEST_PATTERN } from './canonical.js';
+import { canonicalDigest } from './canonical.js';
 import {
   asThunderpacError,
   IntegrityError,
@@ -34,7 +34,16 @@ import {
   sealReceiptInPlace,
 } from './receipt.js';
 import type { RecordStore } from './record-store.js';
-import { type FsOptions, Sandbox } from './sandbox.js';
+import {
+  DEFAULT_PREPARED_CACHE_LIMITS,
+  PreparedCache,
+  type PreparedCacheLimits,
+  type PreparedCacheStats,
+  type PreparedEntry,
+  preparedCacheLimits,
+} from './prepared-cache.js';
+import { readExecuteRequest } from './request.js';
+import { type FsOptions, MAX_TIMER_MS, Sandbox } from './sandbox.js';
 import { payloadBytes, validateInput, validateOutput } from './schema.js';
 import type {
   Backend,
@@ -83,7 +92,16 @@ export interface ExecutorOptions {
    * anyway. A receipt without the measurement carries `cpuUs: null`.
    */
   readonly cpuAccounting?: boolean | 'unmetered';
+  /**
+   * Bounds of the prepared-program cache (one entry per sandbox and build; see
+   * prepared-cache.ts): at most `maxPrograms` entries, holding at most `maxFds` file
+   * descriptors and `maxBytes` of memory together, least recently used out first.
+   * Defaults: DEFAULT_PREPARED_CACHE_LIMITS (256 programs, 256 fds, 1 GiB).
+   */
+  readonly preparedCache?: Partial<PreparedCacheLimits>;
 }
+
+export { DEFAULT_PREPARED_CACHE_LIMITS, type PreparedCacheLimits, type PreparedCacheStats };
 
 export interface Mismatch {
   readonly field: string;
@@ -117,9 +135,6 @@ interface Attempt {
  */
 const OFF_THREAD_HASH_MIN_BYTES = 64 * 1024;
 
-/** Shared by every receipt without parents (frozen: receipts are read-only records). */
-const NO_PARENTS: readonly string[] = Object.freeze([]);
-
 let isoMs = Number.NaN;
 let isoString = '';
 
@@ -133,9 +148,16 @@ function isoNow(): string {
   return isoString;
 }
 
-interface PreparedEntry {
-  readonly promise: Promise<Prepared>;
-  ready: Prepared | undefined;
+/** Errno values of running out of file descriptors (per process, system-wide). */
+const FD_EXHAUSTION = new Set(['EMFILE', 'ENFILE']);
+const FD_EXHAUSTION_ERRNO = new Set([24, 23]);
+
+/** Whether an error says the process (or system) ran out of file descriptors. */
+function isFdExhaustion(err: unknown): boolean {
+  if (typeof err !== 'object' || err === null) return false;
+  const { code, errno } = err as { code?: unknown; errno?: unknown };
+  if (typeof code === 'string' && FD_EXHAUSTION.has(code)) return true;
+  return typeof errno === 'number' && FD_EXHAUSTION_ERRNO.has(Math.abs(errno));
 }
 
 function nsSince(t0: number): number {
@@ -146,15 +168,15 @@ export class Executor {
   readonly #backends = new Map<BackendName, Backend>();
   readonly #store: RecordStore | undefined;
   readonly #graceMs: number;
-  /** Prepared programs per sandbox spec (by identity: specs are frozen) and build id. */
-  /** Prepared programs per (sandbox, build): the pending prepare, and its value once resolved. */
-  readonly #prepared = new WeakMap<SandboxSpec, Map<string, PreparedEntry>>();
+  /** Prepared programs per (sandbox spec by identity, build id), bounded (prepared-cache.ts). */
+  readonly #cache: PreparedCache;
   readonly #runtimeVersions = new Map<BackendName, Readonly<Record<string, string>>>();
   readonly #storedBuilds = new Set<string>();
   /** Specs whose memory fs tree is in the store (a replay needs the files the guest saw). */
   readonly #storedTrees = new WeakSet<SandboxSpec>();
   readonly #cpuAccounting: boolean | 'unmetered';
-  #lastReady: { spec: SandboxSpec; buildId: string; prepared: Prepared } | undefined;
+  /** The entry the last execution used: executions in a row mostly repeat (sandbox, build). */
+  #lastEntry: PreparedEntry | undefined;
   /** The receipt's sandbox part, built and frozen once per spec (its canonical form is memoized). */
   readonly #receiptSandbox = new WeakMap<SandboxSpec, ReceiptBody['sandbox']>();
 
@@ -168,6 +190,17 @@ export class Executor {
     }
     this.#store = options.store;
     this.#graceMs = options.backstopGraceMs ?? 1_000;
+    if (!Number.isSafeInteger(this.#graceMs) || this.#graceMs < 0 || this.#graceMs > MAX_TIMER_MS) {
+      throw new ValidationError(
+        'range',
+        'ExecutorOptions.backstopGraceMs',
+        `an integer in [0, ${MAX_TIMER_MS}]`,
+        String(options.backstopGraceMs),
+      );
+    }
+    this.#cache = new PreparedCache(
+      preparedCacheLimits(options.preparedCache, 'ExecutorOptions.preparedCache'),
+    );
     const cpu = options.cpuAccounting ?? 'unmetered';
     if (cpu !== true && cpu !== false && cpu !== 'unmetered') {
       throw new ValidationError(
@@ -190,41 +223,56 @@ export class Executor {
     return b;
   }
 
-  #prepare(backend: Backend, build: Build, spec: SandboxSpec): Promise<Prepared> {
-    let perBuild = this.#prepared.get(spec);
-    if (!perBuild) {
-      perBuild = new Map();
-      this.#prepared.set(spec, perBuild);
-    }
-    let entry = perBuild.get(build.id);
-    if (!entry) {
-      const created: PreparedEntry = { promise: backend.prepare(build, spec), ready: undefined };
-      entry = created;
-      perBuild.set(build.id, created);
-      created.promise.then(
-        // Executions after the first find it resolved and skip an await.
-        (prepared) => {
-          created.ready = prepared;
-        },
-        // A failed prepare is not cached: the next execution reports the refusal afresh.
-        () => {
-          if (perBuild.get(build.id) === created) perBuild.delete(build.id);
-        },
-      );
-    }
-    return entry.promise;
+  /** What the prepared-program cache holds now, and its bounds. */
+  get preparedCache(): PreparedCacheStats {
+    return this.#cache.stats();
   }
 
   /**
-   * The resolved prepared program, if any. The last one found is remembered by identity:
-   * executions in a row mostly repeat (sandbox, build), and two map lookups cost more.
+   * The cache entry of (sandbox, build), pinned for the caller's execution (unpin when it
+   * ends); a miss starts the prepare. A hit is a compare with the last entry used, or one
+   * lookup, plus a recency bump.
    */
-  #readyPrepared(spec: SandboxSpec, buildId: string): Prepared | undefined {
-    const last = this.#lastReady;
-    if (last !== undefined && last.spec === spec && last.buildId === buildId) return last.prepared;
-    const prepared = this.#prepared.get(spec)?.get(buildId)?.ready;
-    if (prepared !== undefined) this.#lastReady = { spec, buildId, prepared };
-    return prepared;
+  #pinEntry(backend: Backend, build: Build, spec: SandboxSpec): PreparedEntry {
+    const last = this.#lastEntry;
+    if (last !== undefined && last.spec === spec && last.buildId === build.id && !last.evicted) {
+      this.#cache.touch(last);
+      this.#cache.pin(last);
+      return last;
+    }
+    let entry = this.#cache.find(spec, build.id);
+    if (entry === undefined) {
+      entry = this.#cache.add(spec, build.id, backend, () => this.#prepare(backend, build, spec));
+    } else {
+      this.#cache.touch(entry);
+      this.#cache.pin(entry);
+    }
+    this.#lastEntry = entry;
+    return entry;
+  }
+
+  /**
+   * backend.prepare; when it fails for want of file descriptors, the prepared programs no
+   * execution uses are disposed and the prepare tried once more. Still out of fds: a typed
+   * FD_EXHAUSTED error (the execution fails with a receipt; the process lives on).
+   */
+  async #prepare(backend: Backend, build: Build, spec: SandboxSpec): Promise<Prepared> {
+    try {
+      return await backend.prepare(build, spec);
+    } catch (err) {
+      if (!isFdExhaustion(err)) throw err;
+    }
+    await this.#cache.evictIdle();
+    try {
+      return await backend.prepare(build, spec);
+    } catch (err) {
+      if (!isFdExhaustion(err)) throw err;
+      throw new TPError(
+        'FD_EXHAUSTED',
+        `out of file descriptors preparing build ${build.id}, even after releasing every idle prepared program: ${asThunderpacError(err).message}`,
+        { cause: err },
+      );
+    }
   }
 
   /** Whether executions in this sandbox measure process CPU time (see ExecutorOptions). */
@@ -239,8 +287,12 @@ export class Executor {
     request: ExecuteRequest,
     options: { record?: boolean } = {},
   ): Promise<ExecutionResult> {
+    // Everything that can refuse the request is checked before the sandbox leaves idle.
+    if (!Sandbox.isSandbox(sandbox)) {
+      throw new ValidationError('type', 'sandbox', 'a Sandbox (tp.sandbox())', typeof sandbox);
+    }
     const spec = sandbox.spec;
-    const { build, input, entry } = request;
+    const { build, entry, input: inputRead, parents: parentsRead } = readExecuteRequest(request);
     if (build.manifest.kind !== spec.backend) {
       throw new TPError(
         'BACKEND_MISMATCH',
@@ -248,135 +300,154 @@ export class Executor {
       );
     }
     const backend = this.backend(spec.backend);
-    const parents = this.#checkParents(request.parents ?? []);
+    const parents = this.#checkParents(parentsRead);
+    const record = options?.record ?? true;
     sandbox.begin();
-
-    const startedAt = isoNow();
-    const t0 = performance.now();
-    const cpu0 = this.#measuresCpu(backend, spec) ? process.cpuUsage() : undefined;
-    const usage: Usage = {};
-    const attempt: Attempt = { input: { hash: null, size: 0 }, output: null, outputValue: null, error: null };
-    const record = options.record ?? true;
-    const keep = this.#store && record ? this.#store : undefined;
-    let validated = false;
-    let hashing: Promise<string> | undefined;
-
     try {
-      // The build first: every receipt in the log must name a build the store can produce.
-      if (this.#store && record && !this.#storedBuilds.has(build.id)) {
-        this.#store.putBuild(build);
-        this.#storedBuilds.add(build.id);
-      }
-      if (spec.fsTree && this.#store && record && !this.#storedTrees.has(spec)) {
-        if (spec.fs.kind === 'memory') this.#store.putPayload(spec.fs.digest, encodeFsTree(spec.fsTree));
-        this.#storedTrees.add(spec);
-      }
-      const inputSize = safePayloadBytes(input);
-      attempt.input = { hash: null, size: inputSize };
-      if (channels.executionStart.hasSubscribers) {
-        channels.executionStart.publish({
-          buildId: build.id,
-          backend: spec.backend,
-          entry,
-          inputBytes: inputSize,
-        });
-      }
-      check(input, inputSize, 'maxInputBytes', spec, build.manifest.inputSchema);
-      validated = true;
+      // An input that could not be read is reported like any invalid input: a failed receipt.
+      const input = inputRead instanceof ValidationError ? (undefined as unknown as Input) : inputRead;
+      const startedAt = isoNow();
+      const t0 = performance.now();
+      const cpu0 = this.#measuresCpu(backend, spec) ? process.cpuUsage() : undefined;
+      const usage: Usage = {};
+      const attempt: Attempt = {
+        input: { hash: null, size: 0 },
+        output: null,
+        outputValue: null,
+        error: null,
+      };
+      const keep = this.#store && record ? this.#store : undefined;
+      let validated = false;
+      let hashing: Promise<string> | undefined;
 
-      const prepared = this.#readyPrepared(spec, build.id) ?? (await this.#prepare(backend, build, spec));
-      const ctx: RunContext = { entry, sandbox: spec, usage };
-      let output: Output;
-      if (inputSize >= OFF_THREAD_HASH_MIN_BYTES && prepared.offThread !== true) {
-        // Large input: start hashing on the threadpool before the backend runs, so the hash
-        // overlaps with a run that blocks this thread (onnxruntime, in-thread WASM).
-        hashing = hashPayloadAsync(input);
-        hashing.catch(() => undefined); // awaited below or in the catch: never unhandled
-        output = await this.#runWithBackstop(backend, prepared, input, ctx);
-        attempt.input = keepHashed(await hashing, input, inputSize, keep);
+      try {
+        // The build first: every receipt in the log must name a build the store can produce.
+        if (this.#store && record && !this.#storedBuilds.has(build.id)) {
+          this.#store.putBuild(build);
+          this.#storedBuilds.add(build.id);
+        }
+        if (spec.fsTree && this.#store && record && !this.#storedTrees.has(spec)) {
+          if (spec.fs.kind === 'memory') this.#store.putPayload(spec.fs.digest, encodeFsTree(spec.fsTree));
+          this.#storedTrees.add(spec);
+        }
+        if (inputRead instanceof ValidationError) throw inputRead;
+        const inputSize = safePayloadBytes(input);
+        attempt.input = { hash: null, size: inputSize };
+        if (channels.executionStart.hasSubscribers) {
+          channels.executionStart.publish({
+            buildId: build.id,
+            backend: spec.backend,
+            entry,
+            inputBytes: inputSize,
+          });
+        }
+        check(input, inputSize, 'maxInputBytes', spec, build.manifest.inputSchema);
+        validated = true;
+
+        // Pinned while it runs: the cache never disposes a program an execution is using.
+        const cached = this.#pinEntry(backend, build, spec);
+        let output: Output;
+        try {
+          const prepared = cached.ready ?? (await cached.promise);
+          const ctx: RunContext = { entry, sandbox: spec, usage };
+          if (inputSize >= OFF_THREAD_HASH_MIN_BYTES && prepared.offThread !== true) {
+            // Large input: start hashing on the threadpool before the backend runs, so the hash
+            // overlaps with a run that blocks this thread (onnxruntime, in-thread WASM).
+            hashing = hashPayloadAsync(input);
+            hashing.catch(() => undefined); // awaited below or in the catch: never unhandled
+            output = await this.#runWithBackstop(backend, prepared, input, ctx);
+            attempt.input = keepHashed(await hashing, input, inputSize, keep);
+          } else {
+            // A backend that finishes on this thread answers synchronously: no promise to await.
+            const running =
+              backend.runSync?.(prepared, input, ctx) ?? this.#runWithBackstop(backend, prepared, input, ctx);
+            // Hash the input while a worker-based backend computes: on another core the hash is free.
+            // (In-thread backends have already finished; backends copy the input they send away, so
+            // it is unchanged either way.) Attaching `await` in the same synchronous step means an
+            // early rejection of `running` is never reported as unhandled.
+            try {
+              attempt.input = keepPayload(input, inputSize, keep);
+            } catch (err) {
+              if (running instanceof Promise) running.catch(() => undefined);
+              throw err;
+            }
+            output = running instanceof Promise ? await running : running;
+          }
+        } finally {
+          this.#cache.unpin(cached);
+        }
+        attempt.output = admit(
+          output,
+          payloadBytes(output),
+          'maxOutputBytes',
+          spec,
+          build.manifest.outputSchema,
+          keep,
+        );
+        attempt.outputValue = output;
+      } catch (err) {
+        attempt.error = asThunderpacError(err);
+        // A valid input that failed later (refused at prepare, trapped) is still hashed and kept,
+        // so its receipt can be replayed.
+        if (validated && attempt.input.hash === null) {
+          try {
+            attempt.input =
+              hashing === undefined
+                ? keepPayload(input, attempt.input.size, keep)
+                : keepHashed(await hashing, input, attempt.input.size, keep);
+          } catch {
+            // the receipt then says the input was not hashed; the error above is what matters
+          }
+        }
+      }
+
+      const cpu = cpu0 ? process.cpuUsage(cpu0) : undefined;
+      const failed = attempt.error !== null;
+      const body: ReceiptBody = {
+        v: 1,
+        buildId: build.id,
+        backend: spec.backend,
+        entry,
+        input: attempt.input,
+        output: failed ? null : attempt.output,
+        startedAt,
+        durationNs: nsSince(t0),
+        resources: {
+          cpuUs: cpu ? cpu.user + cpu.system : null,
+          peakMemoryBytes: usage.peakMemoryBytes ?? null,
+          fuelUsed: usage.fuelUsed ?? null,
+          engineNs: usage.engineNs ?? null,
+        },
+        sandbox: this.#sandboxPart(spec),
+        determinism: spec.determinism,
+        runtime: this.#runtimeVersions.get(spec.backend)!,
+        status: failed ? 'failed' : 'completed',
+        error: attempt.error ? attempt.error.toReceiptError() : null,
+        parents,
+      };
+      let receipt: Receipt;
+      if (keep) {
+        const sealed = sealReceiptEncoded(body);
+        receipt = sealed.receipt;
+        keep.appendReceipt(receipt, sealed.body);
       } else {
-        // A backend that finishes on this thread answers synchronously: no promise to await.
-        const running =
-          backend.runSync?.(prepared, input, ctx) ?? this.#runWithBackstop(backend, prepared, input, ctx);
-        // Hash the input while a worker-based backend computes: on another core the hash is free.
-        // (In-thread backends have already finished; backends copy the input they send away, so
-        // it is unchanged either way.) Attaching `await` in the same synchronous step means an
-        // early rejection of `running` is never reported as unhandled.
-        try {
-          attempt.input = keepPayload(input, inputSize, keep);
-        } catch (err) {
-          if (running instanceof Promise) running.catch(() => undefined);
-          throw err;
-        }
-        output = running instanceof Promise ? await running : running;
+        receipt = sealReceiptInPlace(body); // no store: the encoding is hashed in place, never copied
       }
 
-      attempt.output = admit(
-        output,
-        payloadBytes(output),
-        'maxOutputBytes',
-        spec,
-        build.manifest.outputSchema,
-        keep,
-      );
-      attempt.outputValue = output;
+      if (attempt.error) {
+        sandbox.fail();
+        this.#publishFailure(receipt, attempt.error);
+        return { status: 'failed', output: null, error: attempt.error, receipt };
+      }
+      sandbox.complete();
+      if (channels.executionStop.hasSubscribers) channels.executionStop.publish({ receipt });
+      return { status: 'completed', output: attempt.outputValue, error: null, receipt };
     } catch (err) {
-      attempt.error = asThunderpacError(err);
-      // A valid input that failed later (refused at prepare, trapped) is still hashed and kept,
-      // so its receipt can be replayed.
-      if (validated && attempt.input.hash === null) {
-        try {
-          attempt.input =
-            hashing === undefined
-              ? keepPayload(input, attempt.input.size, keep)
-              : keepHashed(await hashing, input, attempt.input.size, keep);
-        } catch {
-          // the receipt then says the input was not hashed; the error above is what matters
-        }
-      }
+      // Nothing past begin() may leave the sandbox executing: a throw (a store that cannot
+      // append, a bug) fails it, so that a reset makes it usable again.
+      if (sandbox.state === 'executing') sandbox.fail();
+      throw asThunderpacError(err);
     }
-
-    const cpu = cpu0 ? process.cpuUsage(cpu0) : undefined;
-    const failed = attempt.error !== null;
-    const body: ReceiptBody = {
-      v: 1,
-      buildId: build.id,
-      backend: spec.backend,
-      entry,
-      input: attempt.input,
-      output: failed ? null : attempt.output,
-      startedAt,
-      durationNs: nsSince(t0),
-      resources: {
-        cpuUs: cpu ? cpu.user + cpu.system : null,
-        peakMemoryBytes: usage.peakMemoryBytes ?? null,
-        fuelUsed: usage.fuelUsed ?? null,
-        engineNs: usage.engineNs ?? null,
-      },
-      sandbox: this.#sandboxPart(spec),
-      determinism: spec.determinism,
-      runtime: this.#runtimeVersions.get(spec.backend)!,
-      status: failed ? 'failed' : 'completed',
-      error: attempt.error ? attempt.error.toReceiptError() : null,
-      parents,
-    };
-    let receipt: Receipt;
-    if (keep) {
-      const sealed = sealReceiptEncoded(body);
-      receipt = sealed.receipt;
-      keep.appendReceipt(receipt, sealed.body);
-    } else {
-      receipt = sealReceiptInPlace(body); // no store: the encoding is hashed in place, never copied
-    }
-
-    if (attempt.error) {
-      sandbox.fail();
-      this.#publishFailure(receipt, attempt.error);
-      return { status: 'failed', output: null, error: attempt.error, receipt };
-    }
-    sandbox.complete();
-    if (channels.executionStop.hasSubscribers) channels.executionStop.publish({ receipt });
-    return { status: 'completed', output: attempt.outputValue, error: null, receipt };
   }
 
   #sandboxPart(spec: SandboxSpec): ReceiptBody['sandbox'] {
@@ -404,21 +475,17 @@ export class Executor {
           reject(
             new LimitExceededError('timeoutMs', limit, undefined, 'backend did not stop its guest in time'),
           ),
-        limit + this.#graceMs,
+        // Node clamps a delay over 2^31 - 1 ms to 1 ms: never let the sum get there.
+        Math.min(limit + this.#graceMs, MAX_TIMER_MS),
       );
     });
     return Promise.race([backend.run(prepared, input, ctx), backstop]).finally(() => clearTimeout(timer));
   }
 
+  /** Parents are well-formed receipt ids already (request.ts); with a store, each must be in it. */
   #checkParents(parents: readonly string[]): readonly string[] {
-    if (parents.length === 0) return NO_PARENTS;
-    return parents.map((id, i) => {
-      if (typeof id !== 'string' || !DIGEST_PATTERN.test(id)) {
-        throw new ValidationError('type', `parents[${i}]`, 'a receipt id (sha256 hex)', String(id));
-      }
-      if (this.#store) this.#store.getReceipt(id); // throws NotFoundError for an unknown parent
-      return id;
-    });
+    if (this.#store) for (const id of parents) this.#store.getReceipt(id); // NotFoundError if unknown
+    return parents;
   }
 
   #publishFailure(receipt: Receipt, error: ThunderpacError): void {
@@ -486,14 +553,19 @@ export class Executor {
       return fail(asThunderpacError(err).message);
     }
 
-    const sandbox = new Sandbox({
-      backend: original.backend,
-      limits: original.sandbox.limits,
-      fs,
-      ...(original.sandbox.wasi === undefined ? {} : { wasi: original.sandbox.wasi }),
-      allowedImports: original.sandbox.allowedImports,
-      determinism: original.determinism,
-    });
+    let sandbox: Sandbox;
+    try {
+      sandbox = new Sandbox({
+        backend: original.backend,
+        limits: original.sandbox.limits,
+        fs,
+        ...(original.sandbox.wasi === undefined ? {} : { wasi: original.sandbox.wasi }),
+        allowedImports: original.sandbox.allowedImports,
+        determinism: original.determinism,
+      });
+    } catch (err) {
+      return fail(`the receipt's sandbox cannot be rebuilt: ${asThunderpacError(err).message}`);
+    }
     const replay = await this.execute(sandbox, { build, input, entry: original.entry }, { record: false });
     const expected = replayFingerprint(original);
     const actual = replayFingerprint(replay.receipt);
@@ -511,14 +583,18 @@ export class Executor {
     };
   }
 
+  /** Dispose the prepared program of (build, sandbox) now, or when the execution using it ends. */
   async dispose(build: Build, spec: SandboxSpec): Promise<void> {
-    const perBuild = this.#prepared.get(spec);
-    const entry = perBuild?.get(build.id);
-    if (!entry) return;
-    perBuild!.delete(build.id);
-    if (this.#lastReady?.spec === spec && this.#lastReady.buildId === build.id) this.#lastReady = undefined;
-    const prepared = await entry.promise.catch(() => undefined);
-    if (prepared) await this.backend(spec.backend).dispose(prepared);
+    const entry = this.#cache.find(spec, build.id);
+    if (entry === undefined) return;
+    if (this.#lastEntry === entry) this.#lastEntry = undefined;
+    await this.#cache.evict(entry);
+  }
+
+  /** Dispose every prepared program (those in use when their executions end). */
+  async close(): Promise<void> {
+    this.#lastEntry = undefined;
+    await this.#cache.clear();
   }
 }
 

@@ -214,6 +214,17 @@ export interface Prepared {
   readonly offThread?: boolean;
 }
 
+/**
+ * What a prepared program holds until it is disposed, as its backend counts it: the executor's
+ * prepared-program cache keeps the sum of these within its budgets (see prepared-cache.ts).
+ */
+export interface PreparedCost {
+  /** Open file descriptors (a loaded BPF object: its programs and maps, and the object's BTF). */
+  readonly fds: number;
+  /** Memory, estimated: compiled code, instance memory, kernel map memory. */
+  readonly bytes: number;
+}
+
 export interface Backend<P extends Prepared = Prepared> {
   readonly name: BackendName;
   /**
@@ -240,5 +251,8 @@ export interface Backend<P extends Prepared = Prepared> {
    * executor then skips a promise round trip. undefined: this program runs elsewhere, use `run`.
    */
   runSync?(prepared: P, input: Input, ctx: RunContext): Output | undefined;
+  /** Release what `prepare` acquired; the executor calls it once no execution uses the program. */
   dispose(prepared: P): Promise<void>;
+  /** Optional: what a prepared program holds (absent: nothing worth counting but its slot). */
+  cost?(prepared: P): PreparedCost;
 }

@@ -16,6 +16,7 @@ import type {
   Input,
   Output,
   Prepared,
+  PreparedCost,
   RunContext,
   SandboxSpec,
   Schema,
@@ -131,6 +132,23 @@ export class EbpfBackend implements Backend<EbpfPrepared> {
   async dispose(prepared: EbpfPrepared): Promise<void> {
     prepared.object.close();
     this.#open.delete(prepared.object);
+  }
+
+  /**
+   * A loaded object holds one fd per loaded program and per map, plus its BTF; its maps hold
+   * kernel memory (estimated as entries × (key + value)). The executor's prepared-program
+   * cache counts these against its budgets.
+   */
+  cost(prepared: EbpfPrepared): PreparedCost {
+    const { programs, maps } = prepared.object;
+    let fds = 1;
+    let bytes = 0;
+    for (const p of programs) if (p.fd !== null) fds++;
+    for (const m of maps) {
+      if (m.fd !== null) fds++;
+      bytes += m.maxEntries * (m.keySize + m.valueSize);
+    }
+    return { fds, bytes };
   }
 
   close(): void {
