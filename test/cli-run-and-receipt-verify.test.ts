@@ -132,10 +132,13 @@ describe('bad command lines exit 2 with a message that says what was wrong', () 
     [['run'], /exactly one program file/],
     [['run', echo, '--input', 'x'], /--export NAME/],
     [['run', echo, '--export', 'echo'], /--input FILE/],
-    [['run', echo, '--export', 'echo', '--input', '/nonexistent/in'], /cannot read input \/nonexistent\/in/],
+    [
+      ['run', echo, '--export', 'echo', '--input', '/nonexistent/in'],
+      /--input does not exist: \/nonexistent\/in/,
+    ],
     [
       ['run', '/nonexistent.wasm', '--export', 'echo', '--input', '-'],
-      /cannot read program \/nonexistent.wasm/,
+      /program does not exist: \/nonexistent.wasm/,
     ],
     [
       ['run', echo, '--export', 'echo', '--input', '-', '--timeout-ms', 'soon'],

@@ -1,24 +1,33 @@
 /** Shared CLI plumbing: where the store lives, how payloads and receipts are printed. */
 
-import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { Receipt } from '../runtime/receipt.js';
 import type { Output } from '../runtime/types.js';
+import { readUserFile, usableDirectory } from './paths.js';
 
 /** Raised for bad command lines; main() prints it with the usage and exits 2. */
 export class UsageError extends Error {}
 
-export function storeDir(flag: string | undefined): string {
-  return flag ?? process.env.THUNDERPAC_STORE ?? join(homedir(), '.thunderpac', 'store');
+/**
+ * The store directory (--store, else $THUNDERPAC_STORE, else ~/.thunderpac/store), checked to
+ * be a directory or creatable as one before the store opens it. Commands that only read the
+ * store pass `create: false` and leave a missing store to the store itself.
+ */
+export function storeDir(flag: string | undefined, options: { create: boolean } = { create: true }): string {
+  const env = process.env.THUNDERPAC_STORE;
+  const [dir, name] =
+    flag !== undefined
+      ? [flag, '--store']
+      : env !== undefined
+        ? [env, '$THUNDERPAC_STORE']
+        : [join(homedir(), '.thunderpac', 'store'), 'the default store'];
+  return usableDirectory(dir, name, options.create);
 }
 
-export function readInput(path: string): Uint8Array {
-  try {
-    return readFileSync(path === '-' ? 0 : path);
-  } catch (err) {
-    throw new UsageError(`cannot read input ${path}: ${(err as Error).message}`);
-  }
+/** `--input FILE` (or `-` for stdin), bounded and never blocking on a FIFO. */
+export function readInput(path: string): Buffer {
+  return readUserFile(path, '--input');
 }
 
 export function parseIntFlag(name: string, value: string | undefined): number | undefined {

@@ -11,7 +11,9 @@
  *   thunderpac xdp attach|detach|status|clean|test-run ...   (src/cli/xdp.ts)
  *   thunderpac map dump|lookup|update|delete ...             (src/cli/map.ts)
  *
- * Exit codes: 0 success / match, 1 failed execution / mismatch, 2 bad command line or input.
+ * Exit codes: 0 success / match, 1 failed execution / mismatch, 2 bad command line or input
+ * (a bad path, file or flag), 70 an internal error (a bug: one line, the stack with
+ * THUNDERPAC_DEBUG=1).
  */
 
 import { parseArgs } from 'node:util';
@@ -26,9 +28,11 @@ import {
   storeDir,
   UsageError,
 } from './io.js';
+import { CliJsonError } from './json.js';
 import { mapCommand } from './map.js';
 import { isModelRun, modelsCommand, runModelCommand } from './models.js';
 import { p4Command } from './p4.js';
+import { CliPathError, pathError, userPathErrno } from './paths.js';
 import { buildFromFile } from './program.js';
 import { xdpCommand } from './xdp.js';
 
@@ -110,7 +114,11 @@ async function receipt(argv: string[]): Promise<number> {
     options: { json: { type: 'boolean', default: false }, store: { type: 'string' } },
   });
   const [action, id] = positionals;
-  const tp = await Thunderpac.open({ store: storeDir(values.store) });
+  // Reading receipts never writes: no writer lock (works beside a daemon), nothing cut or created.
+  const tp = await Thunderpac.open({
+    store: storeDir(values.store, { create: false }),
+    storeOptions: { readOnly: true },
+  });
   try {
     const store = tp.store!;
     switch (action) {
@@ -171,14 +179,50 @@ export async function main(argv: string[]): Promise<number> {
         throw new UsageError(`unknown command '${command}'`);
     }
   } catch (err) {
-    if (err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
-      process.stderr.write(`thunderpac: ${(err as Error).message}\n${USAGE}\n`);
-      return 2;
-    }
-    if (err instanceof ThunderpacError) {
-      process.stderr.write(`thunderpac: ${err.code}: ${err.message}\n`);
-      return 2;
-    }
-    throw err;
+    return reportError(err);
   }
+}
+
+/** Exit code of an internal error (sysexits' EX_SOFTWARE): a bug, not a bad input. */
+export const EXIT_INTERNAL = 70;
+
+/**
+ * Every failure that reaches the top becomes one line on stderr and an exit code: 2 for a bad
+ * command line, path or input, 70 for anything unexpected (its stack only with
+ * THUNDERPAC_DEBUG=1). A stack trace is never the answer to a bad input.
+ */
+function reportError(err: unknown): number {
+  if (err instanceof UsageError || (err as { code?: string } | null)?.code?.startsWith?.('ERR_PARSE_ARGS')) {
+    process.stderr.write(`thunderpac: ${(err as Error).message}\n${USAGE}\n`);
+    return 2;
+  }
+  if (err instanceof CliPathError || err instanceof CliJsonError) {
+    process.stderr.write(`thunderpac: ${err.message}\n`);
+    return 2;
+  }
+  if (err instanceof ThunderpacError) {
+    process.stderr.write(`thunderpac: ${err.code}: ${oneLine(err.message)}\n`);
+    return 2;
+  }
+  // A file-system error on a path we were given (store, output, model files): still the input.
+  const errno = userPathErrno(err);
+  const path = (err as { path?: unknown } | null)?.path;
+  if (errno && typeof path === 'string') {
+    process.stderr.write(`thunderpac: ${pathError('path', path, err).message}\n`);
+    return 2;
+  }
+  const message = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+  process.stderr.write(`thunderpac: internal error: ${oneLine(message)}\n`);
+  if (process.env.THUNDERPAC_DEBUG === '1' && err instanceof Error && err.stack) {
+    process.stderr.write(`${err.stack}\n`);
+  } else {
+    process.stderr.write('thunderpac: (set THUNDERPAC_DEBUG=1 to see where)\n');
+  }
+  return EXIT_INTERNAL;
+}
+
+/** Messages go on one line of bounded length: a hostile input must not flood the terminal. */
+function oneLine(message: string): string {
+  const flat = message.replace(/\s*\n\s*/g, ' | ');
+  return flat.length > 2000 ? `${flat.slice(0, 2000)}…` : flat;
 }

@@ -9,6 +9,7 @@ import { parseArgs } from 'node:util';
 import { toJson } from '../backends/ebpf/codec.js';
 import { BpfMap, type UpdateMode } from '../backends/ebpf/map.js';
 import { UsageError } from './io.js';
+import { jsonDepth, MAX_JSON_DEPTH } from './json.js';
 import { bpffsRoot } from './xdp.js';
 
 const UPDATE_MODES: readonly UpdateMode[] = ['any', 'noexist', 'exist'];
@@ -77,6 +78,9 @@ export async function mapCommand(argv: string[]): Promise<number> {
 /** JSON, or the bare text as a string (so `10.0.0.0/8` needs no quotes). */
 function parseJson(text: string | undefined, what: string): unknown {
   if (text === undefined) throw new UsageError(`missing ${what}`);
+  if (jsonDepth(text) > MAX_JSON_DEPTH) {
+    throw new UsageError(`${what} nests JSON deeper than ${MAX_JSON_DEPTH} levels`);
+  }
   try {
     return JSON.parse(text);
   } catch {

@@ -21,6 +21,13 @@ import { tensorsFromJson, tensorsToJson } from '../backends/onnx/tensors-json.js
 import { asThunderpacError } from '../runtime/errors.js';
 import { Thunderpac } from '../thunderpac.js';
 import { parseIntFlag, printOutput, printReceipt, readInput, storeDir, UsageError } from './io.js';
+import { parseJsonFile } from './json.js';
+import { existingDirectory } from './paths.js';
+
+/** `--models-dir DIR` (checked to be an existing directory), else the shipped models/. */
+function modelDir(flag: string | undefined): string {
+  return flag === undefined ? defaultModelDir() : existingDirectory(flag, '--models-dir');
+}
 
 /** Whether a `run` command line names a model (then runModelCommand handles it). */
 export function isModelRun(argv: readonly string[]): boolean {
@@ -81,7 +88,7 @@ export async function modelsCommand(argv: string[]): Promise<number> {
   });
   const [action, filter, ...extra] = positionals;
   if (extra.length > 0) throw new UsageError(`unexpected arguments: ${extra.join(' ')}`);
-  const reg = new ModelRegistry({ dir: values['models-dir'] ?? defaultModelDir() });
+  const reg = new ModelRegistry({ dir: modelDir(values['models-dir']) });
   switch (action) {
     case 'list':
     case 'verify': {
@@ -122,15 +129,9 @@ export async function runModelCommand(argv: string[]): Promise<number> {
   if (!values.model) throw new UsageError('run needs --model NAME[@VERSION]');
   if (!values.input) throw new UsageError('run --model needs --input FILE.json (or - for stdin)');
   const timeoutMs = parseIntFlag('timeout-ms', values['timeout-ms']);
-  const reg = new ModelRegistry({ dir: values['models-dir'] ?? defaultModelDir() });
+  const reg = new ModelRegistry({ dir: modelDir(values['models-dir']) });
   const model = reg.get(values.model);
-  let json: unknown;
-  try {
-    json = JSON.parse(new TextDecoder().decode(readInput(values.input)));
-  } catch (err) {
-    if (err instanceof UsageError) throw err;
-    throw new UsageError(`--input ${values.input} is not JSON: ${(err as Error).message}`);
-  }
+  const json = parseJsonFile(readInput(values.input).toString('utf8'), values.input, '--input');
   const body = json as { inputs?: unknown };
   const tensors = tensorsFromJson(
     typeof body === 'object' && body !== null && 'inputs' in body ? body.inputs : json,

@@ -13,7 +13,7 @@
  *       out, or that the packet was dropped, then the receipt (stored, verifiable by replay)
  */
 
-import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import { basename, dirname, extname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { createP4Build, createP4BuildFromJson } from '../backends/p4/backend.js';
@@ -26,14 +26,12 @@ import { checkTnaProgram } from '../p4c/tna-check.js';
 import type { Build } from '../runtime/build.js';
 import { Thunderpac } from '../thunderpac.js';
 import { outputJson, printReceipt, storeDir, UsageError } from './io.js';
+import { parseJsonFile } from './json.js';
+import { readUserFile, usableDirectory, writeOutputFile } from './paths.js';
 
 function readSource(path: string | undefined, what: string): string {
   if (!path) throw new UsageError(`p4 needs ${what}`);
-  try {
-    return readFileSync(path, 'utf8');
-  } catch (err) {
-    throw new UsageError(`cannot read ${path}: ${(err as Error).message}`);
-  }
+  return readUserFile(path, what.replace(/^an? /, '').replace(/ \(.*\)$/, '')).toString('utf8');
 }
 
 function defines(list: readonly string[]): Record<string, string> {
@@ -50,11 +48,7 @@ function defines(list: readonly string[]): Record<string, string> {
 const isJsonProgram = (path: string): boolean => extname(path).toLowerCase() === '.json';
 
 function parseJsonProgram(path: string, text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch (err) {
-    throw new UsageError(`${path} is not BMv2 JSON: ${(err as Error).message}`);
-  }
+  return parseJsonFile(text, path, 'the BMv2 JSON program');
 }
 
 /**
@@ -157,9 +151,10 @@ function compile(program: string | undefined, flags: P4Flags, options: () => Com
       return 0;
     }
     const out = flags.out ?? dirname(program!);
-    mkdirSync(out, { recursive: true });
-    writeFileSync(join(out, `${name}.json`), `${JSON.stringify(result.bmv2, null, 2)}\n`);
-    writeFileSync(join(out, `${name}.p4info.json`), `${JSON.stringify(result.p4info, null, 2)}\n`);
+    const flag = flags.out === undefined ? 'the program directory' : '--out';
+    usableDirectory(out, flag, true);
+    writeOutputFile(join(out, `${name}.json`), `${JSON.stringify(result.bmv2, null, 2)}\n`, flag);
+    writeOutputFile(join(out, `${name}.p4info.json`), `${JSON.stringify(result.p4info, null, 2)}\n`, flag);
     process.stdout.write(`wrote ${join(out, `${name}.json`)} and ${join(out, `${name}.p4info.json`)}\n`);
     return 0;
   }
@@ -177,8 +172,7 @@ function compile(program: string | undefined, flags: P4Flags, options: () => Com
   for (const [i, a] of artifacts.entries()) {
     // The first artifact is the one OUT names; companions (the TNA stage report) sit beside it.
     const path = intoDir ? join(dest, a.file) : i === 0 ? dest : join(dirname(dest), companionName(dest, a));
-    mkdirSync(dirname(path), { recursive: true });
-    writeFileSync(path, a.text);
+    writeOutputFile(path, a.text, flags.o === undefined ? '--out' : '-o');
     written.push(path);
   }
   process.stdout.write(`wrote ${written.join(' and ')}\n`);

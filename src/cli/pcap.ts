@@ -1,16 +1,11 @@
 /** Reads the packets of a classic libpcap file (not pcapng), Ethernet link type only. */
-import { readFileSync } from 'node:fs';
 import { UsageError } from './io.js';
+import { readUserFile } from './paths.js';
 
 const LINKTYPE_ETHERNET = 1;
 
 export function readPcap(path: string): Uint8Array[] {
-  let data: Buffer;
-  try {
-    data = readFileSync(path);
-  } catch (err) {
-    throw new UsageError(`cannot read pcap ${path}: ${(err as Error).message}`);
-  }
+  const data = readUserFile(path, '--pcap');
   if (data.length < 24) throw new UsageError(`${path}: too short for a pcap file`);
   const magic = data.readUInt32LE(0);
   let little: boolean;

@@ -1,20 +1,15 @@
 /** Turning a program file named on the command line into a Build. */
 
-import { readFileSync } from 'node:fs';
 import { basename, dirname, extname } from 'node:path';
 import { createBpfBuild } from '../backends/ebpf/backend.js';
 import { createP4Build } from '../backends/p4/backend.js';
 import { createWasmBuild } from '../backends/wasm/backend.js';
 import type { Build } from '../runtime/build.js';
 import { UsageError } from './io.js';
+import { readUserFile } from './paths.js';
 
 export function buildFromFile(path: string): Build {
-  let bytes: Uint8Array;
-  try {
-    bytes = readFileSync(path);
-  } catch (err) {
-    throw new UsageError(`cannot read program ${path}: ${(err as Error).message}`);
-  }
+  const bytes = readUserFile(path, 'program');
   const name = basename(path);
   switch (extname(path)) {
     case '.wasm':

@@ -18,9 +18,11 @@ import { join, resolve, sep } from 'node:path';
 import type { Build } from '../../runtime/build.js';
 import { sha256Hex } from '../../runtime/canonical.js';
 import { NotFoundError, ValidationError } from '../../runtime/errors.js';
+import { jsonDepth, MAX_JSON_DEPTH } from '../../runtime/json-depth.js';
 import { packagePath } from '../../runtime/package-root.js';
 import { createOnnxBuild } from './backend.js';
 import { ModelSecurityError } from './errors.js';
+import { tensorsFromJson } from './tensors-json.js';
 import type { OnnxSessionOptions } from './ort.js';
 
 export const UNTRUSTED_MODEL_CHANNEL = 'thunderpac:onnx:untrusted-model';
@@ -116,6 +118,54 @@ export function parseChecksums(text: string): Map<string, string> {
     if (m) out.set(m[2]!, m[1]!);
   }
   return out;
+}
+
+/**
+ * sample_io.json checked field by field: checksums.txt need not cover it, so it is input like
+ * any other. A bad one is a ValidationError whose path names the file and the JSON path.
+ */
+export function parseSampleIo(text: string, file: string): SampleIo {
+  const depth = jsonDepth(text);
+  if (depth > MAX_JSON_DEPTH) {
+    throw new ValidationError(
+      'size',
+      file,
+      `JSON nested at most ${MAX_JSON_DEPTH} deep`,
+      `deeper than ${MAX_JSON_DEPTH}`,
+    );
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (err) {
+    throw new ValidationError('type', file, 'JSON', `invalid JSON (${(err as Error).message})`);
+  }
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) {
+    throw new ValidationError(
+      'type',
+      file,
+      'an object {inputs, outputs}',
+      Array.isArray(json) ? 'an array' : String(json),
+    );
+  }
+  for (const part of ['inputs', 'outputs'] as const) {
+    const tensors = (json as Record<string, unknown>)[part];
+    if (tensors === undefined) throw new ValidationError('missing', `${file}: ${part}`, 'tensors', 'nothing');
+    // tensorsFromJson checks every field of every tensor and names the first bad one.
+    const parsed = tensorsFromJson(tensors, `${file}: ${part}`);
+    for (const [name, t] of Object.entries(parsed)) {
+      const elements = t.shape.reduce((a, b) => a * b, 1);
+      if (t.data.length !== elements) {
+        throw new ValidationError(
+          'size',
+          `${file}: ${part}.${name}.data`,
+          `${elements} elements (shape ${JSON.stringify(t.shape)})`,
+          `${t.data.length}`,
+        );
+      }
+    }
+  }
+  return json as SampleIo;
 }
 
 export class ModelRegistry {
@@ -236,7 +286,9 @@ export class ModelRegistry {
     }
     this.stats.loads++;
     const samplePath = join(entry.dir, SAMPLE_FILE);
-    const sample = existsSync(samplePath) ? (JSON.parse(readFileSync(samplePath, 'utf8')) as SampleIo) : null;
+    const sample = existsSync(samplePath)
+      ? parseSampleIo(readFileSync(samplePath, 'utf8'), samplePath)
+      : null;
     return {
       name: entry.name,
       version: entry.version,
