@@ -47,7 +47,7 @@ import { createHostImports, type HostState } from './host.js';
 import { InThreadRunner } from './instance-reuse.js';
 import { type Instrumented, instrument, type MeteringConfig } from './instrument.js';
 import { type ModuleInfo, parseModule } from './module-info.js';
-import { checkFeatures, checkModule } from './policy.js';
+import { checkFeatures, checkModule, tableElementCap } from './policy.js';
 import { WorkerPool } from './pool.js';
 import { createWasi, type WasiConfig } from './wasi.js';
 import {
@@ -168,6 +168,7 @@ export class WasmBackend implements Backend<WasmPrepared> {
   readonly #pool: WorkerPool;
   readonly #stackBytes: number;
   readonly #callDepth: number;
+  readonly #maxTableElements: number;
   readonly #modules = new Map<string, CachedModule>();
   /** Compiled core modules of components per (component digest, metering config). */
   readonly #components = new Map<string, Promise<CompiledComponent>>();
@@ -187,6 +188,11 @@ export class WasmBackend implements Backend<WasmPrepared> {
       );
     }
     this.#stackBytes = stackMb * (1 << 20);
+    // Tables live on the engine heap: each instance's are capped by the workers' heap, on both
+    // paths (the cap must not depend on where an execution runs).
+    this.#maxTableElements = tableElementCap(
+      resourceLimits.maxOldGenerationSizeMb ?? DEFAULT_RESOURCE_LIMITS.maxOldGenerationSizeMb!,
+    );
     this.#callDepth = opts.callDepth ?? DEFAULT_CALL_DEPTH;
     if (!Number.isSafeInteger(this.#callDepth) || this.#callDepth < 1 || this.#callDepth > 2 ** 31 - 1) {
       throw new ValidationError(
@@ -214,7 +220,12 @@ export class WasmBackend implements Backend<WasmPrepared> {
     if (build.artifacts.has(COMPONENT_ARTIFACT)) return this.#prepareComponent(build, sandbox);
     const bytes = artifact(build, WASM_ARTIFACT);
     const info = parseModule(bytes);
-    const { hostImports, entries, wasi: importsWasi, command } = checkModule(info, sandbox);
+    const {
+      hostImports,
+      entries,
+      wasi: importsWasi,
+      command,
+    } = checkModule(info, sandbox, this.#maxTableElements);
     const wasi: WasiConfig | undefined =
       importsWasi || command
         ? {
@@ -369,6 +380,7 @@ export class WasmBackend implements Backend<WasmPrepared> {
               limits.timeoutMs,
               prepared.fuelLimit,
               prepared.metering.callDepth,
+              limits.memoryMb,
               prepared.wasi,
             )
           : prepared.runner.run(entry, bytes, limits.maxOutputBytes);
@@ -401,7 +413,7 @@ export class WasmBackend implements Backend<WasmPrepared> {
     const key = `${t.digest}:${metering.fuel}:${metering.callDepth}:${metering.nanCanonical ? 'c' : 'n'}`;
     let compiling = this.#components.get(key);
     if (compiling === undefined) {
-      compiling = compileCoreModules(t, sandbox, metering);
+      compiling = compileCoreModules(t, sandbox, metering, this.#maxTableElements);
       this.#components.set(key, compiling);
       compiling.catch(() => this.#components.delete(key));
       if (this.#components.size > MODULE_CACHE_SIZE) {

@@ -40,7 +40,7 @@ import { virtualizeMemory } from './component-memory.js';
 import { assertEngineValid } from './engine-validation.js';
 import { type Instrumented, instrument, type MeteringConfig } from './instrument.js';
 import { type ModuleInfo, parseModule, WASM_PAGE_BYTES } from './module-info.js';
-import { checkFeatures } from './policy.js';
+import { checkFeatures, checkTables } from './policy.js';
 import {
   createPreview2Host,
   deniedInterface,
@@ -231,6 +231,8 @@ export async function compileCoreModules(
   t: Transpiled,
   sandbox: SandboxSpec,
   metering: MeteringConfig,
+  /** The most table elements one core module's instance may hold (policy.ts tableElementCap). */
+  maxTableElements: number,
 ): Promise<CompiledComponent> {
   const capPages = sandbox.limits.memoryMb * ((1 << 20) / WASM_PAGE_BYTES);
   const compiled = new Map<string, WasmModule>();
@@ -254,6 +256,7 @@ export async function compileCoreModules(
         );
       }
     }
+    checkTables(info.tables, info.memories[0]?.max ?? 0, sandbox, maxTableElements, `core module ${name}`);
     const instrumented: Instrumented = instrument(bytes, info, metering);
     checkFeatures(instrumented.features, sandbox);
     // As for a plain module (backend.ts): V8 judges the core module as written first.

@@ -26,31 +26,47 @@ export interface GuestStdio {
 
 export function createGuestStdio(): GuestStdio {
   const STDERR_CAP = 64 * 1024; // WASI_MAX_STDERR_BYTES; a literal, as this function is stringified
+  // Each stream is one buffer grown by doubling, not a list of the guest's writes: a guest
+  // making a million one-byte writes would otherwise hold a million small objects on the
+  // engine heap (hundreds of bytes each), far past what its output bytes are allowed.
+  const sink = () => {
+    let buf = new Uint8Array(256);
+    let len = 0;
+    return {
+      get length() {
+        return len;
+      },
+      append(bytes: Uint8Array): void {
+        if (len + bytes.byteLength > buf.byteLength) {
+          let size = buf.byteLength * 2;
+          while (size < len + bytes.byteLength) size *= 2;
+          const next = new Uint8Array(size);
+          next.set(buf.subarray(0, len));
+          buf = next;
+        }
+        buf.set(bytes, len); // a copy: the guest's memory changes under the view
+        len += bytes.byteLength;
+      },
+      take(): Uint8Array {
+        const all = buf.slice(0, len);
+        buf = new Uint8Array(256);
+        len = 0;
+        return all;
+      },
+    };
+  };
   let stdin: Uint8Array = new Uint8Array(0);
   let inPos = 0;
-  let out: Uint8Array[] = [];
-  let outLen = 0;
+  let out = sink();
   let maxOut = 0;
-  let err: Uint8Array[] = [];
-  let errLen = 0;
-  const join = (parts: Uint8Array[], n: number): Uint8Array => {
-    const all = new Uint8Array(n);
-    let p = 0;
-    for (const c of parts) {
-      all.set(c, p);
-      p += c.byteLength;
-    }
-    return all;
-  };
+  let err = sink();
   return {
     begin(input, maxOutputBytes) {
       stdin = input;
       inPos = 0;
-      out = [];
-      outLen = 0;
+      out = sink();
       maxOut = maxOutputBytes;
-      err = [];
-      errLen = 0;
+      err = sink();
     },
     readStdin(dst) {
       const k = Math.min(dst.byteLength, stdin.byteLength - inPos);
@@ -63,25 +79,21 @@ export function createGuestStdio(): GuestStdio {
     },
     writeStdout(bytes) {
       if (bytes.byteLength === 0) return;
-      if (outLen + bytes.byteLength > maxOut) {
+      if (out.length + bytes.byteLength > maxOut) {
         const e = new Error(`stdout passed ${maxOut} bytes`);
-        Object.defineProperty(e, 'thunderpacOutputLimit', { value: outLen + bytes.byteLength });
+        Object.defineProperty(e, 'thunderpacOutputLimit', { value: out.length + bytes.byteLength });
         throw e;
       }
-      out.push(bytes.slice()); // the guest's memory changes under the view: keep a copy
-      outLen += bytes.byteLength;
+      out.append(bytes);
     },
     writeStderr(bytes) {
-      const k = Math.min(bytes.byteLength, STDERR_CAP - errLen);
+      const k = Math.min(bytes.byteLength, STDERR_CAP - err.length);
       if (k <= 0) return;
-      err.push(bytes.slice(0, k));
-      errLen += k;
+      err.append(bytes.subarray(0, k));
     },
     end() {
-      const r = { stdout: join(out, outLen), stderr: join(err, errLen) };
+      const r = { stdout: out.take(), stderr: err.take() };
       stdin = new Uint8Array(0);
-      out = [];
-      err = [];
       return r;
     },
   };

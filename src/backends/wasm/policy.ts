@@ -9,14 +9,22 @@
  *
  * Memory units: `sandbox.limits.memoryMb` is MiB (2^20 bytes) = 16 wasm pages of 64 KiB.
  * Every defined memory must declare a maximum of at most that many pages, so linear memory
- * can never grow past the cap, whatever the guest does at run time.
+ * can never grow past the cap, whatever the guest does at run time. Tables are engine memory
+ * the guest grows too: they must declare a maximum, and count against the same cap
+ * (checkTables).
  */
 
 import { LimitExceededError, ProgramRejectedError } from '../../runtime/errors.js';
 import type { SandboxSpec } from '../../runtime/types.js';
 import type { WasmFeature } from './code-reader.js';
 import { HOST_FUNCTIONS } from './host.js';
-import { exportedFunctionType, type ModuleInfo, sameSignature, WASM_PAGE_BYTES } from './module-info.js';
+import {
+  exportedFunctionType,
+  type Limits,
+  type ModuleInfo,
+  sameSignature,
+  WASM_PAGE_BYTES,
+} from './module-info.js';
 import { WASI_ALLOW_ALL, WASI_FUNCTIONS, WASI_MODULE } from './wasi.js';
 
 export interface PolicyResult {
@@ -38,7 +46,12 @@ function rejected(code: string, reason: string, message: string, subject?: strin
 }
 
 /** Throws the first violation as a typed error; returns what the backend needs to run the module. */
-export function checkModule(info: ModuleInfo, sandbox: SandboxSpec): PolicyResult {
+export function checkModule(
+  info: ModuleInfo,
+  sandbox: SandboxSpec,
+  /** The most table elements the engine may hold for one instance (tableElementCap). */
+  maxTableElements: number = Number.POSITIVE_INFINITY,
+): PolicyResult {
   const allowed = new Set(sandbox.allowedImports);
   const wasiAll = allowed.has(WASI_ALLOW_ALL);
   const hostImports: [string, string][] = [];
@@ -168,6 +181,8 @@ export function checkModule(info: ModuleInfo, sandbox: SandboxSpec): PolicyResul
     }
   }
 
+  checkTables(info.tables, mem?.max ?? 0, sandbox, maxTableElements);
+
   const memExport = info.exports.find((e) => e.name === 'memory');
   if (memExport === undefined || memExport.kind !== 'memory') {
     throw rejected('WASM_ABI', 'abi', 'module must export its linear memory as `memory`', 'memory');
@@ -193,6 +208,73 @@ export function checkModule(info: ModuleInfo, sandbox: SandboxSpec): PolicyResul
     if (hasAlloc && t !== undefined && sameSignature(t, ['i32', 'i32'], ['i64'])) entries.add(e.name);
   }
   return { hostImports, entries, wasi, command };
+}
+
+/**
+ * What V8 spends per element of a table a module defines, rounded up: measured on V8 11.3
+ * (Node 20), 16 bytes of JS heap (the reference and its slot in the instance's function table)
+ * plus about 12 outside it (the indirect-call dispatch entry), 28.6 bytes of RSS in all.
+ */
+export const TABLE_ELEMENT_BYTES = 32;
+/** V8 heap bytes per table element, and the share of a heap that tables may take (grow copies). */
+const TABLE_ELEMENT_HEAP_BYTES = 16;
+const TABLE_HEAP_SHARE = 4;
+
+/**
+ * The most table elements one instance may hold in an isolate with `maxOldGenerationSizeMb`
+ * of heap: a quarter of it, because growing a table copies it (old and new are live at once)
+ * and a single allocation past the heap limit is fatal to the whole process, not only to the
+ * worker whose guest made it.
+ */
+export function tableElementCap(maxOldGenerationSizeMb: number): number {
+  return Math.floor((maxOldGenerationSizeMb * MIB) / TABLE_HEAP_SHARE / TABLE_ELEMENT_HEAP_BYTES);
+}
+
+/**
+ * Tables are engine memory the guest controls (table.grow), so they count against memoryMb with
+ * linear memory: every table must declare a maximum, and linear memory's maximum plus
+ * TABLE_ELEMENT_BYTES per table element must fit in memoryMb; the tables together must also fit
+ * `maxTableElements` (tableElementCap of the heap they live in). `where` names the module
+ * inside a component.
+ */
+export function checkTables(
+  tables: readonly Limits[],
+  memoryMaxPages: number,
+  sandbox: SandboxSpec,
+  maxTableElements: number,
+  where = '',
+): void {
+  const cap = sandbox.limits.memoryMb;
+  const of = where === '' ? '' : `${where}: `;
+  let elements = 0;
+  for (const [i, t] of tables.entries()) {
+    if (t.max === undefined) {
+      throw new LimitExceededError(
+        'memoryMb',
+        cap,
+        undefined,
+        `${of}table ${i} declares no maximum (unbounded: table.grow could take any amount of host memory); it must declare one within memoryMb`,
+      );
+    }
+    elements += t.max;
+  }
+  if (elements > maxTableElements) {
+    throw new LimitExceededError(
+      'memoryMb',
+      cap,
+      undefined,
+      `${of}tables declare ${elements} elements in all, over the ${maxTableElements} the engine heap allows (WasmBackendOptions.resourceLimits.maxOldGenerationSizeMb)`,
+    );
+  }
+  const bytes = memoryMaxPages * WASM_PAGE_BYTES + elements * TABLE_ELEMENT_BYTES;
+  if (bytes > cap * MIB) {
+    throw new LimitExceededError(
+      'memoryMb',
+      cap,
+      bytes / MIB,
+      `${of}linear memory (max ${memoryMaxPages} pages) and tables (max ${elements} elements, ${TABLE_ELEMENT_BYTES} bytes each) need ${(bytes / MIB).toFixed(2)} MiB, over memoryMb`,
+    );
+  }
 }
 
 /**

@@ -4,8 +4,9 @@
  * A worker runs one execution at a time (guest code is synchronous). Each execution gets a
  * wall-clock timer; when it fires the worker is terminated — the only way to stop a guest
  * stuck in a loop without instrumenting it — the job fails with LimitExceededError
- * ('timeoutMs') and a fresh worker takes the slot. A worker that dies on its own (out of
- * heap, a bug) fails its job with WASM_WORKER_CRASHED; no job is left hanging.
+ * ('timeoutMs') and a fresh worker takes the slot. A worker that runs out of its heap
+ * (resourceLimits) fails its job with LimitExceededError ('memoryMb'); one that dies otherwise
+ * (a bug) with WASM_WORKER_CRASHED; no job is left hanging.
  *
  * Compiled modules are sent to a worker once (structured clone shares V8's compiled code)
  * and cached there by key (build id + metering config). Idle workers are unref'd so they never keep the process
@@ -38,6 +39,8 @@ interface Job {
   /** Fuel per execution (-1 = unmetered) and the compiled-in depth limit (0 = none). */
   readonly fuelLimit: number;
   readonly depthLimit: number;
+  /** The sandbox's memoryMb: a worker that runs out of heap fails its job as over it. */
+  readonly memoryMb: number;
   /** WASI settings of the module, when it imports WASI or is a command. */
   readonly wasi: WasiConfig | undefined;
   readonly resolve: (r: AbiResult) => void;
@@ -76,6 +79,7 @@ export class WorkerPool {
     timeoutMs: number,
     fuelLimit: number,
     depthLimit: number,
+    memoryMb: number,
     wasi?: WasiConfig,
   ): Promise<AbiResult> {
     if (this.#closed) return Promise.reject(closedError());
@@ -91,6 +95,7 @@ export class WorkerPool {
         timeoutMs,
         fuelLimit,
         depthLimit,
+        memoryMb,
         wasi,
         resolve,
         reject,
@@ -249,7 +254,16 @@ export class WorkerPool {
       this.#queue = [];
       for (const j of queue) j.reject(crashError(why, cause));
     }
-    job?.reject(crashError(why, cause));
+    job?.reject(
+      job !== null && (cause as { code?: string } | undefined)?.code === 'ERR_WORKER_OUT_OF_MEMORY'
+        ? new LimitExceededError(
+            'memoryMb',
+            job.memoryMb,
+            undefined,
+            `guest exhausted the worker's heap (resourceLimits) and the worker was stopped: ${why}`,
+          )
+        : crashError(why, cause),
+    );
   }
 
   #replace(slot: Slot): void {
