@@ -276,11 +276,13 @@ export class ReceiptLog {
     if (got < MAGIC.length || !magic.equals(MAGIC)) {
       const text = magic.toString('latin1');
       if (text.startsWith(MAGIC_FAMILY)) {
-        throw new IntegrityError(
-          `${this.path} is a receipt log in format ${JSON.stringify(text.trim())}; this thunderpac reads ${JSON.stringify(MAGIC.toString().trim())}`,
+        throw new LogIntegrityError(
+          this.path,
+          0,
+          `is a receipt log in format ${JSON.stringify(text.trim())}; this thunderpac reads ${JSON.stringify(MAGIC.toString().trim())}`,
         );
       }
-      throw new IntegrityError(`${this.path} is not a thunderpac receipt log (bad magic)`);
+      throw new LogIntegrityError(this.path, 0, 'is not a thunderpac receipt log (bad magic)');
     }
     if (got < DATA_START || size < DATA_START) {
       throw new LogIntegrityError(this.path, Math.min(got, size), 'ends inside its header (the log was cut)');

@@ -3,7 +3,7 @@
  * way a crash leaves it (records written after the last head update).
  */
 
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { type Receipt, type ReceiptBody, sealReceipt } from '../../src/runtime/receipt.js';
 import { ReceiptLog } from '../../src/store/receipt-log.js';
 
@@ -51,8 +51,9 @@ export function recordOffsets(bytes: Uint8Array): number[] {
   return offsets;
 }
 
-/** Write a cleanly closed log of `receipts` at `path`; returns its bytes. */
+/** Write a cleanly closed log of `receipts` at `path` (replacing any file there); returns its bytes. */
 export function writeClosedLog(path: string, receipts: readonly Receipt[]): Buffer {
+  rmSync(path, { force: true });
   const log = new ReceiptLog(path, { sync: 'never' });
   for (const r of receipts) log.append(r);
   log.close();
@@ -68,6 +69,7 @@ export function writeCrashedLog(
   committed: readonly Receipt[],
   uncommitted: readonly Receipt[],
 ): Buffer {
+  rmSync(path, { force: true });
   const log = new ReceiptLog(path, { sync: 'batch', syncIntervalMs: 3_600_000 });
   for (const r of committed) log.append(r);
   log.flush();
