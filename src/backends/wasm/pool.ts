@@ -55,6 +55,9 @@ interface Slot {
   timer: NodeJS.Timeout | undefined;
 }
 
+/** How long close() waits for terminated workers to stop before it resolves anyway. */
+const CLOSE_GRACE_MS = 5_000;
+
 export class WorkerPool {
   readonly #opts: PoolOptions;
   readonly #slots: Slot[] = [];
@@ -131,7 +134,18 @@ export class WorkerPool {
       job?.reject(closedError());
       this.#terminate(slot.worker);
     }
-    await Promise.allSettled(this.#terminating);
+    // A thread blocked inside a system call cannot be stopped until the call returns; no host
+    // call a guest can make should block (wasi-fs.ts opens nothing that could), but close()
+    // must resolve even if one did: wait a bounded time, then leave the (unref'd) thread.
+    let grace: NodeJS.Timeout | undefined;
+    await Promise.race([
+      Promise.allSettled(this.#terminating),
+      new Promise<void>((resolve) => {
+        grace = setTimeout(resolve, CLOSE_GRACE_MS);
+        grace.unref();
+      }),
+    ]);
+    clearTimeout(grace);
   }
 
   /** Number of live worker threads (for tests and metrics). */
@@ -274,6 +288,7 @@ export class WorkerPool {
   }
 
   #terminate(worker: Worker): void {
+    worker.unref(); // a worker on its way out never keeps the process alive
     const p = worker.terminate();
     const done = (): void => void this.#terminating.delete(p);
     this.#terminating.add(p);

@@ -14,7 +14,9 @@
  *      symlink inside the directory that points outside is refused too (ENOTCAPABLE).
  * No host descriptor outlives a call: a read opens, reads and closes, so a worker terminated
  * mid-guest (timeoutMs) leaves nothing open in the process, and the guest's descriptor table
- * (wasi.ts) is plain data.
+ * (wasi.ts) is plain data. Only regular files and directories are opened, never blocking
+ * (O_NONBLOCK): a FIFO, socket or device in the directory is refused with EACCES, because
+ * opening a FIFO would block the host thread until a writer came, which may be never.
  * Nothing here writes: files are opened O_RDONLY, and the write-side WASI calls never reach
  * this module (wasi.ts answers them EROFS). Metadata is reduced to file type and size: times,
  * inode and device numbers are the host's, so they are reported as 0 and results do not depend
@@ -31,7 +33,9 @@ import type { FoldWasiPath } from './wasi-path.js';
 export interface NodeFsSlice {
   realpathSync(path: string): string;
   statSync(path: string): { isDirectory(): boolean; isFile(): boolean; size: number };
-  openSync(path: string, flags: string): number;
+  fstatSync(fd: number): { isDirectory(): boolean; isFile(): boolean };
+  openSync(path: string, flags: number): number;
+  readonly constants: { readonly O_RDONLY: number; readonly O_NONBLOCK?: number; readonly O_NOCTTY?: number };
   readSync(fd: number, buf: Uint8Array, offset: number, length: number, position: number): number;
   closeSync(fd: number): void;
   readdirSync(path: string): string[];
@@ -99,6 +103,10 @@ export function createReadOnlyFs(
   const FILETYPE_UNKNOWN = 0;
   const FILETYPE_DIRECTORY = 3;
   const FILETYPE_REGULAR_FILE = 4;
+  // Never blocks: a FIFO opened for reading waits for a writer, forever, in a synchronous host
+  // call that neither fuel nor terminating the worker can interrupt; and no device becomes the
+  // process's controlling terminal.
+  const OPEN_FLAGS = fs.constants.O_RDONLY | (fs.constants.O_NONBLOCK ?? 0) | (fs.constants.O_NOCTTY ?? 0);
   const rootReal = fs.realpathSync(root);
   const host = (rel: string): string => (rel === '' ? rootReal : `${rootReal}/${rel}`);
   const errno = (err: unknown): number => {
@@ -144,24 +152,42 @@ export function createReadOnlyFs(
     if (!real.startsWith(`${rootReal}/`)) return ENOTCAPABLE;
     return real.slice(rootReal.length + 1);
   };
+  const plain = (s: { isDirectory(): boolean; isFile(): boolean }): boolean => s.isFile() || s.isDirectory();
+  /**
+   * A host descriptor of a regular file or directory, or a negated errno. Anything else (FIFO,
+   * socket, device) is refused with EACCES: it is looked at (stat, which opens nothing) before
+   * it is opened, and again (fstat) after, in case it was swapped in between.
+   */
+  const open = (rel: string): number => {
+    const path = host(rel);
+    let fd: number;
+    try {
+      if (!plain(fs.statSync(path))) return -EACCES;
+      fd = fs.openSync(path, OPEN_FLAGS);
+    } catch (err) {
+      return -errno(err);
+    }
+    try {
+      if (plain(fs.fstatSync(fd))) return fd;
+    } catch (err) {
+      fs.closeSync(fd);
+      return -errno(err);
+    }
+    fs.closeSync(fd);
+    return -EACCES;
+  };
   return {
     resolve,
     stat,
     check(rel) {
-      try {
-        fs.closeSync(fs.openSync(host(rel), 'r'));
-        return 0;
-      } catch (err) {
-        return errno(err);
-      }
+      const fd = open(rel);
+      if (fd < 0) return -fd;
+      fs.closeSync(fd);
+      return 0;
     },
     read(rel, dst, position) {
-      let fd: number;
-      try {
-        fd = fs.openSync(host(rel), 'r');
-      } catch (err) {
-        return -errno(err); // removed or replaced on the host since path_open
-      }
+      const fd = open(rel); // removed or replaced on the host since path_open: an errno
+      if (fd < 0) return fd;
       try {
         return fs.readSync(fd, dst, 0, dst.byteLength, position);
       } catch (err) {
