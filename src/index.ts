@@ -45,6 +45,12 @@ export {
 } from './runtime/sandbox.js';
 export { assertSchema, validateInput, validateOutput } from './runtime/schema.js';
 export type * from './runtime/types.js';
+export {
+  LogIntegrityError,
+  StoreLockedError,
+  StoreLockUnavailableError,
+  StoreReadOnlyError,
+} from './store/errors.js';
 export { Store, type StoreOptions } from './store/store.js';
 export { ExecutionMetrics, LatencyHistogram, type LatencySummary } from './telemetry/latency.js';
 export { Thunderpac, type ThunderpacOptions } from './thunderpac.js';
