@@ -6,7 +6,7 @@
  * one thing a crash can leave and the log may cut: a torn tail after the committed end (the bytes
  * end mid-record), and only when opened for writing. A read-only open never changes a byte and
  * sees the same records. Short in the suite; `THUNDERPAC_FUZZ_RUNS=N` scales the sampled offsets
- * (every byte and every cut offset from about N=40) and the random cases.
+ * (every byte from about N=70, every cut offset from about N=100) and the random cases.
  */
 
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
