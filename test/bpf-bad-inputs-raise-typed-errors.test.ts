@@ -25,11 +25,11 @@ describe('bad inputs raise typed BpfErrors, never crashes', () => {
     expect(error.message).toContain(path);
   });
 
-  it('bytes that are not an ELF object: EBPF_OPEN', () => {
+  it('bytes that are not an ELF object: EBPF_MALFORMED_OBJECT, refused before libbpf sees them', () => {
     const error = thrownBy(() => BpfObject.open(new TextEncoder().encode('definitely not an ELF file')));
-    expect(error.code).toBe('EBPF_OPEN');
+    expect(error.code).toBe('EBPF_MALFORMED_OBJECT');
     expect(error.message).toMatch(/ELF/);
-    expect(thrownBy(() => BpfObject.open(new Uint8Array(0))).code).toBe('EBPF_OPEN');
+    expect(thrownBy(() => BpfObject.open(new Uint8Array(0))).code).toBe('EBPF_MALFORMED_OBJECT');
   });
 
   it('an unknown program or map name: EBPF_NOT_FOUND listing what exists', () => {

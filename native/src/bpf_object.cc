@@ -88,12 +88,21 @@ BpfObjectWrap::BpfObjectWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<
   Napi::Value options = info[1];
 
   std::string objectName;
+  // For bytes read from a file: the file's path, named in errors as if it had been opened by
+  // path (the host reads and checks untrusted files itself, then hands libbpf the same bytes).
+  std::string sourcePath;
   if (options.IsObject()) {
     Napi::Value name = options.As<Napi::Object>().Get("objectName");
     if (name.IsString()) {
       objectName = name.As<Napi::String>().Utf8Value();
     } else if (!name.IsUndefined()) {
       ThrowInvalidArgument(env, "objectName must be a string");
+    }
+    Napi::Value path = options.As<Napi::Object>().Get("sourcePath");
+    if (path.IsString()) {
+      sourcePath = path.As<Napi::String>().Utf8Value();
+    } else if (!path.IsUndefined()) {
+      ThrowInvalidArgument(env, "sourcePath must be a string");
     }
   } else if (!options.IsUndefined() && !options.IsNull()) {
     ThrowInvalidArgument(env, "BpfObject options must be an object");
@@ -111,7 +120,7 @@ BpfObjectWrap::BpfObjectWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<
     elfBytes_.assign(bytes.data, bytes.data + bytes.size);
     if (objectName.empty()) objectName = kDefaultMemoryObjectName;
     openOptions.object_name = objectName.c_str();
-    source_ = "<memory:" + objectName + ">";
+    source_ = sourcePath.empty() ? "<memory:" + objectName + ">" : sourcePath;
     // libbpf rejects a null buffer even for size 0; an empty object is simply not an ELF.
     static const uint8_t kEmpty = 0;
     object = bpf_object__open_mem(elfBytes_.empty() ? &kEmpty : elfBytes_.data(), elfBytes_.size(), &openOptions);
@@ -127,7 +136,7 @@ BpfObjectWrap::BpfObjectWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<
                   WithLibbpfDetail("cannot open BPF object " + source_ + ": " + ErrnoText(errnum),
                                    capture.output()));
     error.Set("libbpfLog", capture.output().messages);
-    if (source.IsString()) error.Set("path", source_);
+    if (source.IsString() || !sourcePath.empty()) error.Set("path", source_);
     error.Throw();
   }
   object_.reset(object);

@@ -239,7 +239,10 @@ export interface NativeAddon {
   libbpfVersion(): string;
   numPossibleCpus(): number;
   testRunFd(progFd: number, data: Uint8Array, options?: NativeTestRunOptions): NativeTestRunResult;
-  BpfObject: new (source: string | Uint8Array, options?: { objectName?: string }) => NativeBpfObject;
+  BpfObject: new (
+    source: string | Uint8Array,
+    options?: { objectName?: string; sourcePath?: string },
+  ) => NativeBpfObject;
 }
 
 const ADDON_RELATIVE_PATH = join('build', 'Release', 'thunderpac_native.node');

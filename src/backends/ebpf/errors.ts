@@ -9,6 +9,7 @@ import { ThunderpacError } from '../../runtime/errors.js';
 export type BpfErrorCode =
   | 'EBPF_ADDON_MISSING' // the native addon is not built or cannot be loaded
   | 'EBPF_OPEN' // the ELF object cannot be opened or parsed
+  | 'EBPF_MALFORMED_OBJECT' // the object's ELF, BTF or BTF.ext structure is invalid (checked before libbpf parses it)
   | 'EBPF_LOAD' // loading into the kernel failed for a reason other than the verifier
   | 'EBPF_VERIFIER' // the kernel verifier rejected a program
   | 'EBPF_CLOSED' // the object was closed
@@ -83,6 +84,44 @@ export class ClosedHandleError extends BpfError {
   }
 }
 
+/** Which check refused an object: the ELF structure, its .BTF or .BTF.ext, or libbpf itself in the probe process. */
+export type MalformedObjectCheck = 'elf' | 'btf' | 'btf.ext' | 'probe';
+
+/**
+ * An untrusted BPF object refused before libbpf parsed it in this process: its structure is
+ * invalid (`check` 'elf', 'btf', 'btf.ext', naming the section and the byte offset in the
+ * file), or libbpf crashed or hung opening it in the throw-away probe process (`check` 'probe').
+ */
+export class MalformedObjectError extends BpfError {
+  readonly check: MalformedObjectCheck;
+  /** The ELF section the problem is in, e.g. '.BTF' or '.relxdp', when known. */
+  readonly section: string | undefined;
+  /** Byte offset in the object file of the faulty field, when known. */
+  readonly offset: number | undefined;
+
+  constructor(
+    check: MalformedObjectCheck,
+    problem: string,
+    where: { readonly section?: string | undefined; readonly offset?: number | undefined } = {},
+    details: BpfErrorDetails = {},
+  ) {
+    const place = [
+      where.section === undefined ? undefined : `section '${where.section}'`,
+      where.offset === undefined ? undefined : `file offset ${where.offset}`,
+    ].filter((part) => part !== undefined);
+    const source = details.path ?? details.objectName;
+    super(
+      'EBPF_MALFORMED_OBJECT',
+      `malformed BPF object${source === undefined ? '' : ` ${source}`}: ${problem}` +
+        (place.length === 0 ? '' : ` (${place.join(', ')})`),
+      details,
+    );
+    this.check = check;
+    this.section = where.section;
+    this.offset = where.offset;
+  }
+}
+
 /** The native addon is missing or failed to load; the message says how to build it. */
 export class AddonUnavailableError extends BpfError {
   readonly addonPath: string;
@@ -96,6 +135,7 @@ export class AddonUnavailableError extends BpfError {
 const BPF_ERROR_CODES: ReadonlySet<string> = new Set<BpfErrorCode>([
   'EBPF_ADDON_MISSING',
   'EBPF_OPEN',
+  'EBPF_MALFORMED_OBJECT',
   'EBPF_LOAD',
   'EBPF_VERIFIER',
   'EBPF_CLOSED',

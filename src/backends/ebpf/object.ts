@@ -3,6 +3,7 @@
  * kernel, test-run with BPF_PROG_TEST_RUN and inspected. A thin, typed layer over the native
  * addon; every native error surfaces as a BpfError subclass (see errors.ts).
  */
+import { basename } from 'node:path';
 import { loadAddon } from './addon.js';
 import type {
   NativeBpfObject,
@@ -14,6 +15,8 @@ import type {
 import { codecFromBtf, keyCodecFromBtf } from './btf.js';
 import { bytes, type Codec } from './codec.js';
 import { BpfError, callNative } from './errors.js';
+import { readObjectFile } from './object-file.js';
+import { vetBpfObject } from './object-vetting.js';
 
 export type BpfObjectState = 'opened' | 'loaded' | 'load-failed' | 'closed';
 
@@ -87,11 +90,26 @@ export class BpfObject {
     this.source = source;
   }
 
-  /** Opens (parses, does not load) a BPF ELF object from a file path or its bytes. */
+  /**
+   * Opens (parses, does not load) a BPF ELF object from a file path or its bytes. The bytes are
+   * vetted first (object-vetting.ts): a malformed object throws MalformedObjectError
+   * (EBPF_MALFORMED_OBJECT) and never reaches libbpf in this process. A file is read once, and
+   * libbpf parses exactly the bytes that were vetted.
+   */
   static open(source: string | Uint8Array, options: OpenOptions = {}): BpfObject {
     const addon = loadAddon();
-    const native = callNative(() => new addon.BpfObject(source, options));
-    return new BpfObject(native, typeof source === 'string' ? source : '<memory>');
+    if (typeof source === 'string') {
+      const bytes = readObjectFile(source);
+      const objectName = options.objectName ?? libbpfObjectNameOf(source);
+      vetBpfObject(bytes, { path: source, objectName });
+      const native = callNative(() => new addon.BpfObject(bytes, { objectName, sourcePath: source }));
+      return new BpfObject(native, source);
+    }
+    // Bytes another thread can write must not change between the vetting and libbpf.
+    const owned = source.buffer instanceof SharedArrayBuffer ? source.slice() : source;
+    vetBpfObject(owned, { objectName: options.objectName });
+    const native = callNative(() => new addon.BpfObject(owned, options));
+    return new BpfObject(native, '<memory>');
   }
 
   get name(): string {
@@ -265,6 +283,13 @@ export class BpfObject {
     this.#programsByFd = undefined;
     this.#maps = undefined;
   }
+}
+
+/** The name libbpf gives an object opened by path: the file name up to its first dot, at most 15 characters. */
+function libbpfObjectNameOf(path: string): string {
+  const name = basename(path).slice(0, 15);
+  const dot = name.indexOf('.');
+  return dot === -1 ? name : name.slice(0, dot);
 }
 
 /**
