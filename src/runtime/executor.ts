@@ -387,6 +387,9 @@ export class Executor {
         attempt.outputValue = output;
       } catch (err) {
         attempt.error = asThunderpacError(err);
+        // Out of fds anywhere (the store, a prepare, a backend): release the idle prepared
+        // programs so that the executions after this one find room again.
+        if (isFdExhaustion(err)) await this.#cache.evictIdle();
         // A valid input that failed later (refused at prepare, trapped) is still hashed and kept,
         // so its receipt can be replayed.
         if (validated && attempt.input.hash === null) {

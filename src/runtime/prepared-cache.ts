@@ -14,6 +14,7 @@
  * entry is already the most recent one; entries form a doubly linked list, oldest first.
  */
 
+import { readFileSync } from 'node:fs';
 import { ValidationError } from './errors.js';
 import type { Backend, Prepared, PreparedCost, SandboxSpec } from './types.js';
 
@@ -32,6 +33,22 @@ export const DEFAULT_PREPARED_CACHE_LIMITS: PreparedCacheLimits = Object.freeze(
   maxBytes: 1 << 30,
 });
 
+/**
+ * The default fd budget: DEFAULT_PREPARED_CACHE_LIMITS.maxFds, but never more than a quarter of
+ * the process's soft RLIMIT_NOFILE (read from /proc/self/limits where there is one), so that
+ * cached programs leave the rest of the process (the store, sockets, workers) room to open files.
+ */
+export function defaultMaxFds(): number {
+  let soft = Number.POSITIVE_INFINITY;
+  try {
+    const line = /^Max open files\s+(\d+)/m.exec(readFileSync('/proc/self/limits', 'utf8'));
+    if (line) soft = Number(line[1]);
+  } catch {
+    // not Linux, or no procfs: the fixed default
+  }
+  return Math.max(1, Math.min(DEFAULT_PREPARED_CACHE_LIMITS.maxFds, Math.floor(soft / 4)));
+}
+
 const LIMIT_MAX: Readonly<Record<keyof PreparedCacheLimits, number>> = {
   maxPrograms: 1 << 20,
   maxFds: 1 << 20,
@@ -43,7 +60,7 @@ export function preparedCacheLimits(
   given: Partial<PreparedCacheLimits> | undefined,
   path: string,
 ): PreparedCacheLimits {
-  const limits = { ...DEFAULT_PREPARED_CACHE_LIMITS };
+  const limits = { ...DEFAULT_PREPARED_CACHE_LIMITS, maxFds: defaultMaxFds() };
   for (const name of Object.keys(LIMIT_MAX) as (keyof PreparedCacheLimits)[]) {
     const value = given?.[name];
     if (value === undefined) continue;
@@ -160,7 +177,10 @@ export class PreparedCache {
   }
 
   unpin(entry: PreparedEntry): void {
-    if (--entry.pins === 0 && entry.evicted) this.#release(entry);
+    if (--entry.pins !== 0) return;
+    if (entry.evicted) this.#release(entry);
+    // Programs added while every entry was pinned left the cache over budget: catch up now.
+    else if (this.#over()) this.#evictOverBudget();
   }
 
   /** Take an entry out (disposed now, or when its last execution ends); resolves once disposed. */
