@@ -50,7 +50,16 @@ export function isDType(x: unknown): x is DType {
   return typeof x === 'string' && Object.hasOwn(DTYPE_BYTES, x);
 }
 
+/** What was found, for a message; never throws (a revoked Proxy, a throwing getter...). */
 function describe(x: unknown): string {
+  try {
+    return describeValue(x);
+  } catch {
+    return 'an unreadable value';
+  }
+}
+
+function describeValue(x: unknown): string {
   if (x === null) return 'null';
   if (x === undefined) return 'undefined';
   if (ArrayBuffer.isView(x)) return `${x.constructor.name}(${x.byteLength} bytes)`;
@@ -257,7 +266,7 @@ function validateTensor(
       'rank',
       `${path}.shape`,
       `rank ${schema.shape.length} [${schema.shape.join(', ')}]`,
-      `rank ${shape.length} [${shape.join(', ')}]`,
+      `rank ${shape.length} [${shape.map((d) => (typeof d === 'number' ? String(d) : describe(d))).join(', ')}]`,
     );
   }
   let count = 1;
