@@ -11,6 +11,8 @@ export {
   type BpfErrorCode,
   ClosedHandleError,
   CodecError,
+  MalformedObjectError,
+  type MalformedObjectCheck,
   MapError,
   VerifierError,
   XdpBusyError,
