@@ -48,7 +48,9 @@ fi
 
 # --- native addon --------------------------------------------------------------------------
 addon=build/Release/thunderpac_native.node
-if [ ! -f "$addon" ] || [ -n "$(find native CMakeLists.txt package-lock.json -newer "$addon" -print -quit)" ]; then
+# The BPF object probe (native/probe/) is built with the addon; an older build lacks it.
+if [ ! -f "$addon" ] || [ ! -x build/Release/thunderpac_bpf_probe ] ||
+  [ -n "$(find native CMakeLists.txt package-lock.json -newer "$addon" -print -quit)" ]; then
   say "building the native addon (cmake-js)"
   npm run -s build:native >/dev/null
 fi
