@@ -35,6 +35,7 @@ import type {
   Input,
   Output,
   Prepared,
+  PreparedCost,
   RunContext,
   SandboxSpec,
   Schema,
@@ -391,6 +392,17 @@ export class WasmBackend implements Backend<WasmPrepared> {
     prepared.markDisposed();
     prepared.runner?.clear();
     this.#pool.drop(prepared.key);
+  }
+
+  /**
+   * What a prepared module holds, estimated for the executor's prepared-program cache: its
+   * instrumented code (V8's compiled code is a few times that) and, on the in-thread path, an
+   * instance's initial linear memory. No fds.
+   */
+  cost(prepared: WasmPrepared): PreparedCost {
+    const code = prepared.instrumented.bytes.byteLength * 4;
+    const pages = prepared.runner === undefined ? 0 : (prepared.info.memories[0]?.min ?? 0);
+    return { fds: 0, bytes: code + pages * 65_536 };
   }
 
   /** A command component (component.ts): transpiled once per digest, core modules per metering. */
