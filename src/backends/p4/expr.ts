@@ -297,7 +297,16 @@ export function binary(op: string, l: Eval, r: Eval): Eval {
       const a = asBig(l);
       const b = asBig(r);
       const m = 1n << 4096n;
-      return bigEval((s, ad) => a(s, ad) << b(s, ad), -m, m);
+      // A shift amount read from the packet may be 2^32: shifting by more than 4096 leaves the
+      // low 4096 bits (all any field can keep) zero, so clamp it rather than build a huge BigInt.
+      return bigEval(
+        (s, ad) => {
+          const by = b(s, ad);
+          return a(s, ad) << (by > 4096n ? 4096n : by);
+        },
+        -m,
+        m,
+      );
     }
     case '>>': {
       const lo = L < 0n ? L : 0n;

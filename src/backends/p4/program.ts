@@ -93,7 +93,11 @@ export class CompiledProgram {
   /** Widths of the parameters of the action being compiled (runtime_data refers to them). */
   #paramWidths: number[] | null = null;
 
-  constructor(json: unknown, externs: Externs) {
+  /**
+   * `where.path` follows the compilation through the JSON (`actions[3]`, `pipelines[0].tables[2]`),
+   * so that whatever goes wrong can name the part of the program it is in.
+   */
+  constructor(json: unknown, externs: Externs, where: { path: string } = { path: '' }) {
     const j = json as J;
     this.#json = j;
     this.externs = externs;
@@ -104,21 +108,32 @@ export class CompiledProgram {
       );
     }
     this.name = String(j.program ?? 'program');
+    where.path = 'headers';
     const layouts = headerLayouts(j);
     this.layouts = layouts.headers;
     this.#byName = layouts.byName;
     this.nCount = layouts.nCount;
     this.bCount = layouts.bCount;
     this.validInit = Uint8Array.from(this.layouts, (l) => (l.metadata ? 1 : 0));
+    where.path = 'header_stacks';
     for (const st of (j.header_stacks ?? []) as J[]) {
       this.stacks.set(st.name, { headers: (st.header_ids as number[]).slice() });
     }
     for (const [name, code] of (j.errors ?? []) as [string, number][]) this.errors.set(name, code);
     this.smf = standardMetadataSlots(layouts);
     for (const v of (j.parse_vsets ?? []) as J[]) this.vsets.set(v.name, new Set());
-    for (const c of (j.calculations ?? []) as J[]) this.#calcs.set(c.name, this.#calculation(c));
-    for (const f of (j.field_lists ?? []) as J[]) this.fieldLists.set(Number(f.id), this.#fieldList(f));
-    for (const f of (j.learn_lists ?? []) as J[]) this.learnLists.set(Number(f.id), this.#fieldList(f));
+    for (const [i, c] of ((j.calculations ?? []) as J[]).entries()) {
+      where.path = `calculations[${i}]`;
+      this.#calcs.set(c.name, this.#calculation(c));
+    }
+    for (const [i, f] of ((j.field_lists ?? []) as J[]).entries()) {
+      where.path = `field_lists[${i}]`;
+      this.fieldLists.set(Number(f.id), this.#fieldList(f));
+    }
+    for (const [i, f] of ((j.learn_lists ?? []) as J[]).entries()) {
+      where.path = `learn_lists[${i}]`;
+      this.learnLists.set(Number(f.id), this.#fieldList(f));
+    }
     this.#actionCompiler = new ActionCompiler({
       expr: (e) => this.#expr(e),
       slot: (v) => this.#slot(v),
@@ -135,7 +150,11 @@ export class CompiledProgram {
       fieldLists: this.fieldLists,
       learnLists: this.learnLists,
     });
-    for (const a of (j.actions ?? []) as J[]) this.#actions[a.id] = this.#actionCompiler.action(a);
+    for (const [i, a] of ((j.actions ?? []) as J[]).entries()) {
+      where.path = `actions[${i}]`;
+      this.#actions[a.id] = this.#actionCompiler.action(a);
+    }
+    where.path = 'parsers[0]';
 
     const parser = (j.parsers as J[] | undefined)?.[0];
     if (!parser) throw new P4RuntimeError('P4_JSON', 'the program has no parser');
@@ -153,6 +172,7 @@ export class CompiledProgram {
     }).compile(parser);
     this.parserInit = parsed.init;
     this.parserStates = parsed.states;
+    where.path = 'deparsers[0]';
     const deparser = (j.deparsers as J[] | undefined)?.[0];
     this.emitOrder = ((deparser?.order ?? []) as string[]).map((n) => this.#header(n).id);
     const pipes = j.pipelines as J[];
@@ -160,9 +180,12 @@ export class CompiledProgram {
     const egress = pipes.find((p) => p.name === 'egress');
     if (!ingress || !egress)
       throw new P4RuntimeError('P4_JSON', 'v1model programs have ingress and egress pipelines');
-    this.ingress = this.#pipeline(ingress);
-    this.egress = this.#pipeline(egress);
-    for (const c of (j.checksums ?? []) as J[]) {
+    where.path = `pipelines[${pipes.indexOf(ingress)}]`;
+    this.ingress = this.#pipeline(ingress, where);
+    where.path = `pipelines[${pipes.indexOf(egress)}]`;
+    this.egress = this.#pipeline(egress, where);
+    for (const [i, c] of ((j.checksums ?? []) as J[]).entries()) {
+      where.path = `checksums[${i}]`;
       const calc = this.#calcs.get(c.calculation);
       if (!calc)
         throw new P4RuntimeError('P4_JSON', `checksum ${c.name}: unknown calculation ${c.calculation}`);
@@ -403,7 +426,8 @@ export class CompiledProgram {
     };
   }
 
-  #pipeline(p: J): NodeRT | null {
+  #pipeline(p: J, where: { path: string }): NodeRT | null {
+    const pipeline = where.path;
     const nodes = new Map<string, NodeRT>();
     const blank = (name: string): NodeRT => ({
       name,
@@ -426,7 +450,8 @@ export class CompiledProgram {
       if (!x) throw new P4RuntimeError('P4_JSON', `pipeline ${p.name}: unknown next node ${n}`);
       return x;
     };
-    for (const t of p.tables as J[]) {
+    for (const [i, t] of (p.tables as J[]).entries()) {
+      where.path = `${pipeline}.tables[${i}]`;
       const node = nodes.get(t.name)!;
       const actions = (t.action_ids as number[]).map((id) => {
         const a = this.#actions[id];
@@ -508,7 +533,8 @@ export class CompiledProgram {
         node.meter = { meter: m, target: target.slot };
       }
     }
-    for (const c of (p.conditionals ?? []) as J[]) {
+    for (const [i, c] of ((p.conditionals ?? []) as J[]).entries()) {
+      where.path = `${pipeline}.conditionals[${i}]`;
       const node = nodes.get(c.name)!;
       const test = this.#expr(c.expression);
       node.test = truthFn(test);

@@ -9,6 +9,8 @@
  * configuration (replication.ts). This class ties them together.
  */
 
+import { ThunderpacError } from '../../runtime/errors.js';
+import { checkBmv2Json } from './bmv2-check.js';
 import type { Digest } from './field-lists.js';
 import { Deparser } from './deparser.js';
 import { P4RuntimeError } from './errors.js';
@@ -45,11 +47,30 @@ export class BehavioralSwitch {
         'not a BMv2 JSON program: header_types, headers and pipelines are required',
       );
     }
-    this.#externs = new Externs(j, options.clockNs ?? (() => 0n), options.seed ?? 0);
-    this.#compiled = new CompiledProgram(j, this.#externs);
-    this.program = this.#compiled.name;
-    const deparser = new Deparser(this.#compiled.layouts, this.#compiled.emitOrder);
-    this.#paths = new PacketPaths(this.#compiled, deparser, this.#replication);
+    // Every field the switch reads, checked with its bounds before anything is built from it.
+    checkBmv2Json(j);
+    const where = { path: 'externs' };
+    try {
+      this.#externs = new Externs(j, options.clockNs ?? (() => 0n), options.seed ?? 0);
+      this.#compiled = new CompiledProgram(j, this.#externs, where);
+      this.program = this.#compiled.name;
+      where.path = 'deparsers[0]';
+      const deparser = new Deparser(this.#compiled.layouts, this.#compiled.emitOrder);
+      where.path = 'pipelines';
+      this.#paths = new PacketPaths(this.#compiled, deparser, this.#replication);
+    } catch (err) {
+      // A refusal names the part of the JSON it is in. What the check let through and the
+      // compilation could not handle is still a refused program, never an INTERNAL TypeError
+      // (the fuzz target treats "cannot load" as a finding).
+      // (A const entry the table API refuses, P4_ACTION_DATA say, is a bad program too.)
+      if (err instanceof P4RuntimeError) {
+        const code = err.code === 'P4_JSON' ? '' : ` (${err.code})`;
+        throw new P4RuntimeError('P4_JSON', `BMv2 JSON ${where.path}: ${err.message}${code}`);
+      }
+      if (err instanceof ThunderpacError) throw err;
+      const what = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+      throw new P4RuntimeError('P4_JSON', `BMv2 JSON ${where.path}: the switch cannot load it (${what})`);
+    }
   }
 
   /**
