@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createBpfBuild } from '../src/backends/ebpf/backend.js';
 import { MalformedObjectError } from '../src/backends/ebpf/errors.js';
 import { BpfObject } from '../src/backends/ebpf/object.js';
-import { probeInChild } from '../src/backends/ebpf/object-vetting.js';
+import { probeInChild, probeInChildAsync } from '../src/backends/ebpf/object-vetting.js';
 import { buildUdpFrame } from '../src/runtime/packets.js';
 import { bpfObjectPath } from './helpers/bpf-fixtures.js';
 import {
@@ -51,12 +51,15 @@ beforeAll(() => {
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('a mutated BPF object is refused with a typed error, never parsed into a crash', () => {
-  it('the one-byte .BTF mutations really crash libbpf (in the probe process, not here)', () => {
+  it('the one-byte .BTF mutations really crash libbpf (in the probe process, not here)', async () => {
     for (const crasher of [memberTypeCrasher, variableTypeCrasher]) {
-      const defect = probeInChild(crasher);
-      expect(defect?.check).toBe('probe');
-      expect(defect?.problem).toMatch(/libbpf crashed opening it \(SIGSEGV/);
+      for (const defect of [probeInChild(crasher), await probeInChildAsync(crasher)]) {
+        expect(defect?.check).toBe('probe');
+        expect(defect?.problem).toMatch(/libbpf crashed opening it \(SIGSEGV/);
+      }
     }
+    expect(probeInChild(counter)).toBeNull();
+    expect(await probeInChildAsync(counter)).toBeNull();
   });
 
   it('BpfObject.open of the bytes: EBPF_MALFORMED_OBJECT naming .BTF and the file offset', () => {

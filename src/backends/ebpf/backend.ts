@@ -23,6 +23,7 @@ import type {
 } from '../../runtime/types.js';
 import { type CompileOptions, compileBpfC } from './compile.js';
 import { BpfObject, libbpfVersion } from './object.js';
+import { vetBpfObjectAsync } from './object-vetting.js';
 
 export const BPF_OBJECT_ARTIFACT = 'object.o';
 
@@ -74,9 +75,11 @@ export class EbpfBackend implements Backend<EbpfPrepared> {
   readonly versions: Readonly<Record<string, string>> = { libbpf: safeLibbpfVersion() };
 
   async prepare(build: Build, _sandbox: SandboxSpec): Promise<EbpfPrepared> {
-    const object = BpfObject.open(artifact(build, BPF_OBJECT_ARTIFACT), {
-      objectName: build.manifest.name.slice(0, 15),
-    });
+    const bytes = artifact(build, BPF_OBJECT_ARTIFACT);
+    const objectName = build.manifest.name.slice(0, 15);
+    // The probe process runs off the event loop here; open() below then finds its verdict.
+    await vetBpfObjectAsync(bytes, { objectName });
+    const object = BpfObject.open(bytes, { objectName });
     try {
       object.load();
     } catch (err) {
