@@ -127,9 +127,12 @@ afterAll(() => {
 describe('fuzz: mutated BPF objects through BpfObject.open + load', () => {
   it(
     'every mutation ends in success or a typed BpfError, and this process survives',
-    () => {
-      fc.assert(
-        fc.property(mutated, (bytes) => {
+    async () => {
+      let cases = 0;
+      await fc.assert(
+        fc.asyncProperty(mutated, async (bytes) => {
+          // A long run must let the test runner's own messages through now and then.
+          if (++cases % 64 === 0) await new Promise((resolve) => setImmediate(resolve));
           let object: BpfObject | undefined;
           try {
             object = BpfObject.open(bytes);
