@@ -13,6 +13,12 @@
  * Nothing is lost silently: every submit() settles; a request that fails or is dropped after it
  * was accepted goes to the dead-letter queue with the original request, the error and its
  * correlation id, and an event is published (diagnostics_channel thunderpac:pipeline:*).
+ *
+ * Shedding is O(1) and allocates almost nothing, because under overload it runs for most
+ * arrivals and competes with the real work on the same thread: the queues are ring buffers
+ * (no Array#shift copies), a shed request gets the pipeline's one pre-built, frozen
+ * QueueFullError / DroppedError (no stack captured per request), and correlation ids and
+ * dead-letter timestamps are formatted only when someone reads them.
  */
 
 import { channel } from 'node:diagnostics_channel';
@@ -20,6 +26,7 @@ import { performance } from 'node:perf_hooks';
 import { asThunderpacError, ThunderpacError } from '../../runtime/errors.js';
 import { LatencyHistogram, type LatencySummary } from '../../telemetry/latency.js';
 import { ShuttingDownError } from './errors.js';
+import { RingQueue } from './ring-queue.js';
 
 export const PIPELINE_EVENTS = {
   completed: 'thunderpac:pipeline:completed',
@@ -37,12 +44,18 @@ const ch = {
   batch: channel(PIPELINE_EVENTS.batch),
 };
 
+/**
+ * A request shed because the queue was full (overflow 'reject'). A pipeline builds one and
+ * rejects every shed request with that same frozen instance: it says nothing request-specific,
+ * and building one per request (stack capture included) cost more than the work it shed.
+ */
 export class QueueFullError extends ThunderpacError {
   constructor(capacity: number) {
     super('QUEUE_FULL', `pipeline queue is full (${capacity} requests); request rejected`);
   }
 }
 
+/** A queued request shed for a newer one (overflow 'drop-oldest'); shared like QueueFullError. */
 export class DroppedError extends ThunderpacError {
   constructor(capacity: number) {
     super('DROPPED', `request dropped: the queue was full (${capacity}) and a newer request took its place`);
@@ -107,25 +120,61 @@ export interface PipelineMetrics {
 interface Pending<Req, Res> {
   readonly request: Req;
   readonly key: string;
-  readonly correlationId: string;
+  /** The caller's id, or undefined: then one is made from `seq` when first needed. */
+  readonly correlationId: string | undefined;
+  readonly seq: number;
   readonly causationId: string | null;
   readonly enqueuedAt: number;
   readonly resolve: (r: Res) => void;
   readonly reject: (e: unknown) => void;
 }
 
+/** A dead letter as kept: the timestamp as a number, formatted when the letter is read. */
+interface StoredLetter<Req> {
+  readonly request: Req;
+  readonly error: { readonly code: string; readonly message: string };
+  readonly correlationId: string;
+  readonly causationId: string | null;
+  readonly atMs: number;
+  readonly reason: DeadLetter<Req>['reason'];
+}
+
+// Generated correlation ids: this process and when it started, then a sequence number.
+const correlationPrefix = `${process.pid.toString(36)}-${Date.now().toString(36)}-`;
 let nextCorrelation = 0;
-function newCorrelationId(): string {
-  return `${process.pid.toString(36)}-${Date.now().toString(36)}-${(nextCorrelation++).toString(36)}`;
+
+function errorOf(error: unknown): { readonly code: string; readonly message: string } {
+  const e = asThunderpacError(error);
+  return { code: e.code, message: e.message };
+}
+
+function correlationIdOf(p: { readonly correlationId: string | undefined; readonly seq: number }): string {
+  return p.correlationId ?? correlationPrefix + p.seq.toString(36);
+}
+
+function materialize<Req>(l: StoredLetter<Req>): DeadLetter<Req> {
+  return {
+    request: l.request,
+    error: l.error,
+    correlationId: l.correlationId,
+    causationId: l.causationId,
+    at: new Date(l.atMs).toISOString(),
+    reason: l.reason,
+  };
 }
 
 export class Pipeline<Req, Res> {
   readonly #o: PipelineOptions<Req, Res>;
-  #queue: Pending<Req, Res>[] = [];
+  readonly #queue = new RingQueue<Pending<Req, Res>>();
   #inFlight = 0;
   #timer: NodeJS.Timeout | undefined;
   #accepting = true;
-  readonly #dlq: DeadLetter<Req>[] = [];
+  readonly #dlq = new RingQueue<StoredLetter<Req>>();
+  readonly #dlqCapacity: number;
+  /** The one error every request shed by this pipeline is rejected with (see QueueFullError). */
+  readonly #shedError: QueueFullError | DroppedError;
+  /** Its code and message as dead letters carry them, shared by every shed letter. */
+  readonly #shedLetterError: { readonly code: string; readonly message: string };
   readonly #latency = new LatencyHistogram();
   readonly #idleWaiters: (() => void)[] = [];
   #m = { submitted: 0, completed: 0, failed: 0, rejected: 0, dropped: 0, deadLettered: 0, maxQueueDepth: 0 };
@@ -139,35 +188,50 @@ export class Pipeline<Req, Res> {
         throw new RangeError(`${k} must be an integer >= 1`);
     }
     if (!(options.maxQueueDelayMs >= 0)) throw new RangeError('maxQueueDelayMs must be >= 0');
+    if (options.overflow !== 'reject' && options.overflow !== 'drop-oldest') {
+      throw new RangeError(`overflow must be 'reject' or 'drop-oldest', got ${String(options.overflow)}`);
+    }
     this.#o = options;
+    this.#dlqCapacity = options.dlqCapacity ?? 1000;
+    this.#shedError = Object.freeze(
+      options.overflow === 'reject'
+        ? new QueueFullError(options.queueCapacity)
+        : new DroppedError(options.queueCapacity),
+    );
+    this.#shedLetterError = Object.freeze({ code: this.#shedError.code, message: this.#shedError.message });
   }
 
-  submit(request: Req, meta: RequestMeta = {}): Promise<Res> {
-    const correlationId = meta.correlationId ?? newCorrelationId();
-    const causationId = meta.causationId ?? null;
+  submit(request: Req, meta?: RequestMeta): Promise<Res> {
+    const causationId = meta?.causationId ?? null;
     if (!this.#accepting)
       return Promise.reject(new ShuttingDownError(`pipeline ${this.#o.name ?? ''}`.trim()));
+    const seq = nextCorrelation++;
     this.#m.submitted++;
     if (this.#queue.length >= this.#o.queueCapacity) {
       if (this.#o.overflow === 'reject') {
         this.#m.rejected++;
-        if (ch.rejected.hasSubscribers) ch.rejected.publish({ correlationId, causationId });
-        return Promise.reject(new QueueFullError(this.#o.queueCapacity));
+        if (ch.rejected.hasSubscribers) {
+          ch.rejected.publish({
+            correlationId: meta?.correlationId ?? correlationPrefix + seq.toString(36),
+            causationId,
+          });
+        }
+        return Promise.reject(this.#shedError);
       }
       const oldest = this.#queue.shift()!;
-      const err = new DroppedError(this.#o.queueCapacity);
       this.#m.dropped++;
-      this.#deadLetter(oldest, err, 'dropped');
+      this.#deadLetter(oldest, this.#shedError, 'dropped');
       if (ch.dropped.hasSubscribers) {
-        ch.dropped.publish({ correlationId: oldest.correlationId, causationId: oldest.causationId });
+        ch.dropped.publish({ correlationId: correlationIdOf(oldest), causationId: oldest.causationId });
       }
-      oldest.reject(err);
+      oldest.reject(this.#shedError);
     }
     return new Promise<Res>((resolve, reject) => {
       this.#queue.push({
         request,
         key: this.#o.batchKey?.(request) ?? '',
-        correlationId,
+        correlationId: meta?.correlationId,
+        seq,
         causationId,
         enqueuedAt: performance.now(),
         resolve,
@@ -178,14 +242,19 @@ export class Pipeline<Req, Res> {
     });
   }
 
-  /** The dead letters kept so far (oldest first). */
+  /** Requests waiting now; cheap (metrics() also summarizes the latency histogram). */
+  get queueDepth(): number {
+    return this.#queue.length;
+  }
+
+  /** The dead letters kept so far (oldest first; a snapshot). */
   deadLetters(): readonly DeadLetter<Req>[] {
-    return this.#dlq;
+    return this.#dlq.toArray().map(materialize);
   }
 
   /** Take the dead letters out (e.g. to persist or replay them). */
   drainDeadLetters(): DeadLetter<Req>[] {
-    return this.#dlq.splice(0);
+    return this.#dlq.drain().map(materialize);
   }
 
   metrics(): PipelineMetrics {
@@ -217,7 +286,7 @@ export class Pipeline<Req, Res> {
   abort(): void {
     this.#accepting = false;
     clearTimeout(this.#timer);
-    for (const p of this.#queue.splice(0)) {
+    for (const p of this.#queue.drain()) {
       const err = new ShuttingDownError('pipeline');
       this.#deadLetter(p, err, 'shutdown');
       p.reject(err);
@@ -235,7 +304,7 @@ export class Pipeline<Req, Res> {
 
   #schedule(): void {
     while (this.#inFlight < this.#o.concurrency && this.#queue.length > 0) {
-      const oldest = this.#queue[0]!;
+      const oldest = this.#queue.at(0)!;
       const waited = performance.now() - oldest.enqueuedAt;
       const full = this.#countKey(oldest.key) >= this.#o.maxBatchSize;
       if (!full && waited < this.#o.maxQueueDelayMs && this.#accepting) {
@@ -254,18 +323,14 @@ export class Pipeline<Req, Res> {
 
   #countKey(key: string): number {
     let n = 0;
-    for (const p of this.#queue) if (p.key === key && ++n >= this.#o.maxBatchSize) break;
+    for (let i = 0; i < this.#queue.length; i++) {
+      if (this.#queue.at(i)!.key === key && ++n >= this.#o.maxBatchSize) break;
+    }
     return n;
   }
 
   #take(key: string): Pending<Req, Res>[] {
-    const batch: Pending<Req, Res>[] = [];
-    const rest: Pending<Req, Res>[] = [];
-    for (const p of this.#queue) {
-      if (batch.length < this.#o.maxBatchSize && p.key === key) batch.push(p);
-      else rest.push(p);
-    }
-    this.#queue = rest;
+    const batch = this.#queue.takeWhere((p) => p.key === key, this.#o.maxBatchSize);
     if (this.#timer !== undefined && this.#queue.length === 0) {
       clearTimeout(this.#timer);
       this.#timer = undefined;
@@ -315,7 +380,7 @@ export class Pipeline<Req, Res> {
     this.#latency.record(latencyNs);
     if (ch.completed.hasSubscribers) {
       ch.completed.publish({
-        correlationId: p.correlationId,
+        correlationId: correlationIdOf(p),
         causationId: p.causationId,
         latencyNs,
         batchSize,
@@ -329,24 +394,28 @@ export class Pipeline<Req, Res> {
     this.#latency.record((performance.now() - p.enqueuedAt) * 1e6);
     const letter = this.#deadLetter(p, error, 'failed');
     if (ch.failed.hasSubscribers) {
-      ch.failed.publish({ correlationId: p.correlationId, causationId: p.causationId, error: letter.error });
+      ch.failed.publish({
+        correlationId: correlationIdOf(p),
+        causationId: p.causationId,
+        error: letter.error,
+      });
     }
     p.reject(error);
   }
 
-  #deadLetter(p: Pending<Req, Res>, error: unknown, reason: DeadLetter<Req>['reason']): DeadLetter<Req> {
-    const e = asThunderpacError(error);
-    const letter: DeadLetter<Req> = {
+  #deadLetter(p: Pending<Req, Res>, error: unknown, reason: DeadLetter<Req>['reason']): StoredLetter<Req> {
+    const letter: StoredLetter<Req> = {
       request: p.request,
-      error: { code: e.code, message: e.message },
-      correlationId: p.correlationId,
+      // The shared shed error's code and message are one object, built once.
+      error: error === this.#shedError ? this.#shedLetterError : errorOf(error),
+      correlationId: correlationIdOf(p),
       causationId: p.causationId,
-      at: new Date().toISOString(),
+      atMs: Date.now(),
       reason,
     };
     this.#m.deadLettered++;
     this.#dlq.push(letter);
-    if (this.#dlq.length > (this.#o.dlqCapacity ?? 1000)) this.#dlq.shift();
+    if (this.#dlq.length > this.#dlqCapacity) this.#dlq.shift();
     return letter;
   }
 }

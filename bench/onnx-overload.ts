@@ -1,0 +1,177 @@
+/**
+ * `npm run bench:onnx-overload` — goodput of the onnx pipeline under 5× overload, per overflow
+ * policy, as a share of its capacity.
+ *
+ *   vite-node bench/onnx-overload.ts [-- --seconds 3] [--overload 5] [--model mlp] [--rounds 3]
+ *
+ * Each round: capacity = completed/s with the queue kept full (closed loop, no shedding); then,
+ * for each policy, `overload` × capacity offered open loop (arrivals never wait for answers)
+ * for `seconds`, goodput = completed/s. Reports goodput / capacity per policy over the rounds
+ * (median, min, max), the time the main thread spent inside submit() (admitting and shedding),
+ * and checks that every offered request was completed or shed with the policy's typed error
+ * and that the queue never exceeded its capacity (exit 1 otherwise).
+ */
+
+import { performance } from 'node:perf_hooks';
+import { parseArgs } from 'node:util';
+import type { Pipeline } from '../src/backends/onnx/pipeline.js';
+import {
+  createOnnxPipeline,
+  type OnnxRequest,
+  type OnnxResponse,
+} from '../src/backends/onnx/pipeline-onnx.js';
+import { defaultModelDir, ModelRegistry } from '../src/backends/onnx/registry.js';
+import type { Tensor } from '../src/runtime/types.js';
+import { Thunderpac } from '../src/thunderpac.js';
+
+const { values } = parseArgs({
+  options: {
+    seconds: { type: 'string', default: '3' },
+    overload: { type: 'string', default: '5' },
+    model: { type: 'string', default: 'mlp' },
+    rounds: { type: 'string', default: '3' },
+    policy: { type: 'string', multiple: true },
+  },
+});
+const seconds = Number(values.seconds);
+const overload = Number(values.overload);
+const rounds = Number(values.rounds);
+const QUEUE = 256;
+const ALL_POLICIES = ['reject', 'drop-oldest'] as const;
+type Policy = (typeof ALL_POLICIES)[number];
+const POLICIES = ALL_POLICIES.filter((p) => values.policy === undefined || values.policy.includes(p));
+const SHED_CODE: Record<Policy, string> = { reject: 'QUEUE_FULL', 'drop-oldest': 'DROPPED' };
+
+const reg = new ModelRegistry({ dir: defaultModelDir() });
+const build = await reg.build(values.model);
+const inputSchema = build.manifest.inputSchema;
+if (inputSchema.kind !== 'tensors') throw new Error('onnx builds have tensor schemas');
+const [inputName, schema] = Object.entries(inputSchema.tensors)[0]!;
+const trailing = schema.shape.slice(1).map(Number);
+// One request object, reused: the offered load costs the generator as little as possible, so
+// what is measured is the pipeline's own admission and shedding.
+const data = new Float32Array(trailing.reduce((a, b) => a * b, 1)).fill(0.5);
+const request: OnnxRequest = {
+  tensors: { [inputName]: { dtype: 'float32', shape: [1, ...trailing], data } as Tensor },
+};
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+interface Phase {
+  readonly offeredPerSec: number;
+  readonly goodputPerSec: number;
+  readonly submitShare: number;
+  readonly problems: string[];
+}
+
+/** `ratePerSec` null: closed loop, the queue kept full (capacity). */
+async function phase(tp: Thunderpac, policy: Policy, ratePerSec: number | null): Promise<Phase> {
+  const pipeline: Pipeline<OnnxRequest, OnnxResponse> = createOnnxPipeline(tp, build, {
+    maxBatchSize: 32,
+    maxQueueDelayMs: 2,
+    concurrency: 2,
+    queueCapacity: QUEUE,
+    overflow: policy,
+  });
+  await Promise.all([pipeline.submit(request), pipeline.submit(request)]);
+  const base = pipeline.metrics();
+  let offered = 0;
+  let completed = 0;
+  let shed = 0;
+  let other = 0;
+  let submitMs = 0;
+  let maxDepth = 0;
+  const onDone = (): void => {
+    completed++;
+  };
+  const onError = (err: { code?: string }): void => {
+    if (err.code === SHED_CODE[policy]) shed++;
+    else other++;
+  };
+  const t0 = performance.now();
+  const end = t0 + seconds * 1e3;
+  if (ratePerSec === null) {
+    // Closed loop: QUEUE requests outstanding, each answer sends the next, so nothing is shed
+    // and no timer tick limits what is offered.
+    const next = (): void => {
+      if (performance.now() >= end) return;
+      offered++;
+      pipeline.submit(request).then(
+        () => {
+          completed++;
+          next();
+        },
+        (err: { code?: string }) => {
+          onError(err);
+          next();
+        },
+      );
+    };
+    for (let i = 0; i < QUEUE; i++) next();
+    while (performance.now() < end) await sleep(5);
+  } else {
+    while (performance.now() < end) {
+      const due = Math.floor(((performance.now() - t0) / 1e3) * ratePerSec);
+      const s0 = performance.now();
+      for (; offered < due; offered++) pipeline.submit(request).then(onDone, onError);
+      submitMs += performance.now() - s0;
+      maxDepth = Math.max(maxDepth, pipeline.queueDepth);
+      await sleep(1);
+    }
+  }
+  const elapsed = (performance.now() - t0) / 1e3;
+  const completedInWindow = completed;
+  await pipeline.drain();
+  await sleep(0);
+  const m = pipeline.metrics();
+  const problems: string[] = [];
+  if (maxDepth > QUEUE) problems.push(`queue depth ${maxDepth} > ${QUEUE}`);
+  if (completed + shed + other !== offered) problems.push(`${offered - completed - shed - other} unsettled`);
+  if (other > 0) problems.push(`${other} failed with another error`);
+  if (m.submitted - base.submitted !== offered) problems.push('submitted count differs');
+  return {
+    offeredPerSec: offered / elapsed,
+    goodputPerSec: completedInWindow / elapsed,
+    submitShare: submitMs / (elapsed * 1e3),
+    problems,
+  };
+}
+
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const pct = (x: number): string => `${(100 * x).toFixed(1)}%`;
+
+const tp = await Thunderpac.open({ store: false, onnx: { workers: 2 } });
+const capacities: number[] = [];
+const ratios: Record<Policy, number[]> = { reject: [], 'drop-oldest': [] };
+const shares: Record<Policy, number[]> = { reject: [], 'drop-oldest': [] };
+const problems: string[] = [];
+try {
+  for (let r = 0; r < rounds; r++) {
+    const capacity = (await phase(tp, 'reject', null)).goodputPerSec;
+    capacities.push(capacity);
+    for (const policy of POLICIES) {
+      const p = await phase(tp, policy, capacity * overload);
+      ratios[policy].push(p.goodputPerSec / capacity);
+      shares[policy].push(p.submitShare);
+      problems.push(...p.problems.map((x) => `round ${r + 1} ${policy}: ${x}`));
+      process.stdout.write(
+        `round ${r + 1}: capacity ${capacity.toFixed(0)}/s; ${policy}: offered ${p.offeredPerSec.toFixed(0)}/s, goodput ${p.goodputPerSec.toFixed(0)}/s = ${pct(p.goodputPerSec / capacity)} of capacity, submit() ${pct(p.submitShare)} of wall time\n`,
+      );
+    }
+  }
+} finally {
+  await tp.close();
+}
+process.stdout.write(
+  `\n${values.model}, 1-row requests, batch ≤ 32, 2 worker threads, queue ${QUEUE}, ${overload}× overload, ${seconds} s per phase, ${rounds} rounds\n`,
+);
+process.stdout.write(
+  `capacity: median ${median(capacities).toFixed(0)}/s (min ${Math.min(...capacities).toFixed(0)}, max ${Math.max(...capacities).toFixed(0)})\n`,
+);
+for (const policy of POLICIES) {
+  const xs = ratios[policy];
+  process.stdout.write(
+    `${policy.padEnd(12)} goodput/capacity median ${pct(median(xs))} (min ${pct(Math.min(...xs))}, max ${pct(Math.max(...xs))}); submit() median ${pct(median(shares[policy]))} of wall time\n`,
+  );
+}
+for (const p of problems) process.stdout.write(`PROBLEM ${p}\n`);
+process.exitCode = problems.length === 0 ? 0 : 1;
