@@ -5,12 +5,13 @@
  * BpfObject.open, execute() and `thunderpac xdp test-run` — while this process lives on.
  * Before the fix, the first test below killed the test process with SIGSEGV.
  */
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createBpfBuild } from '../src/backends/ebpf/backend.js';
-import { MalformedObjectError } from '../src/backends/ebpf/errors.js';
+import { BpfError, MalformedObjectError } from '../src/backends/ebpf/errors.js';
 import { BpfObject } from '../src/backends/ebpf/object.js';
 import { probeInChild, probeInChildAsync } from '../src/backends/ebpf/object-vetting.js';
 import { buildUdpFrame } from '../src/runtime/packets.js';
@@ -87,6 +88,22 @@ describe('a mutated BPF object is refused with a typed error, never parsed into 
     const error = refusal(() => BpfObject.open(path));
     expect(error.path).toBe(path);
     expect(error.message).toContain(path);
+  });
+
+  it('a FIFO or a directory named as an object file is refused without blocking', () => {
+    const fifo = join(dir, 'object.fifo');
+    execFileSync('mkfifo', [fifo]);
+    for (const path of [fifo, dir]) {
+      let error: unknown;
+      try {
+        BpfObject.open(path);
+      } catch (err) {
+        error = err;
+      }
+      expect(error).toBeInstanceOf(BpfError);
+      expect((error as BpfError).code).toBe('EBPF_OPEN');
+      expect((error as BpfError).message).toContain(`cannot open BPF object ${path}: not a regular file`);
+    }
   });
 
   it('a typedef that names itself (libbpf loops forever on it) is refused at once as a cycle', () => {
