@@ -1,7 +1,10 @@
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import { createWasmBuild, WasmBackend } from '../src/backends/wasm/index.js';
+import { createComponentBuild, createWasmBuild, WasmBackend } from '../src/backends/wasm/index.js';
 import { TABLE_ELEMENT_BYTES, tableElementCap } from '../src/backends/wasm/policy.js';
 import { LimitExceededError } from '../src/runtime/errors.js';
+import { sandboxSpec } from '../src/runtime/sandbox.js';
 import type { SandboxSpec } from '../src/runtime/types.js';
 import { abiGuest, FUNCREF, uleb } from './helpers/wasm-bytes.js';
 import { sandbox } from './wasm-fixtures.js';
@@ -110,5 +113,24 @@ describe('tables are engine memory the guest controls: they count against memory
     const bytes = abiGuest({ tables: [bounded(0, 20_000)], run: GROW_FOREVER });
     const err = await runFailure(inThread, bytes, sandbox({ memoryMb: 1, fuel: 50_000_000 }));
     expect(err).toMatchObject({ code: 'LIMIT_FUEL', limit: 'fuel' });
+  });
+
+  it('a component does not bypass the budget: its core modules’ tables and memories add up', async () => {
+    // wasm/components/wasi_cat.wasm: a core module with 64 pages (4 MiB) and a 6-element table,
+    // and the jco shim's 23-element table. Each memory alone fits memoryMb 4; with the tables
+    // it does not.
+    const bytes = new Uint8Array(
+      readFileSync(fileURLToPath(new URL('../wasm/components/wasi_cat.wasm', import.meta.url))),
+    );
+    const spec = (memoryMb: number) =>
+      sandboxSpec({ backend: 'wasm', limits: { fuel: 1_000_000, memoryMb }, allowedImports: ['wasi:*'] });
+    const build = createComponentBuild(bytes, { name: 'wasi_cat' });
+    const refused = await inThread.prepare(build, spec(4)).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(refused).toMatchObject({ code: 'LIMIT_MEMORY_MB', limit: 'memoryMb', allowed: 4 });
+    expect((refused as Error).message).toMatch(/tables/);
+    await expect(inThread.prepare(build, spec(5))).resolves.toBeDefined();
   });
 });

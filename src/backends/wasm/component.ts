@@ -39,7 +39,7 @@ import { type CoreModuleFacts, instantiateComponent, type LiveComponent } from '
 import { virtualizeMemory } from './component-memory.js';
 import { assertEngineValid } from './engine-validation.js';
 import { type Instrumented, instrument, type MeteringConfig } from './instrument.js';
-import { type ModuleInfo, parseModule, WASM_PAGE_BYTES } from './module-info.js';
+import { type Limits, type ModuleInfo, parseModule, WASM_PAGE_BYTES } from './module-info.js';
 import { checkFeatures, checkTables } from './policy.js';
 import {
   createPreview2Host,
@@ -242,6 +242,8 @@ export async function compileCoreModules(
   // or segment mutation, and the glue's reset hook; otherwise each run gets a fresh instance.
   const instrumentedAll: [string, Uint8Array, ModuleInfo, Instrumented][] = [];
   let notReusable = t.resettable ? undefined : 'the jco glue has no reset hook';
+  const tables: Limits[] = [];
+  let memoryPages = 0;
   for (const [name, bytes] of t.coreModules) {
     const info = parseModule(bytes);
     for (const m of info.memories) {
@@ -256,7 +258,10 @@ export async function compileCoreModules(
         );
       }
     }
-    checkTables(info.tables, info.memories[0]?.max ?? 0, sandbox, maxTableElements, `core module ${name}`);
+    // All core modules are instantiated together: their tables and memories share one budget.
+    tables.push(...info.tables);
+    memoryPages += info.memories.reduce((n, m) => n + (m.max ?? 0), 0);
+    checkTables(tables, memoryPages, sandbox, maxTableElements, `core modules up to ${name}`);
     const instrumented: Instrumented = instrument(bytes, info, metering);
     checkFeatures(instrumented.features, sandbox);
     // As for a plain module (backend.ts): V8 judges the core module as written first.
