@@ -142,6 +142,28 @@ const CASES: [string, (j: J) => void, RegExp][] = [
     /BMv2 JSON pipelines\[0\]\.conditionals\[0\]: expected a pipeline without cycles/,
   ],
   [
+    'a saturating cast to 2^31 bits (found by test/fuzz-bmv2-json.test.ts)',
+    (j) => {
+      j.actions[0].primitives = [
+        {
+          op: 'assign',
+          parameters: [
+            { type: 'field', value: ['ipv4', 'ttl'] },
+            {
+              type: 'expression',
+              value: {
+                op: 'usat_cast',
+                left: { type: 'hexstr', value: '0x1' },
+                right: { type: 'hexstr', value: '0x80000000' },
+              },
+            },
+          ],
+        },
+      ];
+    },
+    /BMv2 JSON actions\[0\]: usat_cast needs a width in 0\.\.2048, got 2147483648/,
+  ],
+  [
     'an expression nested 10,000 deep (stack overflow)',
     (j) => {
       let e: J = { type: 'hexstr', value: '0x1' };

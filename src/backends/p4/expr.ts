@@ -15,6 +15,7 @@
  * function. Expressions without JS (BigInt arithmetic, hashes, registers) run as closures.
  */
 
+import { MAX_BMV2_WIDTH } from './bmv2-check.js';
 import { P4RuntimeError } from './errors.js';
 import type { ActionData, BigFn, Eval, NumFn, PacketState } from './state.js';
 import { NUM_BITS } from './state.js';
@@ -53,6 +54,14 @@ export const numEval = (f: NumFn, lo: bigint, hi: bigint, js: string | null = nu
   js,
 });
 export const bigEval = (f: BigFn, lo: bigint, hi: bigint): Eval => ({ num: false, f, lo, hi });
+
+/** The width operand of two_comp_mod / sat_cast / usat_cast: a constant the types allow. */
+function castWidth(r: Eval, op: string): number {
+  if (r.lo !== r.hi) throw new P4RuntimeError('P4_JSON', `${op} needs a constant width`);
+  if (r.lo < 0n || r.lo > BigInt(MAX_BMV2_WIDTH))
+    throw new P4RuntimeError('P4_JSON', `${op} needs a width in 0..${MAX_BMV2_WIDTH}, got ${r.lo}`);
+  return Number(r.lo);
+}
 
 export function widthRange(width: number, signed: boolean): [bigint, bigint] {
   if (width === 0) return [0n, 0n];
@@ -422,8 +431,7 @@ export function binary(op: string, l: Eval, r: Eval): Eval {
       return bool((s, ad) => a(s, ad) || b(s, ad), js);
     }
     case 'two_comp_mod': {
-      if (r.lo !== r.hi) throw new P4RuntimeError('P4_JSON', 'two_comp_mod needs a constant width');
-      const w = Number(r.lo);
+      const w = castWidth(r, op);
       const [lo, hi] = widthRange(w, true);
       if (w <= NUM_BITS) {
         if (l.num) {
@@ -441,8 +449,7 @@ export function binary(op: string, l: Eval, r: Eval): Eval {
     }
     case 'usat_cast':
     case 'sat_cast': {
-      if (r.lo !== r.hi) throw new P4RuntimeError('P4_JSON', `${op} needs a constant width`);
-      const w = Number(r.lo);
+      const w = castWidth(r, op);
       const [lo, hi] = widthRange(w, op === 'sat_cast');
       if (l.num && isSafe(lo, hi)) {
         const a = l.f;
