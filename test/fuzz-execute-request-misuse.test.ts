@@ -125,6 +125,16 @@ const hostile: fc.Arbitrary<Lazy> = fc.oneof(
     lazy('a throwing Proxy of a Uint8Array', () => throwingProxy(new Uint8Array(2))),
     lazy("a Proxy'd Uint8Array", () => new Proxy(new Uint8Array(2), {})),
     lazy('a detached Uint8Array', detachedBytes),
+    lazy('a Uint8Array with a throwing own byteLength', () =>
+      Object.defineProperty(new Uint8Array(3), 'byteLength', {
+        get() {
+          throw new RangeError('byteLength');
+        },
+      }),
+    ),
+    lazy('a Uint8Array claiming length 0', () =>
+      Object.defineProperty(new Uint8Array(3), 'length', { value: 0 }),
+    ),
     lazy('[a revoked Proxy]', () => [revokedProxy()]),
     lazy('2^31', () => 2 ** 31),
     lazy('NaN', () => Number.NaN),

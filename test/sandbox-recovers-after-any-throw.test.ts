@@ -142,6 +142,33 @@ describe('every misuse of execute gives a typed error and the same sandbox then 
     expect(reads).toBe(1);
   });
 
+  it('a Uint8Array whose own properties lie about its size is measured by what it is', async () => {
+    const sandbox = tp.sandbox({ backend: 'wasm', limits: { fuel: 1_000_000, maxInputBytes: 16 } });
+    const big = new Uint8Array(1024);
+    Object.defineProperty(big, 'byteLength', { value: 1 });
+    Object.defineProperty(big, 'length', { value: 1 });
+    const refused = await tp.execute(sandbox, {
+      build: echo(),
+      entry: 'echo',
+      input: { kind: 'bytes', bytes: big },
+    });
+    expect(refused.error?.code).toBe('LIMIT_MAX_INPUT_BYTES');
+    expect(refused.receipt.input.size).toBe(1024);
+    const throwing = bytes('ok');
+    Object.defineProperty(throwing, 'byteLength', {
+      get() {
+        throw new Error('boom');
+      },
+    });
+    const ran = await tp.execute(sandbox, {
+      build: echo(),
+      entry: 'echo',
+      input: { kind: 'bytes', bytes: throwing },
+    });
+    expect(ran.status).toBe('completed');
+    expect(ran.output?.kind === 'bytes' && text(ran.output.bytes)).toBe('ok');
+  });
+
   it('a throw after begin() (here: the store refuses the receipt) fails the sandbox instead of sticking', async () => {
     const dir = await import('node:fs').then((fs) => fs.mkdtempSync('/tmp/tp-stuck-'));
     const stored = await Thunderpac.open({ store: dir });

@@ -66,7 +66,11 @@ export function guardedRead<T>(path: string, expected: string, read: () => T): T
 /** Whether `x` is a non-null object that is not an array (Array.isArray throws on a revoked Proxy). */
 export function isRecord(x: unknown, path: string): x is Record<string, unknown> {
   if (typeof x !== 'object' || x === null) return false;
-  return !guardedRead(path, 'an object', () => Array.isArray(x));
+  try {
+    return !Array.isArray(x); // no closure: this runs on every execution
+  } catch (err) {
+    throw unreadable(path, 'an object', err);
+  }
 }
 
 /**
