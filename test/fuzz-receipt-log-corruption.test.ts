@@ -75,6 +75,15 @@ function check(bytes: Buffer, allowed: readonly (readonly string[])[]): void {
   expect(allowed).toContainEqual(writer.ids);
 }
 
+/**
+ * Let the event loop turn now and then: a long run is minutes of synchronous work, and vitest's
+ * worker must still answer its runner.
+ */
+let sinceYield = 0;
+async function breathe(): Promise<void> {
+  if (++sinceYield % 200 === 0) await new Promise((resolve) => setImmediate(resolve));
+}
+
 /** Offsets to try: every one when the run is long enough, else an even sample across the file. */
 function sampledOffsets(size: number, short: number): number[] {
   const count = Math.min(size, fuzzRuns(short));
@@ -85,12 +94,13 @@ function sampledOffsets(size: number, short: number): number[] {
 describe('fuzz: a damaged receipt log is reported or kept whole, never cut silently', () => {
   it(
     'a cleanly closed log: a bit flipped at any byte',
-    () => {
+    async () => {
       const clean = writeClosedLog(path, receipts);
       for (const at of sampledOffsets(clean.length, 300)) {
         const bytes = Buffer.from(clean);
         bytes[at]! ^= 1 << (at % 8);
         check(bytes, [ids]);
+        await breathe();
       }
     },
     fuzzTimeoutMs(30_000),
@@ -98,11 +108,12 @@ describe('fuzz: a damaged receipt log is reported or kept whole, never cut silen
 
   it(
     'a cleanly closed log: cut at any offset is reported (the head commits every record)',
-    () => {
+    async () => {
       const clean = writeClosedLog(path, receipts);
       for (const at of sampledOffsets(clean.length, 200)) {
         const outcome = openDamaged(clean.subarray(0, at), false);
         expect('error' in outcome).toBe(true);
+        await breathe();
       }
     },
     fuzzTimeoutMs(30_000),
@@ -110,7 +121,7 @@ describe('fuzz: a damaged receipt log is reported or kept whole, never cut silen
 
   it(
     'a crashed log (records after the head): any byte flipped; only the last record length may read as torn',
-    () => {
+    async () => {
       const crashed = writeCrashedLog(path, receipts.slice(0, 7), receipts.slice(7));
       const last = recordOffsets(crashed).at(-1)!;
       for (const at of sampledOffsets(crashed.length, 300)) {
@@ -119,6 +130,7 @@ describe('fuzz: a damaged receipt log is reported or kept whole, never cut silen
         // A last length grown past the end of the file is what a torn write looks like.
         const tornLooking = at >= last && at < last + 4;
         check(bytes, tornLooking ? [ids, ids.slice(0, -1)] : [ids]);
+        await breathe();
       }
     },
     fuzzTimeoutMs(30_000),
@@ -126,7 +138,7 @@ describe('fuzz: a damaged receipt log is reported or kept whole, never cut silen
 
   it(
     'a crashed log: cut at any offset keeps exactly the whole records before the cut, or is reported inside the committed part',
-    () => {
+    async () => {
       const crashed = writeCrashedLog(path, receipts.slice(0, 7), receipts.slice(7));
       const offsets = recordOffsets(crashed);
       const committedEnd = offsets[7]!;
@@ -135,10 +147,12 @@ describe('fuzz: a damaged receipt log is reported or kept whole, never cut silen
         const cut = crashed.subarray(0, at);
         if (at < committedEnd) {
           expect('error' in openDamaged(cut, false)).toBe(true);
+          await breathe();
           continue;
         }
         const whole = ends.filter((end) => end <= at).length;
         check(cut, [ids.slice(0, whole)]);
+        await breathe();
       }
     },
     fuzzTimeoutMs(30_000),
@@ -146,7 +160,7 @@ describe('fuzz: a damaged receipt log is reported or kept whole, never cut silen
 
   it(
     'random damage: several bytes overwritten, runs zeroed, records duplicated',
-    () => {
+    async () => {
       const crashed = writeCrashedLog(path, receipts.slice(0, 7), receipts.slice(7));
       const offsets = recordOffsets(crashed);
       const last = offsets.at(-1)!;
@@ -159,8 +173,8 @@ describe('fuzz: a damaged receipt log is reported or kept whole, never cut silen
         }),
         fc.record({ kind: fc.constant('dup' as const), record: fc.nat(offsets.length - 2) }),
       );
-      fc.assert(
-        fc.property(fc.array(edit, { minLength: 1, maxLength: 4 }), (edits) => {
+      await fc.assert(
+        fc.asyncProperty(fc.array(edit, { minLength: 1, maxLength: 4 }), async (edits) => {
           let bytes = Buffer.from(crashed);
           let touchedLast = false;
           for (const e of edits) {
@@ -181,6 +195,7 @@ describe('fuzz: a damaged receipt log is reported or kept whole, never cut silen
           // only damage reaching the last record can shorten it, and only by that record.
           const allowed = touchedLast ? [ids, ids.slice(0, -1)] : [ids];
           check(bytes, allowed);
+          await breathe();
         }),
         fuzzParams(200),
       );
@@ -192,7 +207,7 @@ describe('fuzz: a damaged receipt log is reported or kept whole, never cut silen
 describe('fuzz: writers and readers interleaved on one log', () => {
   it(
     'one writer at a time; readers see a prefix of what was acknowledged; nothing acknowledged is lost',
-    () => {
+    async () => {
       const op = fc.oneof(
         fc.record({ kind: fc.constant('open' as const), handle: fc.nat(2) }),
         fc.record({ kind: fc.constant('close' as const), handle: fc.nat(2) }),
@@ -205,11 +220,11 @@ describe('fuzz: writers and readers interleaved on one log', () => {
         fc.record({ kind: fc.constant('read' as const) }),
       );
       let trial = 0;
-      fc.assert(
-        fc.property(
+      await fc.assert(
+        fc.asyncProperty(
           fc.array(op, { maxLength: 30 }),
           fc.constantFrom('always', 'batch', 'never'),
-          (ops, sync) => {
+          async (ops, sync) => {
             const logPath = join(dir, `interleaved-${trial++}.log`);
             const writers: (ReceiptLog | undefined)[] = [undefined, undefined, undefined];
             const acknowledged: string[] = [];
@@ -249,6 +264,7 @@ describe('fuzz: writers and readers interleaved on one log', () => {
             expect(reader.ids()).toEqual(acknowledged);
             reader.close();
             rmSync(logPath, { force: true });
+            await breathe();
           },
         ),
         fuzzParams(150),
