@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { compileP4 } from '../src/p4c/compile.js';
 import { P4CompileError, type P4ErrorKind } from '../src/p4c/errors.js';
-import { MAX_NESTING } from '../src/p4c/limits.js';
+import { MAX_NESTING, MAX_SOURCE_BYTES, MAX_TOKENS } from '../src/p4c/limits.js';
 import { cli } from './helpers/cli.js';
 import { sample } from './p4-helpers.js';
 
@@ -172,6 +172,18 @@ describe('p4c: the preprocessor is bounded and confined', () => {
     const line = lineOf(src, '= A64;');
     expectError(compileFile('define.p4', src), 'limit', 'define.p4', line, /a macro expanding to at most/);
     await expectCliError('define.p4', line);
+  });
+
+  it('a program of more tokens than the limit stops lexing at the limit', () => {
+    const e = compileFile('many-tokens.p4', ';'.repeat(MAX_TOKENS + 10));
+    expectError(e, 'limit', 'many-tokens.p4', 1, new RegExp(`at most ${MAX_TOKENS} tokens`));
+    expect(e.pos.col).toBe(MAX_TOKENS + 1);
+  });
+
+  it('a program larger than MAX_SOURCE_BYTES', () => {
+    expect(() => compileP4(' '.repeat(MAX_SOURCE_BYTES + 1), { file: 'huge.p4' })).toThrow(
+      /huge\.p4:1:1: limit error/,
+    );
   });
 
   it('a chain of 10,000 macros each naming the next', () => {

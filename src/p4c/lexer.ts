@@ -5,7 +5,7 @@
  */
 
 import { fail, type SourcePos } from './errors.js';
-import { MAX_BIT_WIDTH } from './limits.js';
+import { MAX_BIT_WIDTH, MAX_TOKENS } from './limits.js';
 
 /** Digits (and `_` separators) of one integer literal: a bit<MAX_BIT_WIDTH> in binary, twice. */
 const MAX_LITERAL_CHARS = 2 * MAX_BIT_WIDTH;
@@ -76,6 +76,9 @@ export function lex(text: string, file: string): Token[] {
   const pos = (at: number): SourcePos => ({ file, line, col: at - lineStart + 1 });
 
   while (i < text.length) {
+    // One file's tokens count against the same bound as the whole program's (limits.ts).
+    if (tokens.length >= MAX_TOKENS)
+      fail('limit', pos(i), `a program of at most ${MAX_TOKENS} tokens after preprocessing`);
     const c = text[i]!;
     if (c === '\n') {
       i++;

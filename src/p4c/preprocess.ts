@@ -70,7 +70,11 @@ export function preprocess(source: string, file: string, options: PreprocessOpti
     candidates.push(...includeDirs.map((d) => join(d, name)));
     for (const c of [name, ...candidates]) {
       const inMemory = options.files?.[c];
-      if (inMemory !== undefined) return [c, inMemory];
+      if (inMemory !== undefined) {
+        if (inMemory.length > MAX_SOURCE_BYTES)
+          fail('limit', pos, `an include file of at most ${MAX_SOURCE_BYTES} bytes`, `'${name}'`);
+        return [c, inMemory];
+      }
     }
     const found = disk.read(name, candidates, pos);
     if (found) return found;
