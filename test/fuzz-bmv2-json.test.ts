@@ -129,7 +129,7 @@ function apply(root: Json, paths: readonly Path[], m: Mutation): string {
   const parent = parentOf(root, path) as Record<string | number, Json> | Json[] | null;
   if (parent === null || typeof parent !== 'object') return 'no-op';
   const key = path[path.length - 1]!;
-  if (!(key in parent)) return 'no-op';
+  if (!Object.hasOwn(parent, key)) return 'no-op';
   const where = path.join('.');
   switch (m.kind) {
     case 'set':
