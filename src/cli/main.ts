@@ -17,6 +17,7 @@
  */
 
 import { parseArgs } from 'node:util';
+import { daemonCommand } from '../daemon/main.js';
 import { ThunderpacError } from '../runtime/errors.js';
 import { Thunderpac } from '../thunderpac.js';
 import {
@@ -54,6 +55,7 @@ const USAGE = `usage:
   thunderpac xdp clean [--json]
   thunderpac xdp test-run <obj> --prog NAME --packet HEX|--pcap FILE [--repeat N] [--json]
   thunderpac map dump|lookup|update|delete <pinned-path|name> [key] [value] [--mode any|noexist|exist]
+  thunderpac daemon [--config FILE] [--socket PATH] [--listen HOST:PORT] [--store DIR] [--models-dir DIR]
 
 The store defaults to $THUNDERPAC_STORE, else ~/.thunderpac/store. XDP records and pinned maps
 live under --root, else $THUNDERPAC_BPFFS, else /sys/fs/bpf/thunderpac.`;
@@ -169,6 +171,8 @@ export async function main(argv: string[]): Promise<number> {
         return await xdpCommand(rest);
       case 'map':
         return await mapCommand(rest);
+      case 'daemon':
+        return await daemonCommand(rest);
       case undefined:
       case 'help':
       case '--help':

@@ -1,0 +1,103 @@
+/**
+ * The daemon's seams: what every route plugin, the event bus and the lifecycle share.
+ *
+ * Everything above the backends reaches them through `executions` (one path for every
+ * execution the daemon runs, so admission, in-flight accounting, metrics, draining and the
+ * actor / request id sealed into each receipt happen in one place). Route plugins receive the
+ * context and register their own routes; they never import each other.
+ */
+
+import type { FastifyBaseLogger, FastifyInstance, FastifyRequest } from 'fastify';
+import type { Build } from '../runtime/build.js';
+import type { ExecutionResult } from '../runtime/executor.js';
+import type { SandboxOptions } from '../runtime/sandbox.js';
+import type { Input } from '../runtime/types.js';
+import type { Thunderpac } from '../thunderpac.js';
+import type { DaemonConfig } from './config.js';
+import type { DaemonMetrics } from './metrics.js';
+
+export type Role = 'admin' | 'operator' | 'runner' | 'auditor';
+
+/** Who is calling: a unix peer (by its credentials), a bearer token, or the daemon itself. */
+export interface Actor {
+  /** Stable id sealed into receipts: `uid:0`, `token:ci-bot`, `daemon`. */
+  readonly id: string;
+  readonly kind: 'unix' | 'token' | 'internal';
+  readonly roles: readonly Role[];
+  readonly uid?: number;
+  readonly gid?: number;
+  readonly pid?: number;
+}
+
+/** Every action the policy decides on; the route names the one it needs. */
+export type Action =
+  | 'health.read'
+  | 'metrics.read'
+  | 'build.create'
+  | 'build.read'
+  | 'execute'
+  | 'job.read'
+  | 'receipt.read'
+  | 'receipt.verify'
+  | 'model.read'
+  | 'model.infer'
+  | 'xdp.read'
+  | 'xdp.attach'
+  | 'xdp.detach'
+  | 'map.read'
+  | 'map.write'
+  | 'p4.control';
+
+/** What an action is about, when the policy needs it (a build's owner, a model's name). */
+export interface Resource {
+  readonly buildId?: string;
+  readonly owner?: string;
+  readonly model?: string;
+  readonly iface?: string;
+}
+
+export interface Authorizer {
+  /**
+   * The request's actor if the policy allows `action` on `resource`; otherwise throws the typed
+   * denial (a 401 without an identity, a 403 with one), logged and counted.
+   */
+  authorize(req: FastifyRequest, action: Action, resource?: Resource): Actor;
+}
+
+/** Who and why, carried into the receipt. */
+export interface Attribution {
+  readonly actor: Actor;
+  /** The request id of the HTTP request or bus message that caused the execution. */
+  readonly requestId: string;
+}
+
+export interface ExecutionService {
+  /**
+   * Run one execution: admission (bounded in-flight and queue), a sandbox from the pool for
+   * these options, the executor, metrics. Rejects with a typed error when the daemon is
+   * draining or full.
+   */
+  run(
+    sandbox: SandboxOptions,
+    request: { readonly build: Build; readonly input: Input; readonly entry: string },
+    who: Attribution,
+  ): Promise<ExecutionResult>;
+  readonly inFlight: number;
+  readonly queued: number;
+  /** Stop admitting, then wait (at most `timeoutMs`) for what is in flight. */
+  drain(timeoutMs: number): Promise<void>;
+}
+
+export interface DaemonContext {
+  readonly tp: Thunderpac;
+  readonly config: DaemonConfig;
+  readonly log: FastifyBaseLogger;
+  readonly metrics: DaemonMetrics;
+  readonly auth: Authorizer;
+  readonly executions: ExecutionService;
+  /** Aborted when the daemon starts to shut down: long polls and streams end on it. */
+  readonly shutdown: AbortSignal;
+}
+
+/** A route plugin: registers its routes (under /v1/ or /v2/) on the app. */
+export type RoutePlugin = (app: FastifyInstance, ctx: DaemonContext) => void | Promise<void>;

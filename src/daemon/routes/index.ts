@@ -1,0 +1,23 @@
+/**
+ * Every route plugin the daemon serves, in registration order. Each file owns one noun and
+ * registers its own routes; they share only the DaemonContext.
+ */
+
+import type { RoutePlugin } from '../context.js';
+import { buildsRoutes } from './builds.js';
+import { executionsRoutes } from './executions.js';
+import { healthRoutes } from './health.js';
+import { kserveRoutes } from './kserve.js';
+import { metricsRoutes } from './metrics.js';
+import { receiptsRoutes } from './receipts.js';
+import { xdpRoutes } from './xdp.js';
+
+export const ROUTE_PLUGINS: readonly RoutePlugin[] = [
+  healthRoutes,
+  metricsRoutes,
+  buildsRoutes,
+  executionsRoutes,
+  receiptsRoutes,
+  kserveRoutes,
+  xdpRoutes,
+];
