@@ -88,6 +88,28 @@ export interface ExecutionService {
   drain(timeoutMs: number): Promise<void>;
 }
 
+/**
+ * The model registry served over the Open Inference Protocol (KServe v2). The event bus uses
+ * the same service, so an inference is the same execution whichever way it arrives.
+ */
+export interface ModelService {
+  /**
+   * Run one inference: `request` is a KServe v2 infer request body (JSON tensors). Resolves
+   * with the v2 response body and the receipt id; rejects with a typed error (unknown model:
+   * 404; a tensor of the wrong name, shape or datatype: 400 naming the tensor).
+   */
+  infer(
+    name: string,
+    version: string | undefined,
+    request: unknown,
+    who: Attribution,
+  ): Promise<{
+    readonly response: unknown;
+    readonly receiptId: string;
+    readonly status: 'completed' | 'failed';
+  }>;
+}
+
 export interface DaemonContext {
   readonly tp: Thunderpac;
   readonly config: DaemonConfig;
@@ -95,6 +117,7 @@ export interface DaemonContext {
   readonly metrics: DaemonMetrics;
   readonly auth: Authorizer;
   readonly executions: ExecutionService;
+  readonly models: ModelService;
   /** Aborted when the daemon starts to shut down: long polls and streams end on it. */
   readonly shutdown: AbortSignal;
 }

@@ -14,6 +14,7 @@ import type { DaemonConfig } from './config.js';
 import type { DaemonContext } from './context.js';
 import { DaemonExecutions } from './executions.js';
 import { DaemonMetrics } from './metrics.js';
+import { DaemonModels } from './models.js';
 import { ROUTE_PLUGINS } from './routes/index.js';
 
 export interface Daemon {
@@ -47,6 +48,7 @@ export async function startDaemon(config: DaemonConfig): Promise<Daemon> {
     metrics,
     auth: new SkeletonAuthorizer(),
     executions,
+    models: new DaemonModels(),
     shutdown: shutdown.signal,
   };
   for (const plugin of ROUTE_PLUGINS) await plugin(app, ctx);

@@ -5,6 +5,7 @@
 
 import type { RoutePlugin } from '../context.js';
 import { buildsRoutes } from './builds.js';
+import { eventsRoutes } from './events.js';
 import { executionsRoutes } from './executions.js';
 import { healthRoutes } from './health.js';
 import { kserveRoutes } from './kserve.js';
@@ -20,4 +21,5 @@ export const ROUTE_PLUGINS: readonly RoutePlugin[] = [
   receiptsRoutes,
   kserveRoutes,
   xdpRoutes,
+  eventsRoutes,
 ];
