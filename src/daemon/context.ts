@@ -93,6 +93,14 @@ export interface ExecutionService {
  * the same service, so an inference is the same execution whichever way it arrives.
  */
 export interface ModelService {
+  /** Every model version served, with its load state (`GET /v1/models`). */
+  list(): readonly ModelStatus[];
+  /** Whether every served model is loaded (server readiness). */
+  readonly allReady: boolean;
+  /** One model's state, after waiting for a load in progress; unknown: 404. */
+  status(name: string, version: string | undefined): Promise<ModelStatus>;
+  /** The v2 model metadata (inputs/outputs with datatype and shape, -1 dynamic); unknown: 404. */
+  metadata(name: string, version: string | undefined): Promise<ModelMetadata>;
   /**
    * Run one inference: `request` is a KServe v2 infer request body (JSON tensors). Resolves
    * with the v2 response body and the receipt id; rejects with a typed error (unknown model:
@@ -108,6 +116,32 @@ export interface ModelService {
     readonly receiptId: string;
     readonly status: 'completed' | 'failed';
   }>;
+}
+
+export interface ModelStatus {
+  readonly name: string;
+  readonly version: string;
+  readonly platform: string;
+  readonly state: 'unloaded' | 'loading' | 'ready' | 'failed';
+  readonly ready: boolean;
+  /** sha256 of the model file, once loaded. */
+  readonly sha256: string | null;
+  /** Why the last load failed. */
+  readonly error?: string;
+}
+
+export interface ModelTensorMetadata {
+  readonly name: string;
+  readonly datatype: string;
+  readonly shape: readonly number[];
+}
+
+export interface ModelMetadata {
+  readonly name: string;
+  readonly versions: readonly string[];
+  readonly platform: string;
+  readonly inputs: readonly ModelTensorMetadata[];
+  readonly outputs: readonly ModelTensorMetadata[];
 }
 
 export interface DaemonContext {
