@@ -48,7 +48,7 @@ export async function startDaemon(config: DaemonConfig): Promise<Daemon> {
     metrics,
     auth: new SkeletonAuthorizer(),
     executions,
-    models: new DaemonModels(),
+    models: new DaemonModels({ dir: config.modelsDir, executions, log }),
     shutdown: shutdown.signal,
   };
   for (const plugin of ROUTE_PLUGINS) await plugin(app, ctx);
