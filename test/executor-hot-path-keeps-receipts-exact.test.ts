@@ -52,6 +52,14 @@ describe('the executor hot path seals the same receipts as the generic encoder',
       entry: fc.constantFrom('echo', 'reverse', 'fail', 'trap', 'spin', 'no-such-entry'),
       input: fc.uint8Array({ maxLength: 300 }),
       withParent: fc.boolean(),
+      // Attributed executions (the daemon's) and unattributed ones (library use), interleaved.
+      attribution: fc.option(
+        fc.record({
+          actor: fc.stringMatching(/^[\x20-\x7e\u00e9\u{1F600}]{1,40}$/u),
+          requestId: fc.stringMatching(/^[0-9a-z-]{1,64}$/),
+        }),
+        { nil: undefined },
+      ),
     });
     await fc.assert(
       fc.asyncProperty(fc.array(step, { minLength: 1, maxLength: 8 }), async (steps) => {
@@ -63,7 +71,15 @@ describe('the executor hot path seals the same receipts as the generic encoder',
             entry: s.entry,
             input,
             parents: s.withParent && parents.length > 0 ? [parents[parents.length - 1]!] : [],
+            ...(s.attribution === undefined ? {} : { attribution: s.attribution }),
           });
+          // Attribution is sealed as given, and an unattributed receipt has no such keys at all.
+          if (s.attribution === undefined) {
+            expect(Object.hasOwn(r.receipt, 'actor') || Object.hasOwn(r.receipt, 'requestId')).toBe(false);
+          } else {
+            expect(r.receipt.actor).toBe(s.attribution.actor);
+            expect(r.receipt.requestId).toBe(s.attribution.requestId);
+          }
           // The id is the digest of the generic canonical encoding of the body.
           expect(r.receipt.id).toBe(canonicalDigest(body(r.receipt)));
           expect(() => checkReceiptId(r.receipt)).not.toThrow();

@@ -63,7 +63,7 @@ const limits = fc.record(
   { requiredKeys: ['timeoutMs', 'memoryMb', 'maxInputBytes', 'maxOutputBytes'] },
 );
 
-const body: fc.Arbitrary<ReceiptBody> = fc.record({
+const unattributed: fc.Arbitrary<ReceiptBody> = fc.record({
   v: fc.constant(1 as const),
   buildId: hex64,
   backend: fc.constantFrom('wasm', 'onnx', 'ebpf', 'p4'),
@@ -102,6 +102,14 @@ const body: fc.Arbitrary<ReceiptBody> = fc.record({
   ),
   parents: fc.oneof(fc.array(hex64, { maxLength: 3 }), fc.array(hex64, { minLength: 15, maxLength: 20 })),
 });
+/** Bodies with and without `actor` / `requestId` (each absent, or any string). */
+const body: fc.Arbitrary<ReceiptBody> = fc
+  .tuple(unattributed, fc.option(anyString, { nil: undefined }), fc.option(anyString, { nil: undefined }))
+  .map(([b, actor, requestId]) => ({
+    ...b,
+    ...(actor === undefined ? {} : { actor }),
+    ...(requestId === undefined ? {} : { requestId }),
+  }));
 
 describe('the hot-path receipt encoder', () => {
   it('gives exactly the bytes of the generic canonical encoding', () => {

@@ -42,7 +42,7 @@ import {
   type PreparedEntry,
   preparedCacheLimits,
 } from './prepared-cache.js';
-import { readExecuteRequest } from './request.js';
+import { type ExecutionAttribution, readExecuteRequest } from './request.js';
 import { type FsOptions, MAX_TIMER_MS, Sandbox } from './sandbox.js';
 import { payloadBytes, validateInput, validateOutput } from './schema.js';
 import type {
@@ -64,7 +64,15 @@ export interface ExecuteRequest {
   readonly entry: string;
   /** Receipts this execution derives from (provenance). */
   readonly parents?: readonly string[];
+  /**
+   * Who asked for the execution and in answer to which request: sealed into the receipt as
+   * `actor` and `requestId` (each a non-empty printable string of at most 256 characters).
+   * Absent: the receipt has neither field, exactly as before they existed.
+   */
+  readonly attribution?: ExecutionAttribution;
 }
+
+export type { ExecutionAttribution };
 
 export interface ExecutionResult {
   readonly status: 'completed' | 'failed';
@@ -292,7 +300,7 @@ export class Executor {
       throw new ValidationError('type', 'sandbox', 'a Sandbox (tp.sandbox())', typeof sandbox);
     }
     const spec = sandbox.spec;
-    const { build, entry, input: inputRead, parents: parentsRead } = readExecuteRequest(request);
+    const { build, entry, input: inputRead, parents: parentsRead, attribution } = readExecuteRequest(request);
     if (build.manifest.kind !== spec.backend) {
       throw new TPError(
         'BACKEND_MISMATCH',
@@ -428,13 +436,18 @@ export class Executor {
         error: attempt.error ? attempt.error.toReceiptError() : null,
         parents,
       };
+      // Attributed (the daemon): the same body with who asked; unattributed bodies keep one shape.
+      const sealedBody: ReceiptBody =
+        attribution === undefined
+          ? body
+          : { ...body, actor: attribution.actor, requestId: attribution.requestId };
       let receipt: Receipt;
       if (keep) {
-        const sealed = sealReceiptEncoded(body);
+        const sealed = sealReceiptEncoded(sealedBody);
         receipt = sealed.receipt;
         keep.appendReceipt(receipt, sealed.body);
       } else {
-        receipt = sealReceiptInPlace(body); // no store: the encoding is hashed in place, never copied
+        receipt = sealReceiptInPlace(sealedBody); // no store: the encoding is hashed in place, never copied
       }
 
       if (attempt.error) {

@@ -6,8 +6,16 @@
  * Fields are split in two:
  *   - what a replay must reproduce exactly (build, entry, input, output, status, error code,
  *     fuel, determinism settings): compared by `verify`;
- *   - what describes this particular run (start time, durations, cpu, memory, runtime versions):
- *     sealed into the id but expected to differ on replay.
+ *   - what describes this particular run (start time, durations, cpu, memory, runtime versions,
+ *     and who asked for it: `actor` and `requestId`): sealed into the id but expected to differ
+ *     on replay.
+ *
+ * `actor` and `requestId` (issue #11: "who ran this" is part of the sealed record) are set when
+ * the caller attributes the execution (the daemon does: the actor's id and the HTTP request or
+ * bus message id); library executions leave them out, and then the body's encoding is exactly
+ * what it was before the fields existed. They describe the run, not its result: an auditor who
+ * replays a receipt is not the actor who ran it, and `verify` does not compare them (a replay
+ * carries no attribution of its own).
  */
 
 import { CanonicalWriter, canonicalDigest, DIGEST_PATTERN, sha256Hex } from './canonical.js';
@@ -62,6 +70,13 @@ export interface ReceiptBody {
   readonly status: ExecutionStatus;
   readonly error: ReceiptError | null;
   readonly parents: readonly string[];
+  /**
+   * Who asked for the execution (the daemon's actor id: `uid:1000`, `token:ci-bot`); absent
+   * for executions the caller did not attribute. Describes the run: not compared on replay.
+   */
+  readonly actor?: string;
+  /** The request (HTTP request id, bus message id) that caused the execution; as `actor`. */
+  readonly requestId?: string;
 }
 
 export interface Receipt extends ReceiptBody {
@@ -87,6 +102,9 @@ export function sealReceiptInPlace(body: ReceiptBody): Receipt {
  * per execution, and a spread copies through a slower generic path).
  */
 function withId(id: string, b: ReceiptBody): Receipt {
+  const actor = b.actor;
+  const requestId = b.requestId;
+  if (actor !== undefined || requestId !== undefined) return withIdAttributed(id, b, actor, requestId);
   return {
     id,
     v: b.v,
@@ -105,6 +123,39 @@ function withId(id: string, b: ReceiptBody): Receipt {
     error: b.error,
     parents: b.parents,
   };
+}
+
+/** `withId` of an attributed body: the same fields, then `actor` and `requestId` (each only when set). */
+function withIdAttributed(
+  id: string,
+  b: ReceiptBody,
+  actor: string | undefined,
+  requestId: string | undefined,
+): Receipt {
+  const r: { -readonly [K in keyof Receipt]: Receipt[K] } = {
+    id,
+    v: b.v,
+    buildId: b.buildId,
+    backend: b.backend,
+    entry: b.entry,
+    input: b.input,
+    output: b.output,
+    startedAt: b.startedAt,
+    durationNs: b.durationNs,
+    resources: b.resources,
+    sandbox: b.sandbox,
+    determinism: b.determinism,
+    runtime: b.runtime,
+    status: b.status,
+    error: b.error,
+    parents: b.parents,
+    actor,
+    requestId,
+  };
+  // An absent field is no key at all, as in the body (the daemon sets both: this is rare).
+  if (actor === undefined) delete r.actor;
+  if (requestId === undefined) delete r.requestId;
+  return r;
 }
 
 /** A receipt with the canonical bytes of its body: logs store these bytes as they are. */
@@ -157,6 +208,10 @@ const INPUT_HASH = refHash('input');
 const OUTPUT = keys('output');
 const OUTPUT_HASH = refHash('output');
 const PARENTS = keys('parents');
+const ACTOR = keys('actor');
+const REQUEST_ID = keys('requestId');
+/** The head run starts with the map header of an unattributed body: 15 entries (fixmap, one byte). */
+const BASE_ENTRIES = 15;
 const RESOURCES_CPU = segment((w) => {
   w.str('resources');
   w.map(4);
@@ -189,7 +244,7 @@ function cached(cache: Map<string, Uint8Array>, key: string, write: (w: Canonica
 const heads = new WeakMap<object, Map<string, { readonly backend: string; readonly bytes: Uint8Array }>>();
 function head(b: ReceiptBody): Uint8Array {
   const write = (w: CanonicalWriter) => {
-    w.map(15);
+    w.map(BASE_ENTRIES);
     w.str('backend');
     w.str(b.backend);
     w.str('buildId');
@@ -293,6 +348,8 @@ interface Runs {
   readonly runtime: object;
   readonly sandbox: object;
   readonly head: Uint8Array;
+  /** `head` without its map header, for bodies with more entries (attributed ones). */
+  readonly headKeys: Uint8Array;
   readonly entryRun: Uint8Array;
   readonly tail: Uint8Array;
 }
@@ -305,6 +362,7 @@ let last: Runs = {
   runtime: {},
   sandbox: {},
   head: new Uint8Array(0),
+  headKeys: new Uint8Array(0),
   entryRun: new Uint8Array(0),
   tail: new Uint8Array(0),
 };
@@ -321,6 +379,7 @@ function runsOf(b: ReceiptBody): Runs {
   ) {
     return l;
   }
+  const headRun = head(b);
   const runs: Runs = {
     backend: b.backend,
     buildId: b.buildId,
@@ -328,7 +387,8 @@ function runsOf(b: ReceiptBody): Runs {
     determinism: b.determinism,
     runtime: b.runtime,
     sandbox: b.sandbox,
-    head: head(b),
+    head: headRun,
+    headKeys: headRun.subarray(1),
     entryRun: entryRun(b.entry),
     tail: tail(b),
   };
@@ -340,19 +400,34 @@ function runsOf(b: ReceiptBody): Runs {
 function writeReceiptBody(b: ReceiptBody): void {
   const r = b.resources;
   const runs = runsOf(b);
+  const actor = b.actor;
+  const requestId = b.requestId;
   writer.reset();
-  writer.raw(runs.head);
+  // Sorted keys: `actor` comes before `backend`, `requestId` between `parents` and `resources`.
+  if (actor === undefined && requestId === undefined) writer.raw(runs.head);
+  else {
+    writer.map(BASE_ENTRIES + (actor === undefined ? 0 : 1) + (requestId === undefined ? 0 : 1));
+    if (actor !== undefined) {
+      writer.raw(ACTOR);
+      writer.str(actor);
+    }
+    writer.raw(runs.headKeys);
+  }
   writer.num(canonicalNumber(b.durationNs, 'durationNs'));
   writer.raw(runs.entryRun);
   if (b.error === null) writer.nil();
   else writer.value(b.error);
   writeRef(INPUT, INPUT_HASH, b.input);
   writeRef(OUTPUT, OUTPUT_HASH, b.output);
-  if (b.parents.length === 0) writer.raw(NO_PARENTS_RESOURCES_CPU);
+  if (b.parents.length === 0 && requestId === undefined) writer.raw(NO_PARENTS_RESOURCES_CPU);
   else {
     writer.raw(PARENTS);
     writer.array(b.parents.length);
     for (const id of b.parents) writer.str(id);
+    if (requestId !== undefined) {
+      writer.raw(REQUEST_ID);
+      writer.str(requestId);
+    }
     writer.raw(RESOURCES_CPU);
   }
   writeNumber(r.cpuUs, 'cpuUs');
@@ -383,7 +458,10 @@ export function checkReceiptId(receipt: Receipt): void {
   if (actual !== id) throw new IntegrityError(`receipt ${id} does not hash to its id`, id, actual);
 }
 
-/** The fields a faithful replay must reproduce bit for bit. */
+/**
+ * The fields a faithful replay must reproduce bit for bit. Not `actor` or `requestId`: they say
+ * who asked for this run, and a replay is asked for by someone else (see the module comment).
+ */
 export function replayFingerprint(r: ReceiptBody): Record<string, unknown> {
   return {
     buildId: r.buildId,

@@ -6,7 +6,7 @@
  * detached, or simply the wrong type. Every field is read once here and copied into values of
  * our own (time of check = time of use); any failure is a ValidationError naming the field.
  *
- *  - `build`, `entry`, `parents`: API misuse; refused before the sandbox leaves idle.
+ *  - `build`, `entry`, `parents`, `attribution`: API misuse; refused before the sandbox leaves idle.
  *  - `input`: copied into a fresh Input whose byte views are genuine (not Proxies, no own
  *    properties shadowing `byteLength`...) and over live buffers; an input that cannot be
  *    read is reported by a failed execution with a receipt, like any other invalid input.
@@ -26,6 +26,16 @@ export const MAX_ENTRY_CHARS = 1024;
 export const MAX_PARENTS = 1024;
 export const MAX_INPUT_TENSORS = 1024;
 export const MAX_TENSOR_RANK = 64;
+/** Bound on each attribution string (actor id, request id): both are sealed into the receipt. */
+export const MAX_ATTRIBUTION_CHARS = 256;
+
+/** Who asked for an execution and in answer to what; sealed into its receipt (receipt.ts). */
+export interface ExecutionAttribution {
+  /** The actor's stable id: `uid:1000`, `token:ci-bot`, `daemon`. */
+  readonly actor: string;
+  /** The id of the request (HTTP request, bus message) that caused the execution. */
+  readonly requestId: string;
+}
 
 export interface CheckedRequest {
   readonly build: Build;
@@ -34,6 +44,8 @@ export interface CheckedRequest {
   readonly parents: readonly string[];
   /** The input as copied, or why it could not be: the execution then fails with a receipt. */
   readonly input: Input | ValidationError;
+  /** undefined when the caller did not attribute the execution (library use). */
+  readonly attribution: ExecutionAttribution | undefined;
 }
 
 // The intrinsic typed-array accessors: they read a view's internal slots, so neither a Proxy
@@ -246,6 +258,35 @@ function checkParents(x: unknown): readonly string[] {
   return Object.freeze(parents as string[]);
 }
 
+/** Printable: no control, format, private-use, unassigned or lone surrogate code points. */
+const PRINTABLE = /^[^\p{C}]+$/u;
+
+function checkAttributionField(x: unknown, path: string): string {
+  if (typeof x !== 'string' || x.length === 0 || x.length > MAX_ATTRIBUTION_CHARS || !PRINTABLE.test(x)) {
+    throw new ValidationError(
+      'type',
+      path,
+      `a non-empty printable string of at most ${MAX_ATTRIBUTION_CHARS} characters`,
+      describeUntrusted(x),
+    );
+  }
+  return x;
+}
+
+/** `{ actor, requestId }` read once into a frozen copy of our own, or undefined when absent. */
+function checkAttribution(x: unknown): ExecutionAttribution | undefined {
+  if (x === undefined) return undefined;
+  if (!isRecord(x, 'attribution')) {
+    throw new ValidationError('type', 'attribution', '{ actor, requestId }', describeUntrusted(x));
+  }
+  const actor = checkAttributionField(readField(x, 'actor', 'attribution.actor'), 'attribution.actor');
+  const requestId = checkAttributionField(
+    readField(x, 'requestId', 'attribution.requestId'),
+    'attribution.requestId',
+  );
+  return Object.freeze({ actor, requestId });
+}
+
 /** The input's structure copied field by field; its contents are checked against the schema later. */
 function snapshotInput(x: unknown): Input {
   // Not an object: nothing to read; the schema check says what is wrong with it.
@@ -320,23 +361,40 @@ export function readExecuteRequest(request: unknown): CheckedRequest {
     throw new ValidationError(
       'type',
       'request',
-      '{ build, input, entry, parents? }',
+      '{ build, input, entry, parents?, attribution? }',
       describeUntrusted(request),
     );
   }
   // Named loads first (inline-cache hits on the hot path); a getter or trap that throws sends
   // every field through readField, which names the one that threw. Either way each value
   // used is the result of one read.
-  let fields: { build: unknown; entry: unknown; parents: unknown; input: unknown } | undefined;
+  let fields:
+    | { build: unknown; entry: unknown; parents: unknown; input: unknown; attribution: unknown }
+    | undefined;
   try {
-    const r = request as { build?: unknown; entry?: unknown; parents?: unknown; input?: unknown };
-    fields = { build: r.build, entry: r.entry, parents: r.parents, input: r.input };
+    const r = request as {
+      build?: unknown;
+      entry?: unknown;
+      parents?: unknown;
+      input?: unknown;
+      attribution?: unknown;
+    };
+    fields = {
+      build: r.build,
+      entry: r.entry,
+      parents: r.parents,
+      input: r.input,
+      attribution: r.attribution,
+    };
   } catch {
     fields = undefined;
   }
   const build = checkBuild(fields ? fields.build : readField(request, 'build', 'build'));
   const entry = checkEntry(fields ? fields.entry : readField(request, 'entry', 'entry'));
   const parents = checkParents(fields ? fields.parents : readField(request, 'parents', 'parents'));
+  const attribution = checkAttribution(
+    fields ? fields.attribution : readField(request, 'attribution', 'attribution'),
+  );
   let input: Input | ValidationError;
   try {
     input = snapshotInput(fields ? fields.input : readField(request, 'input', 'input'));
@@ -348,5 +406,5 @@ export function readExecuteRequest(request: unknown): CheckedRequest {
     }
     input = err;
   }
-  return { build, entry, parents, input };
+  return { build, entry, parents, input, attribution };
 }
