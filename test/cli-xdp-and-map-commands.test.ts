@@ -88,7 +88,8 @@ describe('thunderpac xdp attach/status/detach/clean and map commands, inside a n
     expect(attach.code, attach.err).toBe(0);
     const attached = JSON.parse(attach.out);
     expect(attached).toMatchObject({ kind: 'netlink', device: pair.devB, netns: pair.nsB });
-    expect(attached.maps).toContain(`${ROOT}/maps/rl_rules_v4`);
+    const mapPin = `${ROOT}/attachments/${pair.nsB}/${pair.devB}/maps/rl_rules_v4`;
+    expect(attached.maps).toContain(mapPin);
     expect(xdpQuery({ device: pair.devB, netns: pair.nsB }).progId).toBe(attached.progId);
 
     const again = await cli('xdp', 'attach', ratelimit, '--prog', 'xdp_ratelimit', ...where);
@@ -123,7 +124,7 @@ describe('thunderpac xdp attach/status/detach/clean and map commands, inside a n
     );
     expect(badValue.code).toBe(2);
     expect(badValue.err).toMatch(/EBPF_CODEC/);
-    const dump = await cli('map', 'dump', `${ROOT}/maps/rl_rules_v4`);
+    const dump = await cli('map', 'dump', mapPin);
     expect(JSON.parse(dump.out)).toEqual([{ key: '10.0.0.0/8', value: { rate_pps: '100', burst: '10' } }]);
     const stats = await cli('map', 'dump', 'rl_stats', '--root', ROOT);
     expect(JSON.parse(stats.out)).toHaveLength(5);

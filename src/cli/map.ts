@@ -1,13 +1,17 @@
 /**
  * `thunderpac map dump|lookup|update|delete <pinned-path|name> [key] [value]`: keys and values
  * as JSON through the codec derived from the map's BTF (LPM keys as "10.0.0.0/8", 64-bit
- * integers as decimal strings, byte arrays as hex). A bare name means <root>/maps/<name>.
+ * integers as decimal strings, byte arrays as hex). A bare name is a map of an XDP attachment:
+ * <root>/attachments/<netns>/<dev>/maps/<name> with `--dev DEV [--netns NS]`; without them,
+ * the one attachment that has such a map (several: a usage error naming them), else the
+ * pre-attachment-directory location <root>/maps/<name>.
  * Per-CPU maps take and return one value per possible CPU.
  */
 import { isAbsolute, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { toJson } from '../backends/ebpf/codec.js';
 import { BpfMap, type UpdateMode } from '../backends/ebpf/map.js';
+import { attachmentMapPath, findAttachmentMaps } from '../backends/ebpf/xdp.js';
 import { UsageError } from './io.js';
 import { jsonDepth, MAX_JSON_DEPTH } from './json.js';
 import { bpffsRoot } from './xdp.js';
@@ -22,11 +26,13 @@ export async function mapCommand(argv: string[]): Promise<number> {
       root: { type: 'string' },
       mode: { type: 'string' },
       batch: { type: 'boolean', default: false },
+      dev: { type: 'string' },
+      netns: { type: 'string' },
     },
   });
   const [action, where, keyText, valueText] = positionals;
   if (!where) throw new UsageError(`map ${action ?? ''} needs a pinned map path or name`);
-  const path = isAbsolute(where) ? where : join(bpffsRoot(values.root), 'maps', where);
+  const path = isAbsolute(where) ? where : mapPathByName(bpffsRoot(values.root), where, values);
   const raw = BpfMap.openPinned(path);
   const map = raw.typed();
   const out = (value: unknown) => process.stdout.write(`${JSON.stringify(toJson(value), null, 2)}\n`);
@@ -73,6 +79,29 @@ export async function mapCommand(argv: string[]): Promise<number> {
   } finally {
     raw.close();
   }
+}
+
+/** Resolves a bare map name to the pin of the attachment it belongs to (see the module comment). */
+function mapPathByName(root: string, name: string, where: { dev?: string; netns?: string }): string {
+  if (where.dev !== undefined) {
+    return attachmentMapPath(
+      root,
+      { device: where.dev, ...(where.netns ? { netns: where.netns } : {}) },
+      name,
+    );
+  }
+  if (where.netns !== undefined) throw new UsageError('--netns needs --dev IFACE');
+  const found = findAttachmentMaps(root, name);
+  if (found.length === 1) return found[0]!.path;
+  if (found.length > 1) {
+    const choices = found.map(
+      (f) => `--dev ${f.device}${f.netns === undefined ? '' : ` --netns ${f.netns}`}`,
+    );
+    throw new UsageError(
+      `map '${name}' is pinned for ${found.length} XDP attachments; name one with ${choices.join(' or ')}`,
+    );
+  }
+  return join(root, 'maps', name);
 }
 
 /** JSON, or the bare text as a string (so `10.0.0.0/8` needs no quotes). */

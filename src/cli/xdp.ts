@@ -2,14 +2,13 @@
  * `thunderpac xdp attach|detach|status|clean|test-run`.
  *
  * attach without --pin makes a netlink attachment (a link would die with this short-lived
- * command); --pin makes a pinned bpf link. Either way the attachment is recorded under the
- * bpffs root, and the object's maps are pinned at <root>/maps/<map> so `thunderpac map` can
- * reach them by name.
+ * command); --pin makes a pinned bpf link. Either way the attachment gets its own pin
+ * directory under the bpffs root, <root>/attachments/<netns>/<dev>/, with the object's maps at
+ * maps/<map>, so `thunderpac map NAME --dev DEV [--netns NS]` reaches each copy's maps.
  */
-import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { BpfMap } from '../backends/ebpf/map.js';
 import { BpfObject } from '../backends/ebpf/object.js';
 import type { XdpMode } from '../backends/ebpf/link.js';
 import { xdpQuery } from '../backends/ebpf/link.js';
@@ -71,7 +70,7 @@ export async function xdpCommand(argv: string[]): Promise<number> {
           pin: values.pin,
           netlink: !values.pin,
         });
-        const maps = pinMaps(object, manager.root, values.replace);
+        const maps = attachment.maps ?? [];
         print(values.json, { ...attachment, maps }, () =>
           [
             `attached ${attachment.progName} (id ${attachment.progId}) to ${where.device}` +
@@ -110,7 +109,7 @@ export async function xdpCommand(argv: string[]): Promise<number> {
     }
     case 'clean': {
       const cleaned = manager.clean();
-      // The maps `attach` pinned for `thunderpac map`: without their programs they are only memory.
+      // Maps older versions pinned at <root>/maps: without their programs they are only memory.
       const mapsDir = join(manager.root, 'maps');
       const maps = existsSync(mapsDir) ? readdirSync(mapsDir).map((name) => join(mapsDir, name)) : [];
       for (const path of maps) rmSync(path, { force: true });
@@ -189,27 +188,4 @@ function testRun(
 function openObject(path: string): BpfObject {
   if (!existsSync(path)) throw new UsageError(`no such BPF object: ${path}`);
   return BpfObject.open(path);
-}
-
-function pinMaps(object: BpfObject, root: string, replace: boolean): string[] {
-  const dir = join(root, 'maps');
-  mkdirSync(dir, { recursive: true });
-  const pinned: string[] = [];
-  for (const info of object.maps) {
-    // libbpf's internal maps (.rodata, .bss) have dots, which bpffs refuses; skip them.
-    if (info.name.includes('.')) continue;
-    const path = join(dir, info.name);
-    if (existsSync(path)) {
-      if (!replace) continue;
-      rmSync(path, { force: true });
-    }
-    const map = BpfMap.fromObject(object, info.name);
-    try {
-      map.pin(path);
-      pinned.push(path);
-    } finally {
-      map.close();
-    }
-  }
-  return pinned;
 }

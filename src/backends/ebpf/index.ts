@@ -31,4 +31,12 @@ export { BPF_F_NO_PREALLOC, BpfMap, MAP_TYPES, type MapTypeName, sumPerCpu, type
 export { BpfObject, libbpfVersion, numPossibleCpus, testRunFd, type XdpAction } from './object.js';
 export { DROP_EVENT, decodeDropEvent, type DropEvent, type RateRule, RateLimiter } from './ratelimit.js';
 export { RingBuffer, type RingBufferOptions } from './ringbuf.js';
-export { DEFAULT_BPFFS_ROOT, type XdpAttachment, type XdpAttachOptions, XdpManager } from './xdp.js';
+export {
+  attachmentDir,
+  attachmentMapPath,
+  DEFAULT_BPFFS_ROOT,
+  findAttachmentMaps,
+  type XdpAttachment,
+  type XdpAttachOptions,
+  XdpManager,
+} from './xdp.js';

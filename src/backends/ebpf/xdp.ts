@@ -5,20 +5,29 @@
  * Three lifetimes, chosen per attach:
  *   - process (default): a bpf link held by this process; the kernel detaches it when the
  *     process exits or crashes, so nothing can leak;
- *   - pin: a bpf link pinned at <root>/xdp/link@<netns>@<device>; outlives the process until
- *     detach() or clean();
+ *   - pin: a bpf link pinned at <dir>/link; outlives the process until detach() or clean();
  *   - netlink: a classic netlink attachment (what `ip link set xdp` makes), needed to take
  *     over an interface that already runs a foreign netlink program; recorded by pinning the
- *     program at <root>/xdp/prog@<netns>@<device> so detach/clean can prove it is still ours
- *     (detaching with XDP_FLAGS_REPLACE + that program, atomically, never someone else's).
+ *     program at <dir>/prog so detach/clean can prove it is still ours (detaching with
+ *     XDP_FLAGS_REPLACE + that program, atomically, never someone else's).
  *
- * bpffs holds only BPF objects, so the record *is* the pin; its name says where it is attached
- * (bpffs refuses '.' in names, so names are URI-encoded with '.' escaped too).
+ * Each pinned or netlink attachment owns one pin directory (attachmentDir):
+ *
+ *     <root>/attachments/<netns>/<device>/link | prog     the record (one of the two)
+ *     <root>/attachments/<netns>/<device>/maps/<map>      the attached object's maps
+ *
+ * <netns> is the namespace name ('@host' for this process's namespace). One directory per
+ * (namespace, interface), because an interface runs at most one XDP program: attaching the
+ * same program to a second interface loads a second copy with its own maps, pinned in its
+ * own directory, so every copy's maps stay reachable and an update reaches exactly the copy
+ * it names. bpffs holds only BPF objects, so the record *is* the pin; path segments are
+ * URI-encoded with '.' escaped too (bpffs refuses '.' in names). Records of older versions
+ * (<root>/xdp/link@<netns>@<device>, prog@…) are still read, so status/detach/clean find them.
  * An interface that already runs a program refuses a second attach with XdpBusyError unless
  * `replace` is given; replacement is atomic (link update or netlink REPLACE with the expected
  * old program), so there is never a moment with no program on the interface.
  */
-import { mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { BpfError, XdpBusyError, XdpError } from './errors.js';
 import {
@@ -34,6 +43,7 @@ import {
   xdpDetachNetlink,
   xdpQuery,
 } from './link.js';
+import { BpfMap } from './map.js';
 import type { BpfObject } from './object.js';
 
 export const DEFAULT_BPFFS_ROOT = '/sys/fs/bpf/thunderpac';
@@ -63,6 +73,10 @@ export interface XdpAttachment {
   readonly progName: string;
   /** The bpffs record (link or program pin), for pinned and netlink attachments. */
   readonly pinPath?: string;
+  /** The attachment's own pin directory (pinned and netlink attachments). */
+  readonly pinDir?: string;
+  /** Where the object's maps are pinned: <pinDir>/maps/<name> (attach() with an object). */
+  readonly maps?: readonly string[];
   /** The program id this attach replaced, if any. */
   readonly replacedProgId?: number;
 }
@@ -72,6 +86,10 @@ export interface XdpStatusEntry {
   readonly netns: string | undefined;
   readonly kind: AttachmentKind;
   readonly pinPath?: string;
+  /** The attachment's pin directory (absent for process links and old-layout records). */
+  readonly pinDir?: string;
+  /** Names of the maps pinned in <pinDir>/maps. */
+  readonly maps?: readonly string[];
   /** Our program, as recorded. */
   readonly progId: number | undefined;
   readonly progName: string | undefined;
@@ -95,6 +113,60 @@ interface Record_ {
   readonly netns: string | undefined;
   readonly kind: 'pinned-link' | 'netlink';
   readonly path: string;
+  /** The attachment's pin directory; undefined for an old-layout record under <root>/xdp. */
+  readonly dir: string | undefined;
+}
+
+/** The segment naming this process's own namespace ('@' is always encoded in real names). */
+const HOST_NETNS_SEGMENT = '@host';
+
+/**
+ * The pin directory of the attachment on `target` under `root`:
+ * <root>/attachments/<netns or @host>/<device>, segments URI-encoded ('.' too).
+ */
+export function attachmentDir(root: string, target: XdpTarget): string {
+  const netns = target.netns === undefined ? HOST_NETNS_SEGMENT : encodeName(target.netns);
+  return join(root, 'attachments', netns, encodeName(target.device));
+}
+
+/** Where map `name` of the attachment on `target` is pinned. */
+export function attachmentMapPath(root: string, target: XdpTarget, name: string): string {
+  return join(attachmentDir(root, target), 'maps', name);
+}
+
+/** Every attachment under `root` that pinned a map called `name`. */
+export function findAttachmentMaps(
+  root: string,
+  name: string,
+): { readonly device: string; readonly netns: string | undefined; readonly path: string }[] {
+  return attachmentDirs(root).flatMap((entry) => {
+    const path = join(entry.dir, 'maps', name);
+    return existsSync(path) ? [{ device: entry.device, netns: entry.netns, path }] : [];
+  });
+}
+
+/** The (namespace, device) directories under <root>/attachments. */
+function attachmentDirs(root: string): { device: string; netns: string | undefined; dir: string }[] {
+  const base = join(root, 'attachments');
+  return listDir(base).flatMap((nsName) =>
+    listDir(join(base, nsName)).map((devName) => ({
+      netns: nsName === HOST_NETNS_SEGMENT ? undefined : decodeURIComponent(nsName),
+      device: decodeURIComponent(devName),
+      dir: join(base, nsName, devName),
+    })),
+  );
+}
+
+function listDir(path: string): string[] {
+  try {
+    return readdirSync(path);
+  } catch {
+    return [];
+  }
+}
+
+function pinnedMapNames(dir: string | undefined): string[] {
+  return dir === undefined ? [] : listDir(join(dir, 'maps')).sort();
 }
 
 export class XdpManager {
@@ -105,7 +177,8 @@ export class XdpManager {
     this.root = options.root ?? DEFAULT_BPFFS_ROOT;
   }
 
-  get #dir(): string {
+  /** Where versions before per-attachment directories kept their records. */
+  get #legacyDir(): string {
     return join(this.root, 'xdp');
   }
 
@@ -120,7 +193,15 @@ export class XdpManager {
         program: programName,
       });
     }
-    return this.attachFd(program.fd, options);
+    const attachment = this.attachFd(program.fd, options);
+    if (attachment.pinDir === undefined) return attachment;
+    try {
+      return { ...attachment, maps: pinObjectMaps(object, attachment.pinDir) };
+    } catch (err) {
+      // A fresh attachment whose maps cannot be pinned would be unreachable: undo it.
+      if (attachment.replacedProgId === undefined) this.detach(options);
+      throw err;
+    }
   }
 
   attachFd(progFd: number, options: XdpAttachOptions): XdpAttachment {
@@ -167,23 +248,25 @@ export class XdpManager {
       this.#withMessage(options, () =>
         xdpAttachNetlink(options, progFd, { flags: modeFlags(mode) | XDP_FLAGS.updateIfNoExist }),
       );
-      const pinPath = this.#recordPath(key, 'prog');
-      this.#ensureDir();
+      const pinDir = this.#ensureDir(options);
+      const pinPath = join(pinDir, 'prog');
       pinProgram(progFd, pinPath);
-      return { ...base, kind: 'netlink', pinPath };
+      return { ...base, kind: 'netlink', pinPath, pinDir };
     }
     const link = this.#withMessage(options, () => BpfLink.createXdp(options, progFd, mode));
     if (options.pin === true) {
-      const pinPath = this.#recordPath(key, 'link');
+      let pinDir: string;
+      let pinPath: string;
       try {
-        this.#ensureDir();
+        pinDir = this.#ensureDir(options);
+        pinPath = join(pinDir, 'link');
         link.pin(pinPath);
       } catch (err) {
         link.close(); // never leave an unrecorded attachment behind
         throw err;
       }
       link.close();
-      return { ...base, kind: 'pinned-link', pinPath };
+      return { ...base, kind: 'pinned-link', pinPath, pinDir };
     }
     const attachment: XdpAttachment = { ...base, kind: 'link' };
     this.#live.set(key, { link, attachment });
@@ -248,6 +331,7 @@ export class XdpManager {
         netns: record.netns,
         kind: record.kind,
         pinPath: record.path,
+        ...(record.dir === undefined ? {} : { pinDir: record.dir, maps: pinnedMapNames(record.dir) }),
         progId: ours?.id,
         progName: ours?.name,
         attachedProgId: attached,
@@ -260,7 +344,8 @@ export class XdpManager {
   /**
    * Removes every attachment recorded under the root: pinned links are detached and unpinned,
    * netlink attachments detached if the interface still runs our program, stale records
-   * (interface or namespace gone) just deleted. What a killed process left behind goes away.
+   * (interface or namespace gone) just deleted, each with its pin directory (maps included).
+   * What a killed process left behind goes away.
    */
   clean(): CleanedEntry[] {
     const cleaned: CleanedEntry[] = [];
@@ -312,24 +397,45 @@ export class XdpManager {
       } finally {
         link.close();
       }
-      return { ...base, kind: 'pinned-link', pinPath: record.path, replacedProgId: current.progId };
+      return {
+        ...base,
+        kind: 'pinned-link',
+        pinPath: record.path,
+        ...(record.dir === undefined ? {} : { pinDir: record.dir }),
+        replacedProgId: current.progId,
+      };
     }
     // A netlink program (ours or foreign): swap atomically, then record the new one.
     this.#withMessage(options, () =>
       xdpAttachNetlink(options, progFd, { flags: queryModeFlags(current), expectedProgId: current.progId }),
     );
     if (record !== undefined) rmSync(record.path, { force: true });
-    const pinPath = this.#recordPath(key, 'prog');
-    this.#ensureDir();
+    const pinDir = this.#ensureDir(options);
+    const pinPath = join(pinDir, 'prog');
+    rmSync(join(pinDir, 'link'), { force: true });
     pinProgram(progFd, pinPath);
-    return { ...base, mode: queryMode(current), kind: 'netlink', pinPath, replacedProgId: current.progId };
+    return {
+      ...base,
+      mode: queryMode(current),
+      kind: 'netlink',
+      pinPath,
+      pinDir,
+      replacedProgId: current.progId,
+    };
   }
 
   #describeExisting(key: string, base: Omit<XdpAttachment, 'kind'>): XdpAttachment {
     const live = this.#live.get(key);
     if (live !== undefined) return live.attachment;
     const record = this.#records().find((candidate) => recordKey(candidate) === key);
-    if (record !== undefined) return { ...base, kind: record.kind, pinPath: record.path };
+    if (record !== undefined) {
+      return {
+        ...base,
+        kind: record.kind,
+        pinPath: record.path,
+        ...(record.dir === undefined ? {} : { pinDir: record.dir }),
+      };
+    }
     throw new XdpBusyError(
       `${where(base)} already runs this program (id ${base.progId}), attached by someone else`,
       {
@@ -380,6 +486,7 @@ export class XdpManager {
       }
     } finally {
       rmSync(record.path, { force: true });
+      if (record.dir !== undefined) removePinDir(record.dir);
     }
     return detached;
   }
@@ -400,28 +507,38 @@ export class XdpManager {
   }
 
   #records(): Record_[] {
-    let names: string[];
-    try {
-      names = readdirSync(this.#dir);
-    } catch {
+    const current = attachmentDirs(this.root).flatMap((entry): Record_[] => {
+      for (const [file, kind] of [
+        ['link', 'pinned-link'],
+        ['prog', 'netlink'],
+      ] as const) {
+        const path = join(entry.dir, file);
+        if (existsSync(path))
+          return [{ device: entry.device, netns: entry.netns, kind, path, dir: entry.dir }];
+      }
       return [];
-    }
-    return names.flatMap((name) => {
-      const parsed = parseRecordName(name);
-      return parsed === undefined ? [] : [{ ...parsed, path: join(this.#dir, name) }];
     });
+    const legacy = listDir(this.#legacyDir).flatMap((name): Record_[] => {
+      const parsed = parseRecordName(name);
+      return parsed === undefined ? [] : [{ ...parsed, path: join(this.#legacyDir, name), dir: undefined }];
+    });
+    return [...current, ...legacy];
   }
 
+  /** Deletes what is recorded for `key` (the interface runs nothing: the records are stale). */
   #forget(key: string): void {
-    for (const record of this.#records()) if (recordKey(record) === key) rmSync(record.path, { force: true });
+    for (const record of this.#records()) {
+      if (recordKey(record) !== key) continue;
+      rmSync(record.path, { force: true });
+      if (record.dir !== undefined) removePinDir(record.dir);
+    }
   }
 
-  #recordPath(key: string, suffix: 'link' | 'prog'): string {
-    return join(this.#dir, `${suffix}@${key}`);
-  }
-
-  #ensureDir(): void {
-    mkdirSync(this.#dir, { recursive: true });
+  /** Creates (if needed) and returns the attachment's pin directory. */
+  #ensureDir(target: XdpTarget): string {
+    const dir = attachmentDir(this.root, target);
+    mkdirSync(dir, { recursive: true });
+    return dir;
   }
 
   /** Adds the device to kernel XDP errors that would otherwise only say "Device or resource busy". */
@@ -457,7 +574,38 @@ function encodeName(text: string): string {
   return encodeURIComponent(text).replaceAll('.', '%2E');
 }
 
-function parseRecordName(name: string): Omit<Record_, 'path'> | undefined {
+/**
+ * Pins every map of a loaded object under <dir>/maps/<name>, replacing what a previous program
+ * on this interface left there (the directory belongs to this attachment). libbpf's internal
+ * maps (.rodata, .bss) are skipped: their names have dots, which bpffs refuses.
+ */
+function pinObjectMaps(object: BpfObject, dir: string): string[] {
+  const mapsDir = join(dir, 'maps');
+  rmSync(mapsDir, { recursive: true, force: true });
+  mkdirSync(mapsDir, { recursive: true });
+  const pinned: string[] = [];
+  for (const info of object.maps) {
+    if (info.name.includes('.')) continue;
+    const path = join(mapsDir, info.name);
+    const map = BpfMap.fromObject(object, info.name);
+    try {
+      map.pin(path);
+      pinned.push(path);
+    } finally {
+      map.close();
+    }
+  }
+  return pinned;
+}
+
+/** Removes an attachment's directory and, when it was the last one there, its namespace's. */
+function removePinDir(dir: string): void {
+  rmSync(dir, { recursive: true, force: true });
+  const parent = join(dir, '..');
+  if (listDir(parent).length === 0) rmSync(parent, { recursive: true, force: true });
+}
+
+function parseRecordName(name: string): Omit<Record_, 'path' | 'dir'> | undefined {
   const match = /^(link|prog)@([^@]*)@([^@]+)$/.exec(name);
   if (!match) return undefined;
   const netns = decodeURIComponent(match[2]!);
