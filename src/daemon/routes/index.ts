@@ -5,6 +5,7 @@
 
 import type { RoutePlugin } from '../context.js';
 import { buildsRoutes } from './builds.js';
+import { errorRoutes } from './errors.js';
 import { eventsRoutes } from './events.js';
 import { executionsRoutes } from './executions.js';
 import { healthRoutes } from './health.js';
@@ -14,6 +15,8 @@ import { receiptsRoutes } from './receipts.js';
 import { xdpRoutes } from './xdp.js';
 
 export const ROUTE_PLUGINS: readonly RoutePlugin[] = [
+  // First: the error and not-found handlers and the JSON parser apply to every route after it.
+  errorRoutes,
   healthRoutes,
   metricsRoutes,
   buildsRoutes,
