@@ -13,6 +13,7 @@ import { SkeletonAuthorizer } from './auth.js';
 import type { DaemonConfig } from './config.js';
 import type { DaemonContext } from './context.js';
 import { DaemonExecutions } from './executions.js';
+import { connectionsCheckingIntervalMs, daemonLoggerOptions } from './logging.js';
 import { DaemonMetrics } from './metrics.js';
 import { DaemonModels } from './models.js';
 import { ROUTE_PLUGINS } from './routes/index.js';
@@ -31,7 +32,8 @@ export async function startDaemon(config: DaemonConfig): Promise<Daemon> {
   const executions = new DaemonExecutions(tp, config.limits, metrics);
   // Fastify's logger is pino: structured JSON lines, one child per request carrying its id.
   const app = Fastify({
-    logger: { level: config.logLevel, base: { service: 'thunderpac' } },
+    logger: daemonLoggerOptions(config.logLevel),
+    http: { connectionsCheckingInterval: connectionsCheckingIntervalMs(config.limits.requestTimeoutMs) },
     bodyLimit: config.limits.bodyLimitBytes,
     requestTimeout: config.limits.requestTimeoutMs,
     keepAliveTimeout: config.limits.keepAliveTimeoutMs,
