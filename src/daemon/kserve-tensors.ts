@@ -125,81 +125,62 @@ function allocate(dtype: DType, n: number): TensorData {
 
 /**
  * The elements of `data` (flat or nested, row-major) checked against `dtype` and written into
- * a fresh typed array of `count` elements. Nesting is bounded by the rank.
+ * a fresh typed array of `count` elements. Nothing is allocated from the shape alone (a shape
+ * can claim 2^52 elements): a flat array must have `count` elements before the typed array is
+ * made, and nested data is gathered first. Nesting is bounded by the rank.
  */
-function readData(data: unknown, dtype: DType, count: number, rank: number, at: string): TensorData {
-  if (!Array.isArray(data))
-    throw new InferRequestError(
-      'KSERVE_INVALID_DATA',
-      `${at}.data`,
-      `${at}: data must be an array, found ${show(data)}`,
-    );
+function readData(
+  data: unknown,
+  dtype: DType,
+  count: number,
+  rank: number,
+  path: string,
+  at: string,
+): TensorData {
+  const fail = (message: string) =>
+    new InferRequestError('KSERVE_INVALID_DATA', `${path}.data`, `${at}: ${message}`);
+  if (!Array.isArray(data)) throw fail(`data must be an array, found ${show(data)}`);
+  let flat: unknown[] = data;
+  if (data.some(Array.isArray)) {
+    flat = [];
+    // Depth-first with an explicit stack: no recursion for a client to exhaust.
+    const stack: { items: unknown[]; i: number }[] = [{ items: data, i: 0 }];
+    while (stack.length > 0) {
+      const top = stack[stack.length - 1]!;
+      if (top.i >= top.items.length) {
+        stack.pop();
+        continue;
+      }
+      const x = top.items[top.i++];
+      if (!Array.isArray(x)) {
+        if (flat.length >= count) throw fail(`data has more than the ${count} elements its shape holds`);
+        flat.push(x);
+      } else if (stack.length >= rank) {
+        throw fail(`data is nested deeper than the shape's rank ${rank}`);
+      } else stack.push({ items: x, i: 0 });
+    }
+  }
+  if (flat.length !== count) throw fail(`data has ${flat.length} elements, its shape holds ${count}`);
   const out = allocate(dtype, count);
+  const datatype = DATATYPE_OF[dtype];
+  if (dtype === 'bool') {
+    for (let n = 0; n < count; n++) {
+      const x = flat[n];
+      if (typeof x !== 'boolean') throw fail(`data element ${n} is ${show(x)}, BOOL takes true or false`);
+      (out as Uint8Array)[n] = x ? 1 : 0;
+    }
+    return out;
+  }
   const range = INT_RANGE[dtype];
   const big = dtype === 'int64' || dtype === 'uint64';
-  let n = 0;
-  const put = (x: unknown): void => {
-    if (n >= count) {
-      throw new InferRequestError(
-        'KSERVE_INVALID_DATA',
-        `${at}.data`,
-        `${at}: data has more than the ${count} elements its shape holds`,
-      );
-    }
-    if (dtype === 'bool') {
-      if (typeof x !== 'boolean') {
-        throw new InferRequestError(
-          'KSERVE_INVALID_DATA',
-          `${at}.data`,
-          `${at}: data element ${n} is ${show(x)}, BOOL takes true or false`,
-        );
-      }
-      (out as Uint8Array)[n++] = x ? 1 : 0;
-      return;
-    }
-    if (typeof x !== 'number') {
-      throw new InferRequestError(
-        'KSERVE_INVALID_DATA',
-        `${at}.data`,
-        `${at}: data element ${n} is ${show(x)}, ${DATATYPE_OF[dtype]} takes numbers`,
-      );
-    }
+  for (let n = 0; n < count; n++) {
+    const x = flat[n];
+    if (typeof x !== 'number') throw fail(`data element ${n} is ${show(x)}, ${datatype} takes numbers`);
     if (range && !(Number.isInteger(x) && x >= range[0] && x <= range[1])) {
-      throw new InferRequestError(
-        'KSERVE_INVALID_DATA',
-        `${at}.data`,
-        `${at}: data element ${n} is ${x}, ${DATATYPE_OF[dtype]} takes integers in [${range[0]}, ${range[1]}]`,
-      );
+      throw fail(`data element ${n} is ${x}, ${datatype} takes integers in [${range[0]}, ${range[1]}]`);
     }
-    if (big) (out as BigInt64Array)[n++] = BigInt(x);
-    else (out as Float64Array)[n++] = x;
-  };
-  // Depth-first with an explicit stack: no recursion for a client to exhaust.
-  const stack: { items: unknown[]; i: number }[] = [{ items: data, i: 0 }];
-  while (stack.length > 0) {
-    const top = stack[stack.length - 1]!;
-    if (top.i >= top.items.length) {
-      stack.pop();
-      continue;
-    }
-    const x = top.items[top.i++];
-    if (Array.isArray(x)) {
-      if (stack.length >= Math.max(rank, 1)) {
-        throw new InferRequestError(
-          'KSERVE_INVALID_DATA',
-          `${at}.data`,
-          `${at}: data is nested deeper than the shape's rank ${rank}`,
-        );
-      }
-      stack.push({ items: x, i: 0 });
-    } else put(x);
-  }
-  if (n !== count) {
-    throw new InferRequestError(
-      'KSERVE_INVALID_DATA',
-      `${at}.data`,
-      `${at}: data has ${n} elements, its shape holds ${count}`,
-    );
+    if (big) (out as BigInt64Array)[n] = BigInt(x);
+    else (out as Float64Array)[n] = x;
   }
   return out;
 }
@@ -337,7 +318,7 @@ export function parseInferRequest(
     tensors[spec.name] = {
       dtype: spec.dtype,
       shape: dims,
-      data: readData(t.data, spec.dtype, count, dims.length, at),
+      data: readData(t.data, spec.dtype, count, dims.length, path, at),
     };
   }
   for (const s of inputs) {
