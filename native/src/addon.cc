@@ -9,6 +9,7 @@
 #include "file_lock.h"
 #include "libbpf_log.h"
 #include "map.h"
+#include "peer_cred.h"
 #include "ringbuf.h"
 #include "xdp.h"
 #include "test_run.h"
@@ -44,6 +45,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("enableStats", Napi::Function::New<EnableStats>(env, "enableStats"));
   exports.Set("flockFd", Napi::Function::New<FlockFd>(env, "flockFd"));
   exports.Set("funlockFd", Napi::Function::New<FunlockFd>(env, "funlockFd"));
+  exports.Set("peerCredentials", Napi::Function::New<PeerCredentials>(env, "peerCredentials"));
   return exports;
 }
 

@@ -1,9 +1,24 @@
 /**
  * The daemon's configuration: every limit named, with its default (wasmtime's config.rs is
- * the model). Loaded from `--config FILE` (JSON with comments), then command-line flags.
+ * the model). Loaded from `--config FILE` (JSON with comments), then command-line flags, which
+ * override the file. Every value is validated at start; an error names `file:line:col` and the
+ * field path, and unknown keys are errors (a typo must not pass silently):
  *
- * Owner of loading and validation (field path and line for every error): see loadConfig.
+ *   config.json:12:5: limits.maxInFlight: expected a positive integer, found -3
+ *
+ * The `nats` section is validated by the event bus (src/daemon/events/): it stays `unknown`
+ * here, and `config.source.locate(['nats', …])` / `config.source.error(…)` give that module
+ * the same `file:line:col` errors (see config-source.ts).
  */
+
+import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
+import { getNodeValue } from 'jsonc-parser';
+import { ConfigError, ConfigSource, readInteger, readObject, readString } from './config-source.js';
+import type { PolicyConfig } from './policy.js';
+import { parsePolicy } from './policy.js';
+
+export { ConfigError, ConfigSource } from './config-source.js';
 
 export interface TlsConfig {
   readonly cert: string;
@@ -34,6 +49,12 @@ export interface DaemonLimits {
   readonly drainTimeoutMs: number;
   /** Finished async jobs are kept this long for `GET /v1/jobs/:id`, ms. */
   readonly jobRetentionMs: number;
+  /** Async jobs kept at once (running and finished); more are refused with 503. */
+  readonly maxJobs: number;
+  /** The longest `GET /v1/jobs/:id?wait=MS` long poll; a larger wait is cut to this, ms. */
+  readonly maxJobWaitMs: number;
+  /** Builds kept decoded in memory (least recently used out first); the store keeps them all. */
+  readonly buildCacheEntries: number;
 }
 
 export const DEFAULT_LIMITS: DaemonLimits = Object.freeze({
@@ -45,12 +66,34 @@ export const DEFAULT_LIMITS: DaemonLimits = Object.freeze({
   maxConnections: 16_384,
   drainTimeoutMs: 10_000,
   jobRetentionMs: 10 * 60_000,
+  maxJobs: 10_000,
+  maxJobWaitMs: 60_000,
+  buildCacheEntries: 256,
 });
 
+/** Largest value of each limit: timers are bounded by Node's (2^31 - 1 ms). */
+const LIMIT_MAX: Readonly<Record<keyof DaemonLimits, number>> = {
+  maxInFlight: 1 << 20,
+  maxQueued: 1 << 24,
+  bodyLimitBytes: 2 ** 31 - 1,
+  requestTimeoutMs: 2 ** 31 - 1,
+  keepAliveTimeoutMs: 2 ** 31 - 1,
+  maxConnections: 1 << 24,
+  drainTimeoutMs: 2 ** 31 - 1,
+  jobRetentionMs: 2 ** 31 - 1,
+  maxJobs: 1 << 24,
+  maxJobWaitMs: 2 ** 31 - 1,
+  buildCacheEntries: 1 << 20,
+};
+
 export const DEFAULT_SOCKET = '/run/thunderpac/thunderpac.sock';
+export const DEFAULT_SOCKET_MODE = 0o660;
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
 
 export interface DaemonConfig {
-  /** Unix socket path; mode 0660. */
+  /** Unix socket path; mode `socketMode` (0660 by default). */
   readonly socket: string;
   readonly socketMode: number;
   /** TCP listener, only when configured. */
@@ -60,10 +103,197 @@ export interface DaemonConfig {
   /** Root of XDP records and per-attachment pin directories. */
   readonly bpffsRoot: string;
   readonly limits: DaemonLimits;
-  /** The policy section, as loaded (validated by the policy module). */
-  readonly policy: unknown;
-  /** NATS JetStream event bus; null for the in-process bus only. */
+  /** The policy section, validated (null: the default policy, decided at start; see policy.ts). */
+  readonly policy: PolicyConfig | null;
+  /** NATS JetStream event bus section as written (validated by the events module); null if absent. */
   readonly nats: unknown;
   /** Log level for pino. */
-  readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  readonly logLevel: LogLevel;
+  /** Where the file's values are (for errors citing `file:line:col`); `ConfigSource.none()` without a file. */
+  readonly source: ConfigSource;
+}
+
+/** Command-line flags; each overrides the file's value. */
+export interface ConfigFlags {
+  readonly config?: string | undefined;
+  readonly socket?: string | undefined;
+  readonly listen?: string | undefined;
+  readonly store?: string | undefined;
+  readonly modelsDir?: string | undefined;
+  readonly logLevel?: string | undefined;
+}
+
+/** What the caller fills in where neither file nor flag says (they depend on the environment). */
+export interface ConfigDefaults {
+  readonly socket: string;
+  readonly store: () => string;
+  readonly modelsDir: string;
+  readonly bpffsRoot: string;
+}
+
+const TOP_KEYS = [
+  'socket',
+  'socketMode',
+  'listen',
+  'tls',
+  'store',
+  'modelsDir',
+  'bpffsRoot',
+  'logLevel',
+  'limits',
+  'policy',
+  'nats',
+] as const;
+
+/** `HOST:PORT` (IPv6 in brackets: `[::1]:8443`); null when malformed. */
+export function parseHostPort(text: string): { host: string; port: number } | null {
+  const m = /^(?:\[([0-9A-Fa-f:.]+)\]|([^:[\]\s]+)):(\d{1,5})$/.exec(text);
+  if (!m) return null;
+  const host = m[1] ?? m[2] ?? '';
+  const port = Number(m[3]);
+  if (port < 1 || port > 65535) return null;
+  if (m[1] !== undefined && isIP(host) !== 6) return null;
+  return { host, port };
+}
+
+const isAbsolutePath = (p: string): boolean => p.startsWith('/') && !p.includes('\0');
+const isPath = (p: string): boolean => !p.includes('\0');
+
+/**
+ * The configuration from `flags.config` (if any) and the flags. Throws ConfigError (exit 2)
+ * naming where and what for every invalid value.
+ */
+export function loadConfig(flags: ConfigFlags, defaults: ConfigDefaults): DaemonConfig {
+  let source = ConfigSource.none();
+  if (flags.config !== undefined) {
+    let text: string;
+    try {
+      text = readFileSync(flags.config, 'utf8');
+    } catch (err) {
+      const reason = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+      throw new ConfigError('--config', '', `cannot read ${flags.config}: ${reason}`);
+    }
+    source = ConfigSource.parse(flags.config, text);
+  }
+  const top = readObject(source, [], source.root, TOP_KEYS);
+  const str = (key: string, check: (v: string) => boolean = isPath, what = 'a non-empty path') => {
+    const node = top.get(key);
+    return node ? readString(source, [key], node, what, check) : undefined;
+  };
+
+  const socket = flags.socket ?? str('socket', isAbsolutePath, 'an absolute path') ?? defaults.socket;
+  if (flags.socket !== undefined && (flags.socket === '' || flags.socket.includes('\0'))) {
+    throw new ConfigError('--socket', '', `expected a path, found '${flags.socket}'`);
+  }
+
+  let socketMode = DEFAULT_SOCKET_MODE;
+  const modeNode = top.get('socketMode');
+  if (modeNode) {
+    const text = readString(source, ['socketMode'], modeNode, 'an octal mode string like "0660"', (v) =>
+      /^0?[0-7]{3}$/.test(v),
+    );
+    socketMode = Number.parseInt(text, 8);
+  }
+
+  const limits = readLimits(source, top.get('limits'));
+  const listen = readListen(source, flags, top);
+  const policy = top.has('policy') ? parsePolicy(source, ['policy'], top.get('policy')) : null;
+  if (listen && (policy === null || policy.tokens.length === 0)) {
+    throw new ConfigError(
+      flags.listen !== undefined ? '--listen' : source.locate(['listen']),
+      'listen',
+      'TCP is served only to bearer tokens: add at least one token to policy.tokens',
+    );
+  }
+
+  const logLevelText = flags.logLevel ?? str('logLevel', () => true, 'a log level');
+  if (logLevelText !== undefined && !(LOG_LEVELS as readonly string[]).includes(logLevelText)) {
+    if (flags.logLevel !== undefined) {
+      throw new ConfigError(
+        '--log-level',
+        '',
+        `expected one of ${LOG_LEVELS.join(', ')}, found '${logLevelText}'`,
+      );
+    }
+    throw source.error(['logLevel'], `one of ${LOG_LEVELS.join(', ')}`);
+  }
+  for (const [flag, value] of [
+    ['--store', flags.store],
+    ['--models-dir', flags.modelsDir],
+  ] as const) {
+    if (value !== undefined && (value === '' || value.includes('\0'))) {
+      throw new ConfigError(flag, '', `expected a directory, found '${value}'`);
+    }
+  }
+
+  return {
+    socket,
+    socketMode,
+    listen,
+    store: flags.store ?? str('store') ?? defaults.store(),
+    modelsDir: flags.modelsDir ?? str('modelsDir') ?? defaults.modelsDir,
+    bpffsRoot: str('bpffsRoot', isAbsolutePath, 'an absolute path') ?? defaults.bpffsRoot,
+    limits,
+    policy,
+    nats: top.has('nats') ? (top.get('nats')?.type === 'null' ? null : jsonValue(source, ['nats'])) : null,
+    logLevel: (logLevelText as LogLevel | undefined) ?? 'info',
+    source,
+  };
+}
+
+function jsonValue(source: ConfigSource, path: readonly string[]): unknown {
+  const node = source.node(path);
+  return node ? getNodeValue(node) : null;
+}
+
+function readLimits(source: ConfigSource, node: ReturnType<ConfigSource['node']>): DaemonLimits {
+  const keys = Object.keys(DEFAULT_LIMITS) as (keyof DaemonLimits)[];
+  const members = readObject(source, ['limits'], node, keys);
+  const limits: Record<string, number> = { ...DEFAULT_LIMITS };
+  for (const [key, value] of members) {
+    const name = key as keyof DaemonLimits;
+    limits[name] = readInteger(source, ['limits', name], value, 1, LIMIT_MAX[name]);
+  }
+  return Object.freeze(limits as unknown as DaemonLimits);
+}
+
+function readListen(
+  source: ConfigSource,
+  flags: ConfigFlags,
+  top: Map<string, NonNullable<ReturnType<ConfigSource['node']>>>,
+): ListenConfig | null {
+  let hostPort: { host: string; port: number } | null = null;
+  if (flags.listen !== undefined) {
+    hostPort = parseHostPort(flags.listen);
+    if (!hostPort) throw new ConfigError('--listen', '', `expected HOST:PORT, found '${flags.listen}'`);
+  } else {
+    const node = top.get('listen');
+    if (node && node.type !== 'null') {
+      const text = readString(source, ['listen'], node, 'HOST:PORT');
+      hostPort = parseHostPort(text);
+      if (!hostPort) throw source.error(['listen'], 'HOST:PORT (e.g. "127.0.0.1:8443")', node);
+    }
+  }
+  const tlsNode = top.get('tls');
+  const tlsMembers = readObject(source, ['tls'], tlsNode?.type === 'null' ? undefined : tlsNode, [
+    'cert',
+    'key',
+  ]);
+  if (!hostPort) return null;
+  const cert = tlsMembers.get('cert');
+  const key = tlsMembers.get('key');
+  if (!cert || !key) {
+    throw new ConfigError(
+      tlsNode ? source.locate(['tls']) : flags.listen !== undefined ? '--listen' : source.locate(['listen']),
+      'tls',
+      'TCP is served only with TLS: set tls.cert and tls.key (PEM files)',
+    );
+  }
+  return {
+    ...hostPort,
+    tls: {
+      cert: readString(source, ['tls', 'cert'], cert, 'a path to a PEM certificate'),
+      key: readString(source, ['tls', 'key'], key, 'a path to a PEM private key'),
+    },
+  };
 }

@@ -26,6 +26,8 @@ export interface Actor {
   readonly roles: readonly Role[];
   readonly uid?: number;
   readonly gid?: number;
+  /** Supplementary groups of a unix peer (SO_PEERGROUPS), as the kernel saw them at connect. */
+  readonly groups?: readonly number[];
   readonly pid?: number;
 }
 
@@ -51,7 +53,10 @@ export type Action =
 /** What an action is about, when the policy needs it (a build's owner, a model's name). */
 export interface Resource {
   readonly buildId?: string;
+  /** The owner's actor id (a job's submitter, a receipt's actor). */
   readonly owner?: string;
+  /** A build's owners: every actor that uploaded it (builds are content-addressed). */
+  readonly owners?: readonly string[];
   readonly model?: string;
   readonly iface?: string;
 }
@@ -59,9 +64,20 @@ export interface Resource {
 export interface Authorizer {
   /**
    * The request's actor if the policy allows `action` on `resource`; otherwise throws the typed
-   * denial (a 401 without an identity, a 403 with one), logged and counted.
+   * denial (UnauthenticatedError 401 without an identity, ForbiddenError 403 with one; both in
+   * auth.ts, with `statusCode`, `code` and `action`), logged and counted in
+   * `thunderpac_authz_denials_total{action}`.
+   *
+   * Roles (policy.ts): admin everything; operator XDP / maps / P4 control plus what a runner
+   * does; runner builds, executions, jobs, receipts, model infer; auditor reads (receipts,
+   * verify, builds, jobs, metrics, XDP status, maps, models). `health.read` needs only an
+   * identity. Runners and operators are narrowed on `execute`, `build.read`, `job.read` and
+   * `receipt.read`: allowed only when `resource.owner` / `resource.owners` names them (or, for
+   * builds, a policy grant covers `resource.buildId`); pass the resource for those actions.
    */
   authorize(req: FastifyRequest, action: Action, resource?: Resource): Actor;
+  /** The request's actor without a decision (null: no identity); for routes that filter by it. */
+  identify(req: FastifyRequest): Actor | null;
 }
 
 /** Who and why, carried into the receipt. */
@@ -69,6 +85,11 @@ export interface Attribution {
   readonly actor: Actor;
   /** The request id of the HTTP request or bus message that caused the execution. */
   readonly requestId: string;
+}
+
+export interface ExecutionHooks {
+  /** Called when the execution leaves the queue and starts (async jobs report `running`). */
+  readonly onStart?: () => void;
 }
 
 export interface ExecutionService {
@@ -81,6 +102,7 @@ export interface ExecutionService {
     sandbox: SandboxOptions,
     request: { readonly build: Build; readonly input: Input; readonly entry: string },
     who: Attribution,
+    hooks?: ExecutionHooks,
   ): Promise<ExecutionResult>;
   readonly inFlight: number;
   readonly queued: number;
@@ -144,12 +166,27 @@ export interface ModelMetadata {
   readonly outputs: readonly ModelTensorMetadata[];
 }
 
+export interface BuildRecord {
+  readonly build: Build;
+  /** Actor ids of everyone who uploaded it, first uploader first. */
+  readonly owners: readonly string[];
+}
+
+export interface BuildRegistry {
+  /** Store the build (idempotent: same bytes, same id) and record `owner` among its owners. */
+  put(build: Build, owner: Actor): BuildRecord;
+  /** The build and its owners; NotFoundError (404) when the daemon's store has no such build. */
+  get(id: string): BuildRecord;
+}
+
 export interface DaemonContext {
   readonly tp: Thunderpac;
   readonly config: DaemonConfig;
   readonly log: FastifyBaseLogger;
   readonly metrics: DaemonMetrics;
   readonly auth: Authorizer;
+  /** Uploaded builds with their owners (the store keeps them; a bounded cache keeps them hot). */
+  readonly builds: BuildRegistry;
   readonly executions: ExecutionService;
   readonly models: ModelService;
   /** Aborted when the daemon starts to shut down: long polls and streams end on it. */

@@ -9,7 +9,7 @@ import { ThunderpacError } from '../runtime/errors.js';
 import type { Sandbox, SandboxOptions } from '../runtime/sandbox.js';
 import type { Thunderpac } from '../thunderpac.js';
 import type { DaemonLimits } from './config.js';
-import type { Attribution, ExecutionService } from './context.js';
+import type { Attribution, ExecutionHooks, ExecutionService } from './context.js';
 import type { DaemonMetrics } from './metrics.js';
 
 /** The daemon is at capacity or shutting down: a 503 with Retry-After, never a queue without end. */
@@ -20,6 +20,22 @@ export class OverloadedError extends ThunderpacError {
   ) {
     super('DAEMON_OVERLOADED', message);
   }
+}
+
+/**
+ * Sandboxes are pooled by their options. Callers that run often hand the same options object
+ * each time (a model's, a route's per-limits cache), so the key is memoized per object and
+ * JSON is built once, not per execution.
+ */
+const poolKeys = new WeakMap<SandboxOptions, string>();
+
+function poolKey(options: SandboxOptions): string {
+  let key = poolKeys.get(options);
+  if (key === undefined) {
+    key = JSON.stringify(options);
+    poolKeys.set(options, key);
+  }
+  return key;
 }
 
 export class DaemonExecutions implements ExecutionService {
@@ -49,14 +65,22 @@ export class DaemonExecutions implements ExecutionService {
   async run(
     options: SandboxOptions,
     request: Parameters<ExecutionService['run']>[1],
-    _who: Attribution,
+    who: Attribution,
+    hooks?: ExecutionHooks,
   ): Promise<ExecutionResult> {
     await this.#admit();
+    hooks?.onStart?.();
     const started = process.hrtime.bigint();
-    const key = JSON.stringify(options);
+    const key = poolKey(options);
     const sandbox = this.#idle.get(key)?.pop() ?? this.#tp.sandbox(options);
     try {
-      const result = await this.#tp.execute(sandbox, request);
+      const result = await this.#tp.execute(sandbox, {
+        build: request.build,
+        input: request.input,
+        entry: request.entry,
+        // Who asked and which request: sealed into the receipt.
+        attribution: { actor: who.actor.id, requestId: who.requestId },
+      });
       this.#metrics.executions.inc({ backend: result.receipt.backend, status: result.status });
       this.#metrics.executionSeconds.observe(
         { backend: result.receipt.backend },
