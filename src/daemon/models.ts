@@ -77,29 +77,36 @@ class ServedModel {
     if (this.error && Date.now() - this.#failedAt < RETRY_LOAD_MS) {
       return Promise.reject(new ModelUnavailableError(this.label, this.error));
     }
-    this.#loading = (async () => {
-      try {
-        const model = registry.get(this.label);
-        const build = await registry.buildOf(model);
-        const loaded: Loaded = {
-          build,
-          digest: model.digest,
-          sandbox: { backend: 'onnx', determinism: { flags: onnxDeterminismFlags(build) } },
-          inputs: tensorSpecs(build.manifest.inputSchema as TensorsSchema),
-          outputs: tensorSpecs(build.manifest.outputSchema as TensorsSchema),
-        };
-        this.loaded = loaded;
-        this.error = null;
-        return loaded;
-      } catch (err) {
-        this.error = asThunderpacError(err).message;
-        this.#failedAt = Date.now();
-        throw new ModelUnavailableError(this.label, this.error);
-      } finally {
-        this.#loading = null;
-      }
-    })();
-    return this.#loading;
+    const loading = this.#read(registry);
+    this.#loading = loading;
+    // Cleared when settled (not in #read's finally: a synchronous throw there would run
+    // before this assignment and leave a settled promise behind).
+    const clear = () => {
+      if (this.#loading === loading) this.#loading = null;
+    };
+    loading.then(clear, clear);
+    return loading;
+  }
+
+  async #read(registry: ModelRegistry): Promise<Loaded> {
+    try {
+      const model = registry.get(this.label);
+      const build = await registry.buildOf(model);
+      const loaded: Loaded = {
+        build,
+        digest: model.digest,
+        sandbox: { backend: 'onnx', determinism: { flags: onnxDeterminismFlags(build) } },
+        inputs: tensorSpecs(build.manifest.inputSchema as TensorsSchema),
+        outputs: tensorSpecs(build.manifest.outputSchema as TensorsSchema),
+      };
+      this.loaded = loaded;
+      this.error = null;
+      return loaded;
+    } catch (err) {
+      this.error = asThunderpacError(err).message;
+      this.#failedAt = Date.now();
+      throw new ModelUnavailableError(this.label, this.error);
+    }
   }
 
   status(): ModelStatus {
