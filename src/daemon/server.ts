@@ -32,7 +32,6 @@ import type { DaemonConfig } from './config.js';
 import type { DaemonContext } from './context.js';
 import { DaemonExecutions } from './executions.js';
 import { connectionsCheckingIntervalMs, daemonLoggerOptions } from './logging.js';
-import { connectionsCheckingIntervalMs, daemonLoggerOptions } from './logging.js';
 import { DaemonMetrics } from './metrics.js';
 import { DaemonModels } from './models.js';
 import { assertPeerCredentialsAvailable } from './peer.js';
