@@ -13,7 +13,6 @@
  * in-process bus).
  */
 
-import type { FastifyReply } from 'fastify';
 import { ThunderpacError } from '../../runtime/errors.js';
 import type { Action, RoutePlugin } from '../context.js';
 import { BusError, type EventBus, isFilter } from '../events/bus.js';
@@ -21,13 +20,51 @@ import { InProcessBus } from '../events/in-process-bus.js';
 import { InferenceConsumer, consumerMetrics } from '../events/inference-consumer.js';
 import { type InvalidRequestMessage, parseRequestMessage } from '../events/inference-messages.js';
 import { NatsBus } from '../events/nats-bus.js';
-import { NATS_DEFAULTS, parseNatsConfig } from '../events/nats-config.js';
+import {
+  NATS_DEFAULTS,
+  NatsConfigError,
+  type NatsBusConfig,
+  parseNatsConfig,
+} from '../events/nats-config.js';
+import { ConfigError, type DaemonConfig } from '../config.js';
+import { DaemonStartError } from '../socket-path.js';
+
+/** sysexits' EX_UNAVAILABLE: the broker the config names cannot be reached or used. */
+const EXIT_UNAVAILABLE = 69;
+
+/** The `nats` section validated, its errors at the file's line and column like every other section's. */
+function natsConfig(config: DaemonConfig): NatsBusConfig | null {
+  try {
+    return parseNatsConfig(config.nats);
+  } catch (error) {
+    if (!(error instanceof NatsConfigError)) throw error;
+    throw new ConfigError(config.source.locate(error.segments), error.path, error.detail);
+  }
+}
+
+async function startBus(nats: NatsBusConfig | null, log: Parameters<typeof NatsBus.connect>[1]) {
+  if (!nats) return new InProcessBus();
+  try {
+    return await NatsBus.connect(nats, log);
+  } catch (error) {
+    if (error instanceof BusError) throw new DaemonStartError(error.code, error.message, EXIT_UNAVAILABLE);
+    throw error;
+  }
+}
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
-function sendError(reply: FastifyReply, status: number, code: string, message: string, path?: string) {
-  return reply.code(status).send({ error: path === undefined ? { code, message } : { code, message, path } });
+/** Answered by the daemon's error handler: `statusCode`, and `path` naming the field on a 4xx. */
+class EventsRequestError extends ThunderpacError {
+  constructor(
+    readonly statusCode: number,
+    code: string,
+    message: string,
+    readonly path?: string,
+  ) {
+    super(code, message);
+  }
 }
 
 /** Message bodies come back as JSON when they are JSON (they are, for everything the daemon publishes). */
@@ -41,9 +78,9 @@ function bodyOf(data: Uint8Array): unknown {
 }
 
 export const eventsRoutes: RoutePlugin = async (app, ctx) => {
-  // A bad section stops the daemon at start with the field path (nats.url: expected …).
-  const nats = parseNatsConfig(ctx.config.nats);
-  const bus: EventBus = nats ? await NatsBus.connect(nats, ctx.log) : new InProcessBus();
+  // A bad section stops the daemon at start: `config.json:7:12: nats.url: expected nats://host:port, …`.
+  const nats = natsConfig(ctx.config);
+  const bus: EventBus = await startBus(nats, ctx.log);
   const consumer = new InferenceConsumer(bus, ctx.models, ctx.log, consumerMetrics(ctx.metrics.registry), {
     durable: nats?.durable ?? NATS_DEFAULTS.durable,
     maxInFlight: Math.min(nats?.maxInFlight ?? NATS_DEFAULTS.maxInFlight, ctx.config.limits.maxInFlight),
@@ -70,13 +107,8 @@ export const eventsRoutes: RoutePlugin = async (app, ctx) => {
         request = parseRequestMessage(subject, data);
       } catch (error) {
         const e = error as InvalidRequestMessage;
-        return sendError(
-          reply,
-          400,
-          e.code,
-          e.message,
-          e.code === 'INVALID_SUBJECT' ? 'params.subject' : e.path,
-        );
+        const path = e.code === 'INVALID_SUBJECT' ? 'params.subject' : e.path ? `body.${e.path}` : 'body';
+        throw new EventsRequestError(400, e.code, e.message, path);
       }
       ctx.auth.authorize(req, 'model.infer', { model: request.model });
       try {
@@ -89,7 +121,7 @@ export const eventsRoutes: RoutePlugin = async (app, ctx) => {
           .code(202)
           .send({ subject, seq: ack.seq, duplicate: ack.duplicate, correlation_id: request.correlationId });
       } catch (error) {
-        if (error instanceof BusError) return sendError(reply, 503, error.code, error.message);
+        if (error instanceof BusError) throw new EventsRequestError(503, error.code, error.message);
         throw error;
       }
     },
@@ -117,8 +149,7 @@ export const eventsRoutes: RoutePlugin = async (app, ctx) => {
     async (req, reply) => {
       const { subject } = req.params;
       if (!isFilter(subject)) {
-        return sendError(
-          reply,
+        throw new EventsRequestError(
           400,
           'INVALID_SUBJECT',
           `subject ${JSON.stringify(subject)}: expected dot-separated tokens, * for one token, a trailing >`,
@@ -148,8 +179,8 @@ export const eventsRoutes: RoutePlugin = async (app, ctx) => {
           last_seq: messages.at(-1)?.seq ?? req.query.after ?? 0,
         };
       } catch (error) {
-        if (error instanceof ThunderpacError) return sendError(reply, 503, error.code, error.message);
-        return sendError(reply, 503, 'BUS_UNAVAILABLE', (error as Error).message);
+        if (error instanceof ThunderpacError) throw new EventsRequestError(503, error.code, error.message);
+        throw new EventsRequestError(503, 'BUS_UNAVAILABLE', (error as Error).message);
       } finally {
         reply.raw.off('close', abort);
         ctx.shutdown.removeEventListener('abort', abort);
