@@ -16,10 +16,9 @@
  */
 
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
-import { NotFoundError, ThunderpacError, ValidationError } from '../../runtime/errors.js';
 import { PACKAGE_VERSION } from '../../runtime/package-root.js';
 import type { RoutePlugin } from '../context.js';
-import { OverloadedError } from '../executions.js';
+import { httpErrorOf } from '../errors.js';
 
 export const RECEIPT_HEADER = 'x-thunderpac-receipt';
 
@@ -28,36 +27,27 @@ interface ModelParams {
   readonly version?: string;
 }
 
-/** The HTTP status of an error met on a /v2 route; 500 only for what is not the client's doing. */
-function statusOf(err: unknown): number {
-  const code = (err as { statusCode?: unknown }).statusCode;
-  if (typeof code === 'number' && code >= 400 && code <= 599) return code;
-  if (err instanceof OverloadedError) return 503;
-  if (err instanceof NotFoundError) return 404;
-  if (err instanceof ValidationError) return 400;
-  return 500;
-}
-
-function v2Error(err: FastifyError | Error, req: FastifyRequest, reply: FastifyReply): FastifyReply {
-  const status = statusOf(err);
-  if (err instanceof OverloadedError) reply.header('retry-after', String(err.retryAfterS));
-  if (status >= 500 && !(err instanceof OverloadedError)) {
-    req.log.error({ err }, 'v2 request failed');
-  }
-  // A 500 says only that it failed (its cause is in the log); never a stack to the client.
-  const typed = err instanceof ThunderpacError || status < 500 || err instanceof OverloadedError;
-  const code = typed ? ((err as { code?: unknown }).code ?? 'BAD_REQUEST') : 'INTERNAL';
-  const path = (err as { path?: unknown }).path;
-  return reply.code(status).send({
-    error: typed ? err.message : 'internal error',
-    code,
-    ...(typeof path === 'string' && path !== '' && { path }),
-  });
+/**
+ * An error on a /v2 route in the protocol's shape: the daemon's mapping (status, headers such
+ * as Retry-After, code, path; a 500 says only "internal error") with the message as the
+ * `error` string KServe and Triton clients read.
+ */
+function v2ErrorHandler(limits: { bodyLimitBytes: number }) {
+  return (err: FastifyError | Error, req: FastifyRequest, reply: FastifyReply): FastifyReply => {
+    const answer = httpErrorOf(err, req.id, limits);
+    const { message, ...rest } = answer.body.error;
+    if (answer.fault) req.log.error({ err, status: answer.status, code: rest.code }, 'request failed');
+    else req.log.info({ status: answer.status, code: rest.code }, 'request refused');
+    return reply
+      .code(answer.status)
+      .headers(answer.headers)
+      .send({ error: message, ...rest });
+  };
 }
 
 export const kserveRoutes: RoutePlugin = (app, ctx) => {
   const models = ctx.models;
-  const opts = { errorHandler: v2Error };
+  const opts = { errorHandler: v2ErrorHandler(ctx.config.limits) };
 
   app.get('/v2/health/live', opts, async (req) => {
     ctx.auth.authorize(req, 'health.read');
