@@ -120,6 +120,12 @@ interface Entry {
   readonly length: number;
 }
 
+/** A place in the log between two records: how many come before it, and its byte offset. */
+export interface LogPosition {
+  readonly ordinal: number;
+  readonly offset: number;
+}
+
 /** What a head slot commits. */
 interface Head {
   readonly seq: number;
@@ -208,8 +214,8 @@ function openExisting(path: string, flags: number): number | undefined {
 export class ReceiptLog {
   readonly path: string;
   readonly readOnly: boolean;
-  /** -1 when a read-only open found no log. */
-  readonly #fd: number;
+  /** -1 when a read-only open found no log (yet: `refresh` looks again). */
+  #fd: number;
   readonly #sync: SyncPolicy;
   readonly #syncIntervalMs: number;
   readonly #index = new Map<string, Entry | typeof PENDING>();
@@ -322,13 +328,20 @@ export class ReceiptLog {
     return newest;
   }
 
-  /** Index every record; returns the length of a torn tail after the committed end (0 if none). */
-  #scan(size: number, head: Head): number {
+  /**
+   * Index every record from `this.#end` on; returns the length of a torn tail after the
+   * committed end (0 if none). `live` (a read-only refresh beside a writer): after the committed
+   * end, a record that is incomplete or does not check may be one the writer is writing right
+   * now, so the scan stops before it, neither reporting nor indexing it; the next refresh looks
+   * again. Committed bytes are checked the same either way.
+   */
+  #scan(size: number, head: Head, live = false): number {
     const header = Buffer.alloc(HEADER);
-    let offset = DATA_START;
+    let offset = this.#end;
     this.#checkAgainstHead(offset, head);
     while (offset < size) {
       const committed = offset < head.end;
+      if (live && !committed && !this.#completeRecordAt(offset, size)) return 0;
       if (size - offset < HEADER) {
         if (committed)
           throw new LogIntegrityError(
@@ -381,6 +394,18 @@ export class ReceiptLog {
       this.#checkAgainstHead(offset, head);
     }
     return 0;
+  }
+
+  /** Whether a whole record that passes its checksum starts at `offset` (for live scans). */
+  #completeRecordAt(offset: number, size: number): boolean {
+    if (size - offset < HEADER) return false;
+    const header = Buffer.alloc(HEADER);
+    readSync(this.#fd, header, 0, HEADER, offset);
+    const length = header.readUInt32BE(0);
+    if (length < PREV || offset + HEADER + length > size) return false;
+    const payload = Buffer.alloc(length);
+    readSync(this.#fd, payload, 0, length, offset + HEADER);
+    return crc32(payload) === header.readUInt32BE(4);
   }
 
   /** At the committed end, the records read must be the ones the head commits. */
@@ -526,6 +551,105 @@ export class ReceiptLog {
   /** Receipt ids in append order. */
   ids(): readonly string[] {
     return this.#order;
+  }
+
+  /**
+   * Read-only: take in the records a writer appended since this log was opened (or last
+   * refreshed), so that a reader beside a daemon sees its receipts. Re-reads the head; the bytes
+   * it newly commits are checked as on open (damage → LogIntegrityError), and complete records
+   * after it are taken when they check and chain (one the writer is still writing is left for
+   * the next refresh). A log that shrank or whose head went backwards was replaced or cut:
+   * LogIntegrityError. A writer's log knows every record already: a no-op. Returns how many
+   * records were added.
+   */
+  refresh(): number {
+    if (!this.readOnly || this.#closed) return 0;
+    const before = this.#count;
+    if (this.#fd < 0) {
+      const fd = openExisting(this.path, constants.O_RDONLY);
+      if (fd === undefined) return 0;
+      this.#fd = fd;
+      try {
+        this.#open();
+      } catch (err) {
+        this.#fd = -1;
+        closeSync(fd);
+        throw err;
+      }
+      return this.#count - before;
+    }
+    // The head before the size, as on open: the writer extends the file before moving the head.
+    const header = Buffer.alloc(DATA_START);
+    readSync(this.#fd, header, 0, DATA_START, 0);
+    const size = fstatSync(this.#fd).size;
+    const head = this.#newestHead(header);
+    if (head.seq < this.#headSeq || head.end < this.#committedEnd) {
+      throw new LogIntegrityError(
+        this.path,
+        head.at,
+        `its head went back (sequence ${head.seq} < ${this.#headSeq}, or end ${head.end} < ${this.#committedEnd}): the log was replaced or rewritten while open`,
+      );
+    }
+    if (size < Math.max(head.end, this.#end)) {
+      throw new LogIntegrityError(
+        this.path,
+        size,
+        `was cut while open: it ends before byte ${Math.max(head.end, this.#end)}, which was already read or committed`,
+      );
+    }
+    this.#headSeq = head.seq;
+    this.#committedEnd = head.end;
+    // Records already read past the head's end were checked then: when the head has not moved
+    // past them, it commits nothing new to check (end 0: no byte counts as committed).
+    this.#scan(size, head.end > this.#end ? head : { ...head, end: 0 }, true);
+    return this.#count - before;
+  }
+
+  /** Where the log starts: before its first record. */
+  static readonly START: LogPosition = { ordinal: 0, offset: DATA_START };
+
+  /**
+   * Visit the body (canonical receipt bytes) of every record from `at` to the last one this log
+   * holds, in log order, reading the file in large sequential chunks; records still queued are
+   * written first. Returns the position after the last record visited. For indexes built beside
+   * the log (receipt-index.ts): a body is only valid during its visit.
+   */
+  scanBodies(at: LogPosition, visit: (id: string, body: Uint8Array) => void): LogPosition {
+    if (this.#pending.length > 0 && !this.#closed) this.#writePending();
+    let ordinal = at.ordinal;
+    let offset = at.offset;
+    const end = this.#end;
+    let chunk: Buffer = Buffer.allocUnsafe(0);
+    let chunkAt = 0; // file offset of chunk[0]
+    while (offset < end && ordinal < this.#count) {
+      if (offset + HEADER > chunkAt + chunk.length) {
+        chunk = this.#readChunk(offset, end, HEADER, chunk);
+        chunkAt = offset;
+      }
+      const length = chunk.readUInt32BE(offset - chunkAt);
+      if (offset + HEADER + length > chunkAt + chunk.length) {
+        chunk = this.#readChunk(offset, end, HEADER + length, chunk);
+        chunkAt = offset;
+      }
+      const start = offset - chunkAt + HEADER;
+      visit(this.#order[ordinal]!, chunk.subarray(start + PREV, start + length));
+      ordinal++;
+      offset += HEADER + length;
+    }
+    return { ordinal, offset };
+  }
+
+  /** At least `need` bytes of the file from `offset` (up to `end`), in a chunk of 1 MiB or more. */
+  #readChunk(offset: number, end: number, need: number, old: Buffer): Buffer {
+    const want = Math.min(Math.max(need, 1 << 20), end - offset);
+    const chunk = old.length >= want ? old : Buffer.allocUnsafe(Math.max(want, 1 << 20));
+    let got = 0;
+    while (got < want) {
+      const n = readSync(this.#fd, chunk, got, want - got, offset + got);
+      if (n === 0) throw new LogIntegrityError(this.path, offset + got, 'ends before a record it indexed');
+      got += n;
+    }
+    return chunk.subarray(0, want);
   }
 
   /** Write queued records, fdatasync (unless sync is 'never') and move the head to them. */

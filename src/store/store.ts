@@ -25,6 +25,7 @@ import type { Receipt } from '../runtime/receipt.js';
 import type { RecordStore } from '../runtime/record-store.js';
 import { BlobStore } from './blobs.js';
 import { StoreReadOnlyError } from './errors.js';
+import { ReceiptIndex, type ReceiptPage, type ReceiptQuery } from './receipt-index.js';
 import { ReceiptLog, type ReceiptLogOptions } from './receipt-log.js';
 
 export interface StoreOptions extends ReceiptLogOptions {
@@ -39,6 +40,7 @@ export class Store implements RecordStore {
   readonly #payloadDir: string;
   readonly #payloadLinks = new Set<string>();
   readonly readOnly: boolean;
+  #receiptIndex: ReceiptIndex | undefined;
 
   constructor(dir: string, options: StoreOptions = {}) {
     this.dir = dir;
@@ -117,8 +119,29 @@ export class Store implements RecordStore {
     this.receipts.append(receipt, body);
   }
 
+  /**
+   * A read-only store opened beside a writer learns of the writer's receipts on lookup: an id
+   * it does not know yet sends it to read what the log gained since (receipt-log.ts `refresh`).
+   */
   getReceipt(id: string): Receipt {
+    if (this.readOnly && !this.receipts.has(id)) this.receipts.refresh();
     return this.receipts.get(id);
+  }
+
+  /**
+   * One page of receipts filtered by build, actor, status, backend and start time, newest or
+   * oldest first (receipt-index.ts). The index is built on the first call and kept up to date
+   * with appends, this process's or, for a read-only store, the writer's.
+   */
+  listReceipts(query: ReceiptQuery = {}): ReceiptPage {
+    this.#receiptIndex ??= new ReceiptIndex(this.receipts);
+    return this.#receiptIndex.query(query);
+  }
+
+  /** The receipt index (built on first use), for its size and memory figures. */
+  get receiptIndex(): ReceiptIndex {
+    this.#receiptIndex ??= new ReceiptIndex(this.receipts);
+    return this.#receiptIndex;
   }
 
   close(): void {

@@ -1,0 +1,302 @@
+/**
+ * The receipt index: list receipts by build, actor, status, backend and start time, newest or
+ * oldest first, a page at a time (issue #11: "receipts: get, list and filter by build / actor /
+ * status / time").
+ *
+ * The log (receipt-log.ts) is append-only and can be large, so the index keeps only small
+ * columns per receipt, by log position (ordinal): start time (ms, float64), status and backend
+ * (interned, uint16), build id and actor (interned, uint32; 0 = no actor). That is 20 bytes a
+ * receipt, plus the interned strings once each (a long-lived store sees few builds and actors);
+ * the id and the record's offset are the log's own (`ids()`, `get`). The columns are built by
+ * one sequential pass over the log's records the first time a query runs (so commands that
+ * never list — `run`, `receipt show` — do not pay for it), and each later query first takes in
+ * what was appended since: the writer's own appends, or, for a read-only open beside a writer
+ * (the CLI beside a daemon), what `ReceiptLog.refresh` finds the writer added.
+ *
+ * A query scans the columns from its cursor in log order, comparing integers: no per-receipt
+ * allocation, about a nanosecond or two a receipt, so even a filter that matches nothing in
+ * millions of receipts stays in the milliseconds. Order is the log's (append order: "newest" is
+ * the most recently sealed); the time range filters on `startedAt` (since inclusive, until
+ * exclusive).
+ *
+ * Cursors are opaque to clients: the position to continue from, the order, and a digest of the
+ * filters, so that a cursor is refused with any other query rather than silently paging through
+ * a different result. Pages are stable under appends: newest-first paging continues below where
+ * it was; oldest-first paging reaches receipts appended meanwhile.
+ */
+
+import { decodeCanonical, sha256Hex } from '../runtime/canonical.js';
+import { ValidationError } from '../runtime/errors.js';
+import type { Receipt } from '../runtime/receipt.js';
+import { describeUntrusted } from '../runtime/untrusted.js';
+import { type LogPosition, ReceiptLog } from './receipt-log.js';
+
+export const DEFAULT_LIST_LIMIT = 100;
+export const MAX_LIST_LIMIT = 1000;
+export const RECEIPT_ORDERS = ['newest', 'oldest'] as const;
+export type ReceiptOrder = (typeof RECEIPT_ORDERS)[number];
+
+export interface ReceiptQuery {
+  /** Build id (exact). */
+  readonly build?: string;
+  /** Actor id as sealed in the receipt (exact). */
+  readonly actor?: string;
+  readonly status?: string;
+  readonly backend?: string;
+  /** Receipts that started at or after this time (ISO 8601). */
+  readonly since?: string;
+  /** Receipts that started before this time (ISO 8601). */
+  readonly until?: string;
+  /** Page size: 1..1000, default 100. */
+  readonly limit?: number;
+  /** The `next` of the previous page of the same query. */
+  readonly cursor?: string;
+  /** 'newest' (default: last appended first) or 'oldest'. */
+  readonly order?: ReceiptOrder;
+}
+
+export interface ReceiptPage {
+  readonly receipts: readonly Receipt[];
+  /** The cursor of the next page, or null when this page holds the last match. */
+  readonly next: string | null;
+}
+
+/** Strings to small integers and back; 0 is reserved for "absent". */
+class Interner {
+  readonly #ids = new Map<string, number>();
+  readonly #names: string[] = [''];
+
+  id(name: string): number {
+    let id = this.#ids.get(name);
+    if (id === undefined) {
+      id = this.#names.length;
+      this.#names.push(name);
+      this.#ids.set(name, id);
+    }
+    return id;
+  }
+
+  /** The id of a name seen before, else -1 (a filter on a name never seen matches nothing). */
+  find(name: string): number {
+    return this.#ids.get(name) ?? -1;
+  }
+
+  get size(): number {
+    return this.#names.length;
+  }
+
+  /** Approximate bytes held (the strings and the map entries). */
+  get bytes(): number {
+    let n = 0;
+    for (const s of this.#names) n += 2 * s.length + 64;
+    return n;
+  }
+}
+
+/** The fields of a receipt body the index keeps; what msgpack decoding gives for them. */
+interface IndexedFields {
+  readonly startedAt?: unknown;
+  readonly status?: unknown;
+  readonly backend?: unknown;
+  readonly buildId?: unknown;
+  readonly actor?: unknown;
+}
+
+const ISO_8601 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})$/;
+
+/** ISO 8601 date-time (with a zone) to ms, or a ValidationError naming the parameter. */
+export function parseTime(value: string, path: string): number {
+  const ms = ISO_8601.test(value) ? Date.parse(value) : Number.NaN;
+  if (Number.isNaN(ms)) {
+    throw new ValidationError(
+      'type',
+      path,
+      'an ISO 8601 date-time with a zone (2026-12-05T07:00:00Z)',
+      describeUntrusted(value),
+    );
+  }
+  return ms;
+}
+
+interface Cursor {
+  readonly at: number;
+  readonly order: ReceiptOrder;
+  readonly filters: string;
+}
+
+const CURSOR_VERSION = 'c1';
+
+function encodeCursor(c: Cursor): string {
+  return Buffer.from(`${CURSOR_VERSION}.${c.order}.${c.at}.${c.filters}`).toString('base64url');
+}
+
+function decodeCursor(text: string): Cursor {
+  const bad = () =>
+    new ValidationError('type', 'cursor', 'the `next` cursor of a previous page', describeUntrusted(text));
+  if (typeof text !== 'string' || text.length > 200 || !/^[A-Za-z0-9_-]+$/.test(text)) throw bad();
+  const [version, order, at, filters, extra] = Buffer.from(text, 'base64url').toString('latin1').split('.');
+  const position = Number(at);
+  if (
+    version !== CURSOR_VERSION ||
+    !RECEIPT_ORDERS.includes(order as ReceiptOrder) ||
+    !/^\d{1,15}$/.test(at ?? '') ||
+    !Number.isSafeInteger(position) ||
+    !/^[0-9a-f]{16}$/.test(filters ?? '') ||
+    extra !== undefined
+  ) {
+    throw bad();
+  }
+  return { at: position, order: order as ReceiptOrder, filters: filters! };
+}
+
+/** The filters a cursor belongs to, as a short digest (order included: a cursor runs one way). */
+function filtersDigest(q: ReceiptQuery, order: ReceiptOrder): string {
+  const key = JSON.stringify([q.build, q.actor, q.status, q.backend, q.since, q.until, order]);
+  return sha256Hex(key).slice(0, 16);
+}
+
+const INITIAL_CAPACITY = 1024;
+
+export class ReceiptIndex {
+  readonly #log: ReceiptLog;
+  #position: LogPosition = ReceiptLog.START;
+  #count = 0;
+  #capacity = 0;
+  #startedMs = new Float64Array(0);
+  #status = new Uint16Array(0);
+  #backend = new Uint16Array(0);
+  #build = new Uint32Array(0);
+  #actor = new Uint32Array(0);
+  readonly #statuses = new Interner();
+  readonly #backends = new Interner();
+  readonly #builds = new Interner();
+  readonly #actors = new Interner();
+
+  constructor(log: ReceiptLog) {
+    this.#log = log;
+  }
+
+  /** Receipts indexed so far (after `catchUp`, every receipt in the log). */
+  get size(): number {
+    return this.#count;
+  }
+
+  /** Bytes the index holds: its columns (allocated capacity) and interned strings. */
+  get bytes(): number {
+    const columns = this.#capacity * (8 + 2 + 2 + 4 + 4);
+    return columns + this.#statuses.bytes + this.#backends.bytes + this.#builds.bytes + this.#actors.bytes;
+  }
+
+  /** Take in every receipt appended since the last call (the writer's, or another process's). */
+  catchUp(): void {
+    this.#log.refresh();
+    if (this.#position.ordinal >= this.#log.ids().length) return;
+    this.#position = this.#log.scanBodies(this.#position, (_id, body) => this.#add(body));
+  }
+
+  #add(body: Uint8Array): void {
+    const f = decodeCanonical<IndexedFields>(body);
+    const i = this.#count;
+    if (i === this.#capacity) this.#grow();
+    this.#startedMs[i] = typeof f.startedAt === 'string' ? Date.parse(f.startedAt) : Number.NaN;
+    this.#status[i] = this.#statuses.id(String(f.status));
+    this.#backend[i] = this.#backends.id(String(f.backend));
+    this.#build[i] = this.#builds.id(String(f.buildId));
+    this.#actor[i] = typeof f.actor === 'string' ? this.#actors.id(f.actor) : 0;
+    if (this.#statuses.size > 0xffff || this.#backends.size > 0xffff) {
+      // Never in a log this runtime wrote (two statuses, four backends): refuse rather than wrap.
+      throw new ValidationError('size', 'receipt log', 'at most 65535 statuses or backends', 'more');
+    }
+    this.#count = i + 1;
+  }
+
+  #grow(): void {
+    const capacity = Math.max(INITIAL_CAPACITY, this.#capacity * 2);
+    const grown = <T extends Float64Array | Uint16Array | Uint32Array>(old: T, make: (n: number) => T): T => {
+      const next = make(capacity);
+      next.set(old as never);
+      return next;
+    };
+    this.#startedMs = grown(this.#startedMs, (n) => new Float64Array(n));
+    this.#status = grown(this.#status, (n) => new Uint16Array(n));
+    this.#backend = grown(this.#backend, (n) => new Uint16Array(n));
+    this.#build = grown(this.#build, (n) => new Uint32Array(n));
+    this.#actor = grown(this.#actor, (n) => new Uint32Array(n));
+    this.#capacity = capacity;
+  }
+
+  /**
+   * One page of the receipts that match `q`, with the cursor of the next. Bad parameters (a
+   * limit out of range, a time that is not ISO 8601, a cursor of another query) are
+   * ValidationErrors naming the parameter.
+   */
+  query(q: ReceiptQuery = {}): ReceiptPage {
+    const order = q.order ?? 'newest';
+    if (!RECEIPT_ORDERS.includes(order)) {
+      throw new ValidationError('type', 'order', RECEIPT_ORDERS.join(' | '), describeUntrusted(order));
+    }
+    const limit = q.limit ?? DEFAULT_LIST_LIMIT;
+    if (!Number.isSafeInteger(limit) || limit < 1 || limit > MAX_LIST_LIMIT) {
+      throw new ValidationError(
+        'range',
+        'limit',
+        `an integer in [1, ${MAX_LIST_LIMIT}]`,
+        describeUntrusted(limit),
+      );
+    }
+    const timed = q.since !== undefined || q.until !== undefined;
+    const since = q.since === undefined ? Number.NEGATIVE_INFINITY : parseTime(q.since, 'since');
+    const until = q.until === undefined ? Number.POSITIVE_INFINITY : parseTime(q.until, 'until');
+    const filters = filtersDigest(q, order);
+    const cursor = q.cursor === undefined ? undefined : decodeCursor(q.cursor);
+    if (cursor && (cursor.order !== order || cursor.filters !== filters)) {
+      throw new ValidationError(
+        'type',
+        'cursor',
+        'the `next` cursor of a previous page of this same query (same filters and order)',
+        'a cursor of another query',
+      );
+    }
+
+    this.catchUp();
+    // A name never indexed matches nothing; -1 is no interned id.
+    const build = q.build === undefined ? 0 : this.#builds.find(q.build);
+    const actor = q.actor === undefined ? 0 : this.#actors.find(q.actor);
+    const status = q.status === undefined ? 0 : this.#statuses.find(q.status);
+    const backend = q.backend === undefined ? 0 : this.#backends.find(q.backend);
+    const n = this.#count;
+    const step = order === 'newest' ? -1 : 1;
+    let at = cursor ? cursor.at : order === 'newest' ? n - 1 : 0;
+    if (cursor && cursor.at >= n) at = order === 'newest' ? n - 1 : n; // a cursor past the end: nothing new
+    const matches: number[] = [];
+    let next: number | null = null;
+    if (build >= 0 && actor >= 0 && status >= 0 && backend >= 0) {
+      const startedMs = this.#startedMs;
+      const statusCol = this.#status;
+      const backendCol = this.#backend;
+      const buildCol = this.#build;
+      const actorCol = this.#actor;
+      for (; at >= 0 && at < n; at += step) {
+        if (build !== 0 && buildCol[at] !== build) continue;
+        if (actor !== 0 && actorCol[at] !== actor) continue;
+        if (status !== 0 && statusCol[at] !== status) continue;
+        if (backend !== 0 && backendCol[at] !== backend) continue;
+        if (timed) {
+          const t = startedMs[at]!;
+          if (!(t >= since && t < until)) continue; // NaN (an unreadable time) never matches a range
+        }
+        // One match past the page: the next page starts there, and null means there is none.
+        if (matches.length === limit) {
+          next = at;
+          break;
+        }
+        matches.push(at);
+      }
+    }
+    const ids = this.#log.ids();
+    return {
+      receipts: matches.map((i) => this.#log.get(ids[i]!)),
+      next: next === null ? null : encodeCursor({ at: next, order, filters }),
+    };
+  }
+}
