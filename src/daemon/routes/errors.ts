@@ -21,6 +21,13 @@ export const errorRoutes: RoutePlugin = (app, ctx) => {
     return reply.code(answer.status).headers(answer.headers).send(answer.body);
   });
 
+  // An answer sent before the request's body was read (a 413, a 415, a refusal before parsing)
+  // closes the connection: otherwise Node would keep reading the rest of the body to reuse the
+  // connection, and a client could make the daemon swallow a 1 GiB upload it already refused.
+  app.addHook('onSend', async (req, reply) => {
+    if (!req.raw.complete) reply.header('connection', 'close');
+  });
+
   app.setNotFoundHandler((req, reply) => {
     // The URL is the client's text: echoed bounded, never used as a metric label.
     return reply.code(404).send({
