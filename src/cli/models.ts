@@ -6,6 +6,10 @@
  *   thunderpac run --model NAME[@VERSION] --input FILE.json|- [--json] [--store DIR]
  *                  [--timeout-ms N] [--models-dir DIR]
  *
+ * With `--socket PATH` (or $THUNDERPAC_SOCKET) `models list` and `run --model` go through the
+ * daemon (client-models.ts); `models verify` always checks the local files (the daemon has no
+ * verify route).
+ *
  * `models verify` exits 1 when any model fails its checksums or has a stale or failing
  * VAL_REPORT.json. `run --model` reads tensors as JSON `{name: {dtype, shape, data}}` (or a
  * sample_io.json, whose `inputs` it uses) and prints outputs and the receipt like every run.
@@ -19,7 +23,10 @@ import { reportProblems } from '../backends/onnx/equivalence.js';
 import { defaultModelDir, type ModelEntry, ModelRegistry, REPORT_FILE } from '../backends/onnx/registry.js';
 import { tensorsFromJson, tensorsToJson } from '../backends/onnx/tensors-json.js';
 import { asThunderpacError } from '../runtime/errors.js';
+import type { Tensor } from '../runtime/types.js';
 import { Thunderpac } from '../thunderpac.js';
+import { clientSocket, refuseLocalFlags, withDaemon } from './client.js';
+import { listModelsThroughDaemon, runModelThroughDaemon } from './client-models.js';
 import { parseIntFlag, printOutput, printReceipt, readInput, storeDir, UsageError } from './io.js';
 import { parseJsonFile } from './json.js';
 import { existingDirectory } from './paths.js';
@@ -84,10 +91,27 @@ export async function modelsCommand(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
-    options: { json: { type: 'boolean', default: false }, 'models-dir': { type: 'string' } },
+    options: {
+      json: { type: 'boolean', default: false },
+      'models-dir': { type: 'string' },
+      socket: { type: 'string' },
+    },
   });
   const [action, filter, ...extra] = positionals;
   if (extra.length > 0) throw new UsageError(`unexpected arguments: ${extra.join(' ')}`);
+  if (action === 'verify' && values.socket !== undefined) {
+    throw new UsageError(
+      'models verify checks the files in --models-dir here; the daemon has no verify route (drop --socket)',
+    );
+  }
+  const socket = action === 'list' ? clientSocket(values.socket) : undefined;
+  if (socket !== undefined) {
+    refuseLocalFlags(values, ['models-dir']);
+    if (filter) throw new UsageError('models list takes no model name');
+    const rows = await withDaemon(socket, listModelsThroughDaemon);
+    printRows(rows, values.json, false);
+    return 0;
+  }
   const reg = new ModelRegistry({ dir: modelDir(values['models-dir']) });
   switch (action) {
     case 'list':
@@ -95,20 +119,26 @@ export async function modelsCommand(argv: string[]): Promise<number> {
       if (action === 'list' && filter) throw new UsageError('models list takes no model name');
       const entries = filter ? [reg.resolve(filter)] : reg.list();
       const rows = entries.map((e) => status(reg, e));
-      if (values.json) write(rows);
-      else {
-        for (const r of rows) {
-          process.stdout.write(
-            `${r.model.padEnd(16)} ${(r.digest ?? '-').padEnd(64)} checksum ${r.checksum.padEnd(9)} report ${r.report}\n`,
-          );
-          if (action === 'verify') for (const p of r.problems) process.stdout.write(`  ${p}\n`);
-        }
-      }
+      printRows(rows, values.json, action === 'verify');
       if (action === 'list') return 0;
       return rows.every((r) => r.checksum === 'ok' && r.report === 'PASS') ? 0 : 1;
     }
     default:
       throw new UsageError(`unknown models action '${action ?? ''}' (list, verify)`);
+  }
+}
+
+/** `models list|verify` rows, as JSON or one line each (verify adds the problems). */
+function printRows(rows: readonly ModelStatus[], json: boolean, problems: boolean): void {
+  if (json) {
+    write(rows);
+    return;
+  }
+  for (const r of rows) {
+    process.stdout.write(
+      `${r.model.padEnd(16)} ${(r.digest ?? '-').padEnd(64)} checksum ${r.checksum.padEnd(9)} report ${r.report}\n`,
+    );
+    if (problems) for (const p of r.problems) process.stdout.write(`  ${p}\n`);
   }
 }
 
@@ -123,20 +153,23 @@ export async function runModelCommand(argv: string[]): Promise<number> {
       json: { type: 'boolean', default: false },
       store: { type: 'string' },
       'models-dir': { type: 'string' },
+      socket: { type: 'string' },
     },
   });
   if (positionals.length > 0) throw new UsageError('run --model takes no program file');
   if (!values.model) throw new UsageError('run needs --model NAME[@VERSION]');
   if (!values.input) throw new UsageError('run --model needs --input FILE.json (or - for stdin)');
+  const socket = clientSocket(values.socket);
+  if (socket !== undefined) {
+    // The daemon's model registry, store and limits apply; the infer route takes no timeout.
+    refuseLocalFlags(values, ['store', 'models-dir', 'timeout-ms']);
+    const tensors = readTensors(values.input);
+    return withDaemon(socket, (client) => runModelThroughDaemon(client, values.model!, tensors, values.json));
+  }
   const timeoutMs = parseIntFlag('timeout-ms', values['timeout-ms']);
   const reg = new ModelRegistry({ dir: modelDir(values['models-dir']) });
   const model = reg.get(values.model);
-  const json = parseJsonFile(readInput(values.input).toString('utf8'), values.input, '--input');
-  const body = json as { inputs?: unknown };
-  const tensors = tensorsFromJson(
-    typeof body === 'object' && body !== null && 'inputs' in body ? body.inputs : json,
-    'input.tensors',
-  );
+  const tensors = readTensors(values.input);
   const tp = await Thunderpac.open({ store: storeDir(values.store) });
   try {
     const build = await reg.buildOf(model);
@@ -167,4 +200,14 @@ export async function runModelCommand(argv: string[]): Promise<number> {
   } finally {
     await tp.close();
   }
+}
+
+/** `--input FILE.json`: tensors `{name: {dtype, shape, data}}`, or a sample_io.json's `inputs`. */
+function readTensors(input: string): Record<string, Tensor> {
+  const json = parseJsonFile(readInput(input).toString('utf8'), input, '--input');
+  const body = json as { inputs?: unknown };
+  return tensorsFromJson(
+    typeof body === 'object' && body !== null && 'inputs' in body ? body.inputs : json,
+    'input.tensors',
+  );
 }
