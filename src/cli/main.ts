@@ -20,6 +20,7 @@ import { parseArgs } from 'node:util';
 import { daemonCommand } from '../daemon/main.js';
 import { ThunderpacError } from '../runtime/errors.js';
 import { Thunderpac } from '../thunderpac.js';
+import { DaemonClientError } from './client.js';
 import {
   outputJson,
   parseIntFlag,
@@ -199,6 +200,11 @@ function reportError(err: unknown): number {
   if (err instanceof UsageError || (err as { code?: string } | null)?.code?.startsWith?.('ERR_PARSE_ARGS')) {
     process.stderr.write(`thunderpac: ${(err as Error).message}\n${USAGE}\n`);
     return 2;
+  }
+  if (err instanceof DaemonClientError) {
+    // Client mode: the daemon refused (2), was not there (2), was busy (75) or failed (70).
+    process.stderr.write(`thunderpac: ${err.message}\n`);
+    return err.exitCode;
   }
   if (err instanceof CliPathError || err instanceof CliJsonError) {
     process.stderr.write(`thunderpac: ${err.message}\n`);
