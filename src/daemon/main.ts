@@ -26,6 +26,11 @@ function fail(message: string, code: number): number {
 }
 
 export async function daemonCommand(argv: string[]): Promise<number> {
+  // Listen for the signals before starting: a SIGTERM during start stops the daemon once up.
+  const signal = new Promise<string>((resolve) => {
+    process.once('SIGTERM', () => resolve('SIGTERM'));
+    process.once('SIGINT', () => resolve('SIGINT'));
+  });
   let daemon: Awaited<ReturnType<typeof startDaemon>>;
   try {
     const { values, positionals } = parseArgs({
@@ -70,11 +75,7 @@ export async function daemonCommand(argv: string[]): Promise<number> {
     const what = err instanceof ThunderpacError ? `${err.code}: ${err.message}` : (err as Error).message;
     return fail(`cannot start: ${what}`, EXIT_SOFTWARE);
   }
-  const signal = await new Promise<string>((resolve) => {
-    process.once('SIGTERM', () => resolve('SIGTERM'));
-    process.once('SIGINT', () => resolve('SIGINT'));
-  });
-  daemon.app.log.info({ signal }, 'signal received');
+  daemon.app.log.info({ signal: await signal }, 'signal received');
   try {
     await daemon.stop();
   } catch (err) {
