@@ -435,19 +435,18 @@ export class Executor {
         status: failed ? 'failed' : 'completed',
         error: attempt.error ? attempt.error.toReceiptError() : null,
         parents,
+        // Always in the literal (undefined when unattributed: left out of the encoding and of
+        // the receipt object), so that every body has one shape and no copy is made.
+        actor: attribution?.actor,
+        requestId: attribution?.requestId,
       };
-      // Attributed (the daemon): the same body with who asked; unattributed bodies keep one shape.
-      const sealedBody: ReceiptBody =
-        attribution === undefined
-          ? body
-          : { ...body, actor: attribution.actor, requestId: attribution.requestId };
       let receipt: Receipt;
       if (keep) {
-        const sealed = sealReceiptEncoded(sealedBody);
+        const sealed = sealReceiptEncoded(body);
         receipt = sealed.receipt;
         keep.appendReceipt(receipt, sealed.body);
       } else {
-        receipt = sealReceiptInPlace(sealedBody); // no store: the encoding is hashed in place, never copied
+        receipt = sealReceiptInPlace(body); // no store: the encoding is hashed in place, never copied
       }
 
       if (attempt.error) {
