@@ -6,12 +6,17 @@
  * the one attachment that has such a map (several: a usage error naming them), else the
  * pre-attachment-directory location <root>/maps/<name>.
  * Per-CPU maps take and return one value per possible CPU.
+ *
+ * With `--socket PATH` (or $THUNDERPAC_SOCKET) a bare name goes through the daemon's
+ * per-attachment map routes (client-xdp.ts), found by the same rules.
  */
 import { isAbsolute, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { toJson } from '../backends/ebpf/codec.js';
 import { BpfMap, type UpdateMode } from '../backends/ebpf/map.js';
 import { attachmentMapPath, findAttachmentMaps } from '../backends/ebpf/xdp.js';
+import { clientSocket, refuseLocalFlags, withDaemon } from './client.js';
+import { mapThroughDaemon } from './client-xdp.js';
 import { UsageError } from './io.js';
 import { jsonDepth, MAX_JSON_DEPTH } from './json.js';
 import { bpffsRoot } from './xdp.js';
@@ -28,10 +33,30 @@ export async function mapCommand(argv: string[]): Promise<number> {
       batch: { type: 'boolean', default: false },
       dev: { type: 'string' },
       netns: { type: 'string' },
+      socket: { type: 'string' },
     },
   });
   const [action, where, keyText, valueText] = positionals;
   if (!where) throw new UsageError(`map ${action ?? ''} needs a pinned map path or name`);
+  const socket = clientSocket(values.socket);
+  if (socket !== undefined) {
+    refuseLocalFlags(values, ['root']);
+    if (isAbsolute(where)) {
+      throw new UsageError(
+        'through the daemon a map is named by its attachment: give its name (and --dev), not a path',
+      );
+    }
+    const mode = values.mode ?? 'any';
+    if (action === 'update' && !UPDATE_MODES.includes(mode as UpdateMode)) {
+      throw new UsageError(`--mode must be any, noexist or exist`);
+    }
+    const value = () => parseJson(valueText, 'value');
+    if (action === 'update' || action === 'lookup' || action === 'delete') parseJson(keyText, 'key');
+    if (action === 'update') value();
+    return withDaemon(socket, (client) =>
+      mapThroughDaemon(client, action, where, keyText, value, { ...values, mode }),
+    );
+  }
   const path = isAbsolute(where) ? where : mapPathByName(bpffsRoot(values.root), where, values);
   const raw = BpfMap.openPinned(path);
   const map = raw.typed();

@@ -5,6 +5,9 @@
  * command); --pin makes a pinned bpf link. Either way the attachment gets its own pin
  * directory under the bpffs root, <root>/attachments/<netns>/<dev>/, with the object's maps at
  * maps/<map>, so `thunderpac map NAME --dev DEV [--netns NS]` reaches each copy's maps.
+ *
+ * With `--socket PATH` (or $THUNDERPAC_SOCKET) attach, detach and status go through the
+ * daemon (client-xdp.ts); clean and test-run have no daemon route and always run here.
  */
 import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -13,6 +16,8 @@ import { BpfObject } from '../backends/ebpf/object.js';
 import type { XdpMode } from '../backends/ebpf/link.js';
 import { xdpQuery } from '../backends/ebpf/link.js';
 import { DEFAULT_BPFFS_ROOT, XdpManager } from '../backends/ebpf/xdp.js';
+import { clientSocket, refuseLocalFlags, withDaemon } from './client.js';
+import { attachThroughDaemon, detachThroughDaemon, statusThroughDaemon } from './client-xdp.js';
 import { parseIntFlag, UsageError } from './io.js';
 import { readPcap } from './pcap.js';
 
@@ -43,9 +48,18 @@ export async function xdpCommand(argv: string[]): Promise<number> {
       pcap: { type: 'string' },
       repeat: { type: 'string' },
       json: { type: 'boolean', default: false },
+      socket: { type: 'string' },
     },
   });
   const [action, ...rest] = positionals;
+  const socket =
+    action === 'attach' || action === 'detach' || action === 'status'
+      ? clientSocket(values.socket)
+      : undefined;
+  if (socket !== undefined) return xdpThroughDaemon(socket, action!, rest, values);
+  if (values.socket !== undefined) {
+    throw new UsageError(`xdp ${action ?? ''} has no daemon route and runs here; drop --socket`);
+  }
   const manager = new XdpManager({ root: bpffsRoot(values.root) });
   const target = () => {
     if (!values.dev) throw new UsageError(`xdp ${action} needs --dev IFACE`);
@@ -130,6 +144,50 @@ export async function xdpCommand(argv: string[]): Promise<number> {
       return testRun(rest, values);
     default:
       throw new UsageError(`unknown xdp action '${action ?? ''}' (attach, detach, status, clean, test-run)`);
+  }
+}
+
+/** attach / detach / status through the daemon, with the in-process checks of the flags. */
+function xdpThroughDaemon(
+  socket: string,
+  action: string,
+  rest: string[],
+  values: {
+    prog?: string | undefined;
+    dev?: string | undefined;
+    netns?: string | undefined;
+    mode?: string | undefined;
+    replace: boolean;
+    force: boolean;
+    root?: string | undefined;
+    json: boolean;
+  },
+): Promise<number> {
+  refuseLocalFlags(values, ['root']);
+  const dev = () => {
+    if (!values.dev) throw new UsageError(`xdp ${action} needs --dev IFACE`);
+    return values.dev;
+  };
+  switch (action) {
+    case 'attach': {
+      const [objectPath] = rest;
+      if (!objectPath || rest.length !== 1) throw new UsageError('xdp attach expects one BPF object file');
+      if (!values.prog) throw new UsageError('xdp attach needs --prog NAME');
+      const mode = values.mode ?? 'native';
+      if (!MODES.includes(mode as XdpMode))
+        throw new UsageError(`--mode must be native, skb, offload or best, got '${values.mode}'`);
+      const flags = { ...values, prog: values.prog, dev: dev(), mode };
+      return withDaemon(socket, (client) => attachThroughDaemon(client, objectPath, flags));
+    }
+    case 'detach': {
+      // The daemon detaches only its own attachments: there is nothing to force.
+      if (values.force)
+        throw new UsageError('--force has no meaning through the daemon (it detaches its own attachments)');
+      const flags = { ...values, dev: dev() };
+      return withDaemon(socket, (client) => detachThroughDaemon(client, flags));
+    }
+    default:
+      return withDaemon(socket, (client) => statusThroughDaemon(client, values));
   }
 }
 
