@@ -20,7 +20,8 @@ import { parseArgs } from 'node:util';
 import { daemonCommand } from '../daemon/main.js';
 import { ThunderpacError } from '../runtime/errors.js';
 import { Thunderpac } from '../thunderpac.js';
-import { DaemonClientError } from './client.js';
+import { clientSocket, DaemonClientError, refuseLocalFlags, withDaemon } from './client.js';
+import { kindOfProgram, runThroughDaemon } from './client-run.js';
 import {
   outputJson,
   parseIntFlag,
@@ -77,6 +78,7 @@ async function run(argv: string[]): Promise<number> {
       port: { type: 'string' },
       json: { type: 'boolean', default: false },
       store: { type: 'string' },
+      socket: { type: 'string' },
     },
   });
   if (positionals.length !== 1) throw new UsageError('run expects exactly one program file');
@@ -86,6 +88,23 @@ async function run(argv: string[]): Promise<number> {
   const timeoutMs = parseIntFlag('timeout-ms', values['timeout-ms']);
   const memoryMb = parseIntFlag('memory-mb', values['memory-mb']);
   const ingressPort = parseIntFlag('port', values.port);
+  const socket = clientSocket(values.socket);
+  if (socket !== undefined) {
+    refuseLocalFlags(values, ['store']);
+    const file = positionals[0]!;
+    kindOfProgram(file);
+    const input = readInput(values.input);
+    const request = {
+      file,
+      entry: values.export,
+      input,
+      timeoutMs,
+      memoryMb,
+      ingressPort,
+      json: values.json,
+    };
+    return withDaemon(socket, (client) => runThroughDaemon(client, request));
+  }
   const build = buildFromFile(positionals[0]!);
   const bytes = readInput(values.input);
   const tp = await Thunderpac.open({ store: storeDir(values.store) });
