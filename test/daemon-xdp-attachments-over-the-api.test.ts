@@ -9,14 +9,15 @@
  *   - the same build attached to a second interface has its own, separate maps;
  *   - bad requests are 4xx naming the field;
  *   - restarting the daemon re-adopts the attachment (listed, stats readable, still dropping)
- *     and cleans the record whose interface was deleted meanwhile;
+ *     and cleans the records whose interface was deleted, or whose program was detached,
+ *     while it was down;
  *   - detach removes the program and its pins.
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { xdpQuery } from '../src/backends/ebpf/link.js';
+import { BpfLink, xdpQuery } from '../src/backends/ebpf/link.js';
 import { XdpManager } from '../src/backends/ebpf/xdp.js';
 import { bpfObjectPath } from './helpers/bpf-fixtures.js';
 import { startTestDaemon, type TestDaemon, tempDirectory } from './helpers/daemon.js';
@@ -220,7 +221,7 @@ describe('XDP attachments over the daemon API', () => {
     expect((await api().request({ path: '/v1/xdp/attachments' })).body.attachments).toHaveLength(2);
   });
 
-  it('after a restart: re-adopts what is still attached, cleans the record whose interface is gone', async () => {
+  it('after a restart: re-adopts what is still attached, cleans what lost its interface or its program', async () => {
     const dummy = await api().request({
       method: 'POST',
       path: '/v1/xdp/attachments',
@@ -230,18 +231,42 @@ describe('XDP attachments over the daemon API', () => {
     expect(dummy.body.mode).toBe('skb'); // best: no offload, no driver XDP on a bridge
     onDummy = dummy.body.id;
     const dummyPins = dummy.body.pinDir as string;
+    const pinsOfA = (await api().request({ path: `/v1/xdp/attachments/${onA}` })).body.pinDir as string;
 
     expect((await api().stop()).code).toBe(0);
     daemon = undefined;
     // The daemon is gone; its attachments are not.
     expect(xdpQuery({ device: pair.devB, netns: pair.nsB }).progId).not.toBe(0);
+    // Meanwhile the bridge is deleted, and A's program is detached behind the daemon's back.
     ip('-n', pair.nsA, 'link', 'del', DUMMY);
+    const linkA = BpfLink.openPinned(join(pinsOfA, 'link'));
+    try {
+      linkA.detach();
+    } finally {
+      linkA.close();
+    }
+    expect(xdpQuery({ device: pair.devA, netns: pair.nsA }).progId).toBe(0);
 
     daemon = await start();
     const list = await api().request({ path: '/v1/xdp/attachments' });
-    expect(list.body.attachments.map((a: { id: string }) => a.id).sort()).toEqual([onA, onB].sort());
-    expect(existsSync(dummyPins)).toBe(false);
-    expectFieldError(await api().request({ path: `/v1/xdp/attachments/${onDummy}` }), 404, 'params.id');
+    expect(list.body.attachments.map((a: { id: string }) => a.id)).toEqual([onB]);
+    for (const [id, pins] of [
+      [onDummy, dummyPins],
+      [onA, pinsOfA],
+    ] as const) {
+      expect(existsSync(pins), pins).toBe(false);
+      expectFieldError(await api().request({ path: `/v1/xdp/attachments/${id}` }), 404, 'params.id');
+    }
+    const report = api()
+      .logs()
+      .find((line) => line.msg === 'xdp: attachments re-adopted');
+    expect(report).toMatchObject({ adopted: [onB], dropped: [] });
+    expect(report?.cleaned).toEqual(
+      expect.arrayContaining([
+        { id: onDummy, reason: 'the interface or namespace is gone' },
+        { id: onA, reason: 'the program is no longer attached' },
+      ]),
+    );
 
     const status = await api().request({ path: `/v1/xdp/attachments/${onB}` });
     expect(status.body).toMatchObject({ active: true, maps: ['blocked_ports', 'xdp_stats'] });
@@ -252,7 +277,7 @@ describe('XDP attachments over the daemon API', () => {
     expect(again.body.stats.dropped).toBe(2 * PACKETS);
   });
 
-  it('detach removes the program and its pins; the other attachment stays', async () => {
+  it('detach removes the program and its pins', async () => {
     const pinDir = (await api().request({ path: `/v1/xdp/attachments/${onB}` })).body.pinDir as string;
     const detach = await api().request({ method: 'DELETE', path: `/v1/xdp/attachments/${onB}` });
     expect(detach.status, detach.text).toBe(200);
@@ -263,8 +288,6 @@ describe('XDP attachments over the daemon API', () => {
     expectFieldError(await api().request({ path: `/v1/xdp/attachments/${onB}/stats` }), 404, 'params.id');
 
     const list = await api().request({ path: '/v1/xdp/attachments' });
-    expect(list.body.attachments).toEqual([expect.objectContaining({ id: onA, active: true })]);
-    expect((await api().request({ method: 'DELETE', path: `/v1/xdp/attachments/${onA}` })).status).toBe(200);
-    expect(xdpQuery({ device: pair.devA, netns: pair.nsA }).progId).toBe(0);
+    expect(list.body.attachments).toEqual([]);
   });
 });

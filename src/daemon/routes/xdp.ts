@@ -30,7 +30,7 @@ import { CodecError } from '../../backends/ebpf/errors.js';
 import type { BpfMap, UpdateMode } from '../../backends/ebpf/map.js';
 import type { Build } from '../../runtime/build.js';
 import { NotFoundError } from '../../runtime/errors.js';
-import type { Actor, DaemonContext, RoutePlugin } from '../context.js';
+import type { DaemonContext, RoutePlugin } from '../context.js';
 import { type RequestedMode, XdpAttachments, XdpRequestError } from '../xdp-attachments.js';
 import { ACTION_OF_STAT } from '../xdp-stats.js';
 
@@ -144,7 +144,7 @@ export const xdpRoutes: RoutePlugin = (app, ctx) => {
         iface: body.interface,
         ...(body.build === undefined ? {} : { buildId: body.build }),
       });
-      const { build, field } = buildOf(ctx, body, actor);
+      const { build, field, inline } = buildOf(ctx, body);
       const view = attachments.attach({
         build,
         program: body.program,
@@ -155,6 +155,8 @@ export const xdpRoutes: RoutePlugin = (app, ctx) => {
         actor: actor.id,
         objectField: field,
       });
+      // Stored like an upload (the caller owns it) once it proved to be an attachable object.
+      if (inline) ctx.builds.put(build, actor);
       req.log.info(
         { attachment: view.id, iface: view.interface, netns: view.netns, actor: actor.id },
         'xdp: attached',
@@ -321,8 +323,8 @@ export const xdpRoutes: RoutePlugin = (app, ctx) => {
   );
 };
 
-/** The build to attach: a stored one by id, or the inline object stored as a build first. */
-function buildOf(ctx: DaemonContext, body: AttachBody, actor: Actor): { build: Build; field: string } {
+/** The build to attach: a stored one by id, or one made of the inline object (stored once attached). */
+function buildOf(ctx: DaemonContext, body: AttachBody): { build: Build; field: string; inline: boolean } {
   if ((body.build === undefined) === (body.object === undefined)) {
     throw new XdpRequestError(
       400,
@@ -333,7 +335,7 @@ function buildOf(ctx: DaemonContext, body: AttachBody, actor: Actor): { build: B
   }
   if (body.build !== undefined) {
     try {
-      return { build: ctx.builds.get(body.build).build, field: 'body.build' };
+      return { build: ctx.builds.get(body.build).build, field: 'body.build', inline: false };
     } catch (err) {
       if (err instanceof NotFoundError) {
         throw new XdpRequestError(404, 'UNKNOWN_BUILD', `no build ${body.build}`, 'body.build');
@@ -345,9 +347,7 @@ function buildOf(ctx: DaemonContext, body: AttachBody, actor: Actor): { build: B
   const build = createBpfBuild(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength), {
     name: body.program,
   });
-  // Stored like an upload (the caller owns it), so every attachment names a build.
-  ctx.builds.put(build, actor);
-  return { build, field: 'body.object' };
+  return { build, field: 'body.object', inline: true };
 }
 
 function authorizeMap(
