@@ -15,6 +15,7 @@ import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { getNodeValue } from 'jsonc-parser';
 import { ConfigError, ConfigSource, readInteger, readObject, readString } from './config-source.js';
+import { NatsConfigError, parseNatsConfig } from './events/nats-config.js';
 import type { PolicyConfig } from './policy.js';
 import { parsePolicy } from './policy.js';
 
@@ -226,6 +227,19 @@ export function loadConfig(flags: ConfigFlags, defaults: ConfigDefaults): Daemon
     }
   }
 
+  const nats = top.has('nats')
+    ? top.get('nats')?.type === 'null'
+      ? null
+      : jsonValue(source, ['nats'])
+    : null;
+  try {
+    parseNatsConfig(nats); // validated at start, so a bad section is exit 2 with its line
+  } catch (err) {
+    if (err instanceof NatsConfigError)
+      throw new ConfigError(source.locate(err.segments), err.path, err.detail);
+    throw err;
+  }
+
   return {
     socket,
     socketMode,
@@ -235,7 +249,7 @@ export function loadConfig(flags: ConfigFlags, defaults: ConfigDefaults): Daemon
     bpffsRoot: str('bpffsRoot', isAbsolutePath, 'an absolute path') ?? defaults.bpffsRoot,
     limits,
     policy,
-    nats: top.has('nats') ? (top.get('nats')?.type === 'null' ? null : jsonValue(source, ['nats'])) : null,
+    nats,
     logLevel: (logLevelText as LogLevel | undefined) ?? 'info',
     source,
   };
