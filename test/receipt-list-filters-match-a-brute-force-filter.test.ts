@@ -187,6 +187,9 @@ describe('listing receipts', () => {
       [{ since: 'yesterday' }, 'since'],
       [{ until: '2026-12-05' }, 'until'],
       [{ until: '2026-13-45T99:00:00Z' }, 'until'],
+      [{ since: '2026-02-31T00:00:00Z' }, 'since'], // Date.parse would roll it over to March 3
+      [{ since: '2026-12-05T24:00:00Z' }, 'since'],
+      [{ since: '2026-12-05T10:00:00+24:00' }, 'since'],
       [{ order: 'sideways' as never }, 'order'],
       [{ cursor: 'not a cursor' }, 'cursor'],
       [{ cursor: Buffer.from('c1.newest.5.0123456789abcdef').toString('base64url') }, 'cursor'],
@@ -194,6 +197,8 @@ describe('listing receipts', () => {
       [{ cursor: page.next!, status: 'failed' }, 'cursor'],
       [{ cursor: page.next!, order: 'oldest' }, 'cursor'],
     ];
+    // A real date in any zone is taken (a leap day too).
+    expect(store.listReceipts({ since: '2024-02-29T23:59:59.999+05:30', limit: 1 }).receipts).toHaveLength(1);
     for (const [q, path] of bad) {
       expect(() => store.listReceipts(q), JSON.stringify(q)).toThrow(
         expect.objectContaining({ code: expect.stringMatching(/^VALIDATION_/), path }),

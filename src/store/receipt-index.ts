@@ -102,11 +102,34 @@ interface IndexedFields {
   readonly actor?: unknown;
 }
 
-const ISO_8601 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})$/;
+const ISO_8601 =
+  /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2})(?:\.\d{1,9})?)?(?:Z|[+-](\d{2}):(\d{2}))$/;
+
+/** Whether the fields of an ISO 8601 match name a real date and time (Date.parse rolls Feb 31 over). */
+function realDateTime(m: RegExpExecArray): boolean {
+  const [year, month, day, hour, minute, second = '0', offH = '0', offM = '0'] = m
+    .slice(1)
+    .map((x) => x ?? '0');
+  const y = Number(year);
+  const mo = Number(month);
+  const daysInMonth = new Date(Date.UTC(y, mo, 0)).getUTCDate();
+  return (
+    mo >= 1 &&
+    mo <= 12 &&
+    Number(day) >= 1 &&
+    Number(day) <= daysInMonth &&
+    Number(hour) <= 23 &&
+    Number(minute) <= 59 &&
+    Number(second) <= 59 &&
+    Number(offH) <= 23 &&
+    Number(offM) <= 59
+  );
+}
 
 /** ISO 8601 date-time (with a zone) to ms, or a ValidationError naming the parameter. */
 export function parseTime(value: string, path: string): number {
-  const ms = ISO_8601.test(value) ? Date.parse(value) : Number.NaN;
+  const m = typeof value === 'string' ? ISO_8601.exec(value) : null;
+  const ms = m && realDateTime(m) ? Date.parse(value) : Number.NaN;
   if (Number.isNaN(ms)) {
     throw new ValidationError(
       'type',
