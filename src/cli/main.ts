@@ -4,7 +4,7 @@
  *   thunderpac run <file.wasm> --export NAME --input FILE|- [--timeout-ms N] [--memory-mb N] [--json] [--store DIR]
  *   thunderpac receipt verify <receipt-id> [--json] [--store DIR]
  *   thunderpac receipt show <receipt-id> [--store DIR]
- *   thunderpac receipt list [--store DIR]
+ *   thunderpac receipt list [--build ID] [--actor A] [--status S] [--since ISO] [--until ISO] [--limit N] [--json] [--store DIR]
  *   thunderpac run --model NAME[@VERSION] --input FILE.json ...   (src/cli/models.ts)
  *   thunderpac models list|verify ...                           (src/cli/models.ts)
  *   thunderpac p4 compile|stages|stf|run ...                     (src/cli/p4.ts)
@@ -35,6 +35,7 @@ import { CliJsonError } from './json.js';
 import { mapCommand } from './map.js';
 import { isModelRun, modelsCommand, runModelCommand } from './models.js';
 import { p4Command } from './p4.js';
+import { listReceiptsCommand, RECEIPT_LIST_FLAGS } from './receipt-list.js';
 import { CliPathError, pathError, userPathErrno } from './paths.js';
 import { buildFromFile } from './program.js';
 import { xdpCommand } from './xdp.js';
@@ -50,7 +51,8 @@ const USAGE = `usage:
   thunderpac p4 run <prog.p4|prog.json> --port N --packet HEX [--json] [--store DIR]
   thunderpac receipt verify <receipt-id> [--json] [--store DIR]
   thunderpac receipt show <receipt-id> [--store DIR]
-  thunderpac receipt list [--store DIR]
+  thunderpac receipt list [--build ID] [--actor A] [--status S] [--backend B] [--since ISO] [--until ISO]
+                          [--limit N] [--order oldest|newest] [--json] [--store DIR]
   thunderpac xdp attach <obj> --prog NAME --dev IFACE [--mode native|skb|offload|best] [--replace] [--pin] [--netns NAME]
   thunderpac xdp detach --dev IFACE [--netns NAME] [--force]
   thunderpac xdp status [--dev IFACE] [--netns NAME] [--json]
@@ -133,7 +135,7 @@ async function receipt(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
-    options: { json: { type: 'boolean', default: false }, store: { type: 'string' } },
+    options: { json: { type: 'boolean', default: false }, store: { type: 'string' }, ...RECEIPT_LIST_FLAGS },
   });
   const [action, id] = positionals;
   // Reading receipts never writes: no writer lock (works beside a daemon), nothing cut or created.
@@ -145,8 +147,7 @@ async function receipt(argv: string[]): Promise<number> {
     const store = tp.store!;
     switch (action) {
       case 'list':
-        for (const rid of store.receipts.ids()) process.stdout.write(`${rid}\n`);
-        return 0;
+        return listReceiptsCommand(store, values, values.json);
       case 'show':
         if (!id) throw new UsageError('receipt show needs a receipt id');
         write(store.getReceipt(id));
