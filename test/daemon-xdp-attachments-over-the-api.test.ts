@@ -178,6 +178,10 @@ describe('XDP attachments over the daemon API', () => {
 
     const list = await api().request({ path: '/v1/xdp/attachments' });
     expect(list.body.attachments.map((a: { id: string }) => a.id).sort()).toEqual([onA, onB].sort());
+    const filtered = await api().request({
+      path: `/v1/xdp/attachments?interface=${pair.devA}&netns=${pair.nsA}`,
+    });
+    expect(filtered.body.attachments.map((a: { id: string }) => a.id)).toEqual([onA]);
   });
 
   it('refuses bad requests with a 4xx naming the field', async () => {

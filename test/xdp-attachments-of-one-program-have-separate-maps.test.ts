@@ -4,6 +4,7 @@
  * directory (<root>/attachments/<netns>/<dev>/maps/<map>): both copies' maps are reachable,
  * and an update reaches exactly the copy it names.
  */
+import { execFileSync } from 'node:child_process';
 import { existsSync, rmSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BpfMap } from '../src/backends/ebpf/map.js';
@@ -111,5 +112,30 @@ describe('two attachments of one program', () => {
     } finally {
       object.close();
     }
+  });
+
+  it('an interface name with a dot gets an encoded directory (bpffs refuses dots) and is found by name', async () => {
+    const bridge = 'tpbr.1';
+    execFileSync('ip', ['-n', pair.nsA, 'link', 'add', bridge, 'type', 'bridge'], { stdio: 'ignore' });
+    const where = ['--dev', bridge, '--netns', pair.nsA, '--root', ROOT];
+    const attach = await cli(
+      'xdp',
+      'attach',
+      filter,
+      '--prog',
+      'xdp_port_filter',
+      ...where,
+      '--mode',
+      'skb',
+      '--json',
+    );
+    expect(attach.code, attach.err).toBe(0);
+    expect(JSON.parse(attach.out).pinDir).toBe(`${ROOT}/attachments/${pair.nsA}/tpbr%2E1`);
+    expect((await cli('map', 'update', 'blocked_ports', '53', '1', ...where)).code).toBe(0);
+    expect(JSON.parse((await cli('map', 'lookup', 'blocked_ports', '53', ...where)).out)).toBe(1);
+    expect(new XdpManager({ root: ROOT }).status()).toContainEqual(
+      expect.objectContaining({ device: bridge, netns: pair.nsA, active: true }),
+    );
+    expect((await cli('xdp', 'detach', ...where)).code).toBe(0);
   });
 });

@@ -273,7 +273,7 @@ export class XdpAttachments {
   /** Opens one of the attachment's pinned maps (typed by its BTF); the caller closes it. */
   openMap(id: string, name: string): BpfMap<unknown, unknown> {
     const record = this.record(id);
-    if (!/^[A-Za-z0-9_]{1,15}$/.test(name) || !mapNames(record.pinDir).includes(name)) {
+    if (!/^[A-Za-z0-9_]{1,64}$/.test(name) || !mapNames(record.pinDir).includes(name)) {
       throw new XdpRequestError(
         404,
         'UNKNOWN_MAP',

@@ -2,7 +2,7 @@
  * XDP over the API (issue #11): attachments, their maps and their named statistics.
  *
  *   POST   /v1/xdp/attachments                      attach { build | object, program, interface, netns?, mode?, replace? }
- *   GET    /v1/xdp/attachments                      list (status of each)
+ *   GET    /v1/xdp/attachments                      list (status of each; ?interface=&netns= filter)
  *   GET    /v1/xdp/attachments/:id                  status: program id, mode, interface, netns, since, maps
  *   DELETE /v1/xdp/attachments/:id                  detach
  *   GET    /v1/xdp/attachments/:id/stats            named statistics summed over CPUs (xdp-stats.ts)
@@ -54,6 +54,16 @@ const attachBody = {
     netns: { type: 'string', minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9_][A-Za-z0-9_.-]*$' },
     mode: { type: 'string', enum: ['native', 'skb', 'offload', 'best'], default: 'native' },
     replace: { type: 'boolean', default: false },
+  },
+} as const;
+
+/** Filters for the list (what `thunderpac xdp status --dev D --netns N` asks); netns '' = the daemon's own. */
+const listQuery = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    interface: { type: 'string', minLength: 1, maxLength: 15 },
+    netns: { type: 'string', maxLength: 64 },
   },
 } as const;
 
@@ -165,10 +175,22 @@ export const xdpRoutes: RoutePlugin = (app, ctx) => {
     },
   );
 
-  app.get('/v1/xdp/attachments', async (req) => {
-    ctx.auth.authorize(req, 'xdp.read');
-    return { attachments: attachments.list() };
-  });
+  app.get<{ Querystring: { interface?: string; netns?: string } }>(
+    '/v1/xdp/attachments',
+    { schema: { querystring: listQuery } },
+    async (req) => {
+      const { interface: device, netns } = req.query;
+      ctx.auth.authorize(req, 'xdp.read', device === undefined ? {} : { iface: device });
+      const all = attachments.list();
+      return {
+        attachments: all.filter(
+          (a) =>
+            (device === undefined || a.interface === device) &&
+            (netns === undefined || a.netns === (netns === '' ? null : netns)),
+        ),
+      };
+    },
+  );
 
   app.get<{ Params: { id: string } }>(
     '/v1/xdp/attachments/:id',
