@@ -21,6 +21,7 @@ import { daemonCommand } from '../daemon/main.js';
 import { ThunderpacError } from '../runtime/errors.js';
 import { Thunderpac } from '../thunderpac.js';
 import { clientSocket, DaemonClientError, refuseLocalFlags, withDaemon } from './client.js';
+import { printVerifyReport, receiptThroughDaemon } from './client-receipts.js';
 import { kindOfProgram, runThroughDaemon } from './client-run.js';
 import {
   outputJson,
@@ -135,9 +136,19 @@ async function receipt(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
-    options: { json: { type: 'boolean', default: false }, store: { type: 'string' }, ...RECEIPT_LIST_FLAGS },
+    options: {
+      json: { type: 'boolean', default: false },
+      store: { type: 'string' },
+      socket: { type: 'string' },
+      ...RECEIPT_LIST_FLAGS,
+    },
   });
   const [action, id] = positionals;
+  const socket = clientSocket(values.socket);
+  if (socket !== undefined) {
+    refuseLocalFlags(values, ['store']);
+    return withDaemon(socket, (client) => receiptThroughDaemon(client, action, id, values.json));
+  }
   // Reading receipts never writes: no writer lock (works beside a daemon), nothing cut or created.
   const tp = await Thunderpac.open({
     store: storeDir(values.store, { create: false }),
@@ -154,19 +165,7 @@ async function receipt(argv: string[]): Promise<number> {
         return 0;
       case 'verify': {
         if (!id) throw new UsageError('receipt verify needs a receipt id');
-        const report = await tp.verify(id);
-        if (values.json) write(report);
-        else if (report.match) process.stdout.write(`match: receipt ${id} replays to the same result\n`);
-        else if (report.problem) process.stdout.write(`mismatch: ${report.problem}\n`);
-        else {
-          process.stdout.write(`mismatch: receipt ${id} does not replay\n`);
-          for (const m of report.mismatches) {
-            process.stdout.write(
-              `  ${m.field}: expected ${JSON.stringify(m.expected)}, got ${JSON.stringify(m.actual)}\n`,
-            );
-          }
-        }
-        return report.match ? 0 : 1;
+        return printVerifyReport(await tp.verify(id), id, values.json);
       }
       default:
         throw new UsageError(`unknown receipt action '${action ?? ''}' (verify, show, list)`);
