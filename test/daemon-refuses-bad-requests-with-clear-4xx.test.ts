@@ -137,6 +137,15 @@ describe('malformed JSON', () => {
   });
 });
 
+describe('no body at all', () => {
+  it('is a 400 naming the body on a route that needs one (found by the request fuzzer: it was a 500)', async () => {
+    const res = await daemon.request({ method: 'POST', path: BUILDS, headers: { 'content-length': '0' } });
+    expect(res.status).toBe(400);
+    expectErrorBody(res.body, 'MISSING_BODY');
+    expect(res.body.error.path).toBe('body');
+  });
+});
+
 describe('wrong content type', () => {
   it.each(['text/plain', 'application/xml', 'multipart/form-data; boundary=x'])(
     '%s is a 415',

@@ -15,9 +15,14 @@ export interface RawExchange {
   readonly ended: 'closed' | 'reset' | 'timeout';
 }
 
+/** The status of the final response (after any interim 1xx, e.g. 100 Continue), or null. */
 export function statusOf(response: string): number | null {
-  const m = /^HTTP\/1\.[01] (\d{3})/.exec(response);
-  return m ? Number(m[1]) : null;
+  let status: number | null = null;
+  for (const m of response.matchAll(/(?:^|\r\n)HTTP\/1\.[01] (\d{3})/g)) {
+    status = Number(m[1]);
+    if (status >= 200) break;
+  }
+  return status;
 }
 
 /** The JSON body of a raw response (after the blank line), or undefined. */

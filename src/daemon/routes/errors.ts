@@ -28,6 +28,15 @@ export const errorRoutes: RoutePlugin = (app, ctx) => {
     if (!req.raw.complete) reply.header('connection', 'close');
   });
 
+  // A route whose body schema is chosen by content type (`schema.body.content`) validates
+  // nothing when a request comes with no body and no content type: Fastify picks no schema and
+  // the handler would meet `undefined`. Such a request is refused here, naming the body.
+  app.addHook('preValidation', async (req) => {
+    if (req.body !== undefined) return;
+    const schema = req.routeOptions.schema?.body as { content?: Record<string, unknown> } | undefined;
+    if (schema?.content) throw new MissingBodyError(Object.keys(schema.content));
+  });
+
   app.setNotFoundHandler((req, reply) => {
     // The URL is the client's text: echoed bounded, never used as a metric label.
     return reply.code(404).send({
@@ -75,6 +84,14 @@ class EmptyJsonBodyError extends ThunderpacError {
   readonly path = 'body';
   constructor() {
     super('EMPTY_JSON_BODY', "the body is empty but content-type is 'application/json'");
+  }
+}
+
+class MissingBodyError extends ThunderpacError {
+  readonly statusCode = 400;
+  readonly path = 'body';
+  constructor(types: readonly string[]) {
+    super('MISSING_BODY', `this route needs a request body (${types.join(', ')})`);
   }
 }
 
