@@ -30,12 +30,12 @@ import type { FastifyBaseLogger } from 'fastify';
 import { BPF_OBJECT_ARTIFACT } from '../backends/ebpf/backend.js';
 import { BpfError, MalformedObjectError, XdpBusyError, XdpError } from '../backends/ebpf/errors.js';
 import { type XdpMode, xdpQuery } from '../backends/ebpf/link.js';
-import { BpfMap } from '../backends/ebpf/map.js';
+import type { BpfMap } from '../backends/ebpf/map.js';
 import { BpfObject } from '../backends/ebpf/object.js';
 import { XdpManager, type XdpStatusEntry } from '../backends/ebpf/xdp.js';
 import { artifact, type Build } from '../runtime/build.js';
 import { ThunderpacError } from '../runtime/errors.js';
-import { type NamedStats, readNamedStats } from './xdp-stats.js';
+import { type NamedStats, openTypedPinned, readNamedStats } from './xdp-stats.js';
 
 export type RequestedMode = XdpMode | 'best';
 
@@ -281,7 +281,12 @@ export class XdpAttachments {
         'params.map',
       );
     }
-    return BpfMap.openPinned(join(record.pinDir, 'maps', name)).typed();
+    return openTypedPinned(join(record.pinDir, 'maps', name));
+  }
+
+  /** Names of the maps pinned for the attachment. */
+  mapNames(id: string): string[] {
+    return mapNames(this.record(id).pinDir);
   }
 
   stats(id: string): NamedStats {

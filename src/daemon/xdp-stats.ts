@@ -16,7 +16,7 @@
  */
 
 import { join } from 'node:path';
-import { decode } from '../backends/ebpf/codec.js';
+import { type Codec, decode } from '../backends/ebpf/codec.js';
 import { BpfMap, sumPerCpu } from '../backends/ebpf/map.js';
 
 /** Entries read per stats map, at most: stats maps are small; a huge array is not a stats map. */
@@ -53,26 +53,56 @@ export function readNamedStats(pinDir: string, mapNames: readonly string[]): Nam
   const stats: Record<string, StatValue> = {};
   const maps: string[] = [];
   for (const name of mapNames.filter(isStatsMapName)) {
-    const raw = BpfMap.openPinned(join(pinDir, 'maps', name));
+    const map = openTypedPinned(join(pinDir, 'maps', name));
     try {
-      const type = raw.info.typeName;
+      const type = map.info.typeName;
       if (type !== 'array' && type !== 'percpu_array') continue;
       maps.push(name);
-      const map = raw.typed();
-      const entries = Math.min(raw.info.maxEntries, MAX_STATS_ENTRIES);
+      const entries = Math.min(map.info.maxEntries, MAX_STATS_ENTRIES);
       for (let index = 0; index < entries; index++) {
-        const key = decode(map.keyCodec, encodeIndex(index, raw.info.keySize));
-        const value = raw.info.perCpu ? sumOrUndefined(map.getPerCpu(key)) : map.get(key);
+        const key = decode(map.keyCodec, encodeIndex(index, map.info.keySize));
+        const value = map.info.perCpu ? sumOrUndefined(map.getPerCpu(key)) : map.get(key);
         if (value === undefined) continue;
         for (const [stat, counter] of flatten(name, index, value)) {
           stats[Object.hasOwn(stats, stat) ? `${name}.${stat}` : stat] = counterValue(counter);
         }
       }
     } finally {
-      raw.close();
+      map.close();
     }
   }
   return { stats, maps };
+}
+
+/** Codecs derived from BTF, by kernel map id (a map's BTF never changes): oldest first. */
+const codecsByMapId = new Map<number, { key: Codec<unknown>; value: Codec<unknown> } | null>();
+const MAX_CACHED_CODECS = 256;
+
+/**
+ * A pinned map typed by its BTF, like `BpfMap.openPinned(path).typed()` but without reading
+ * and decoding the BTF again for a map already seen (that is most of the cost of a stats read
+ * or a map request). Keyed by map id, so a pin that now names another map is typed afresh.
+ */
+export function openTypedPinned(path: string): BpfMap<unknown, unknown> {
+  const raw = BpfMap.openPinned(path);
+  try {
+    const id = raw.info.id;
+    let codecs = codecsByMapId.get(id);
+    if (codecs === undefined) {
+      const typed = raw.typed();
+      codecs =
+        typed === (raw as BpfMap<unknown, unknown>) ? null : { key: typed.keyCodec, value: typed.valueCodec };
+      if (codecsByMapId.size >= MAX_CACHED_CODECS) {
+        const oldest = codecsByMapId.keys().next().value;
+        if (oldest !== undefined) codecsByMapId.delete(oldest);
+      }
+      codecsByMapId.set(id, codecs);
+    }
+    return codecs === null ? (raw as BpfMap<unknown, unknown>) : raw.withCodecs(codecs.key, codecs.value);
+  } catch (err) {
+    raw.close();
+    throw err;
+  }
 }
 
 function sumOrUndefined(values: unknown[] | undefined): unknown {

@@ -206,7 +206,7 @@ export const xdpRoutes: RoutePlugin = (app, ctx) => {
     '/v1/xdp/attachments/:id',
     { schema: { params: idParams } },
     async (req) => {
-      const view = attachments.get(req.params.id);
+      const view = attachments.record(req.params.id);
       const actor = ctx.auth.authorize(req, 'xdp.detach', { iface: view.interface });
       const detached = attachments.detach(view.id);
       req.log.info(
@@ -221,7 +221,7 @@ export const xdpRoutes: RoutePlugin = (app, ctx) => {
     '/v1/xdp/attachments/:id/stats',
     { schema: { params: idParams } },
     async (req) => {
-      const view = attachments.get(req.params.id);
+      const view = attachments.record(req.params.id);
       ctx.auth.authorize(req, 'xdp.read', { iface: view.interface });
       const { stats, maps } = attachments.stats(view.id);
       return { id: view.id, interface: view.interface, netns: view.netns, stats, maps };
@@ -232,11 +232,13 @@ export const xdpRoutes: RoutePlugin = (app, ctx) => {
     '/v1/xdp/attachments/:id/maps',
     { schema: { params: idParams } },
     async (req) => {
-      const view = attachments.get(req.params.id);
+      const view = attachments.record(req.params.id);
       ctx.auth.authorize(req, 'map.read', { iface: view.interface });
       return {
         id: view.id,
-        maps: view.maps.map((name) => withMap(attachments, view.id, name, (map) => describe(map))),
+        maps: attachments
+          .mapNames(view.id)
+          .map((name) => withMap(attachments, view.id, name, (map) => describe(map))),
       };
     },
   );
