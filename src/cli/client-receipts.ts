@@ -8,6 +8,7 @@ import type { VerifyReport } from '../runtime/executor.js';
 import type { Receipt } from '../runtime/receipt.js';
 import { type DaemonClient, segment } from './client.js';
 import { UsageError } from './io.js';
+import { type ReceiptListFlags, type ReceiptListRequest, receiptListRequest } from './receipt-list.js';
 
 /** A receipt by id (the route answers the receipt itself, or `{receipt}`). */
 export async function fetchReceipt(client: DaemonClient, id: string): Promise<Receipt> {
@@ -40,36 +41,41 @@ export function printVerifyReport(report: VerifyReport, id: string, json: boolea
   return report.match ? 0 : 1;
 }
 
-/** The receipt list's query: the filters `receipt list` takes, as the route's parameters. */
-export type ReceiptListQuery = Readonly<Record<string, string | number | undefined>>;
-
 /** Largest page the route serves. */
 const PAGE = 1000;
 
 /**
- * Every receipt id matching `query`, oldest first unless the query orders otherwise, one per
- * line; pages are followed to the end (or to `limit` ids when the query has one).
+ * `receipt list` through the daemon: the same request as in-process (receipt-list.ts), its
+ * pages followed to the end (or to --limit), printed as ids one a line or, with --json, the
+ * receipts as one JSON array in the in-process layout.
  */
-async function listIds(client: DaemonClient, query: ReceiptListQuery): Promise<void> {
-  const limit = typeof query.limit === 'number' ? query.limit : undefined;
+async function listThroughDaemon(
+  client: DaemonClient,
+  request: ReceiptListRequest,
+  json: boolean,
+): Promise<void> {
   let printed = 0;
   let cursor: string | undefined;
+  if (json) process.stdout.write('[');
   for (;;) {
-    const page = limit === undefined ? PAGE : Math.min(PAGE, limit - printed);
+    const page = request.limit === undefined ? PAGE : Math.min(PAGE, request.limit - printed);
     const { body } = await client.request<{ receipts: Receipt[]; next: string | null }>(
       'GET',
       '/v1/receipts',
       {
-        query: { order: 'oldest', ...query, limit: page, cursor },
+        query: { ...request.filters, order: request.order, limit: page, cursor },
       },
     );
     let out = '';
-    for (const r of body.receipts) out += `${r.id}\n`;
+    for (const r of body.receipts) {
+      out += json ? `${printed === 0 && out === '' ? '\n' : ',\n'}${JSON.stringify(r)}` : `${r.id}\n`;
+    }
     process.stdout.write(out);
     printed += body.receipts.length;
-    if (!body.next || (limit !== undefined && printed >= limit)) return;
+    if (!body.next || (request.limit !== undefined && printed >= request.limit)) break;
     cursor = body.next;
   }
+  if (json) process.stdout.write(printed === 0 ? ']\n' : '\n]\n');
 }
 
 export async function receiptThroughDaemon(
@@ -77,11 +83,11 @@ export async function receiptThroughDaemon(
   action: string | undefined,
   id: string | undefined,
   json: boolean,
-  query: ReceiptListQuery = {},
+  listFlags: ReceiptListFlags = {},
 ): Promise<number> {
   switch (action) {
     case 'list':
-      await listIds(client, query);
+      await listThroughDaemon(client, receiptListRequest(listFlags), json);
       return 0;
     case 'show':
       if (!id) throw new UsageError('receipt show needs a receipt id');

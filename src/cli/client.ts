@@ -59,7 +59,8 @@ export class DaemonResponseError extends DaemonClientError {
   readonly body: unknown;
 
   constructor(status: number, code: string, message: string, path: string | undefined, body: unknown) {
-    const where = path ? ` (at ${path})` : '';
+    // The path once: many messages already begin with it.
+    const where = path && !message.includes(path) ? ` (at ${path})` : '';
     const exit = status === 503 ? EXIT_TEMPFAIL : status >= 500 ? EXIT_INTERNAL : EXIT_BAD_INPUT;
     const prefix = status >= 500 ? `the daemon failed (HTTP ${status}): ` : '';
     super(oneLine(`${prefix}${code}: ${message}${where}`), exit);
