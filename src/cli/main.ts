@@ -13,7 +13,8 @@
  *
  * Exit codes: 0 success / match, 1 failed execution / mismatch, 2 bad command line or input
  * (a bad path, file or flag), 70 an internal error (a bug: one line, the stack with
- * THUNDERPAC_DEBUG=1).
+ * THUNDERPAC_DEBUG=1). Client mode (--socket / $THUNDERPAC_SOCKET, src/cli/client.ts) keeps
+ * them, and adds 75 for a daemon that is busy or draining (503).
  */
 
 import { parseArgs } from 'node:util';
@@ -42,28 +43,35 @@ import { buildFromFile } from './program.js';
 import { xdpCommand } from './xdp.js';
 
 const USAGE = `usage:
-  thunderpac run <file.wasm|file.o|file.p4> --export NAME --input FILE|- [--port N] [--timeout-ms N] [--memory-mb N] [--json] [--store DIR]
-  thunderpac run --model NAME[@VERSION] --input FILE.json|- [--json] [--store DIR] [--timeout-ms N] [--models-dir DIR]
-  thunderpac models list [--json] [--models-dir DIR]
+  thunderpac run <file.wasm|file.o|file.p4> --export NAME --input FILE|- [--port N] [--timeout-ms N] [--memory-mb N] [--json] [--store DIR|--socket PATH]
+  thunderpac run --model NAME[@VERSION] --input FILE.json|- [--json] [--store DIR] [--timeout-ms N] [--models-dir DIR] [--socket PATH]
+  thunderpac models list [--json] [--models-dir DIR|--socket PATH]
   thunderpac models verify [NAME[@VERSION]] [--json] [--models-dir DIR]
   thunderpac p4 compile <prog.p4> [--target bmv2|tna|p4info] [-o OUT] [--out DIR] [-I DIR] [-D NAME[=VALUE]] [--json]
   thunderpac p4 stages <prog.p4> [--json]
   thunderpac p4 stf <prog.p4|prog.json> <test.stf>
   thunderpac p4 run <prog.p4|prog.json> --port N --packet HEX [--json] [--store DIR]
-  thunderpac receipt verify <receipt-id> [--json] [--store DIR]
-  thunderpac receipt show <receipt-id> [--store DIR]
+  thunderpac receipt verify <receipt-id> [--json] [--store DIR|--socket PATH]
+  thunderpac receipt show <receipt-id> [--store DIR|--socket PATH]
   thunderpac receipt list [--build ID] [--actor A] [--status S] [--backend B] [--since ISO] [--until ISO]
-                          [--limit N] [--order oldest|newest] [--json] [--store DIR]
-  thunderpac xdp attach <obj> --prog NAME --dev IFACE [--mode native|skb|offload|best] [--replace] [--pin] [--netns NAME]
-  thunderpac xdp detach --dev IFACE [--netns NAME] [--force]
-  thunderpac xdp status [--dev IFACE] [--netns NAME] [--json]
+                          [--limit N] [--order oldest|newest] [--json] [--store DIR|--socket PATH]
+  thunderpac xdp attach <obj> --prog NAME --dev IFACE [--mode native|skb|offload|best] [--replace] [--pin] [--netns NAME] [--socket PATH]
+  thunderpac xdp detach --dev IFACE [--netns NAME] [--force] [--socket PATH]
+  thunderpac xdp status [--dev IFACE] [--netns NAME] [--json] [--socket PATH]
   thunderpac xdp clean [--json]
   thunderpac xdp test-run <obj> --prog NAME --packet HEX|--pcap FILE [--repeat N] [--json]
-  thunderpac map dump|lookup|update|delete <pinned-path|name> [key] [value] [--mode any|noexist|exist]
+  thunderpac map dump|lookup|update|delete <pinned-path|name> [key] [value] [--mode any|noexist|exist] [--dev IFACE [--netns NAME]] [--socket PATH]
   thunderpac daemon [--config FILE] [--socket PATH] [--listen HOST:PORT] [--store DIR] [--models-dir DIR]
 
 The store defaults to $THUNDERPAC_STORE, else ~/.thunderpac/store. XDP records and pinned maps
-live under --root, else $THUNDERPAC_BPFFS, else /sys/fs/bpf/thunderpac.`;
+live under --root, else $THUNDERPAC_BPFFS, else /sys/fs/bpf/thunderpac.
+
+Client mode: with --socket PATH, or $THUNDERPAC_SOCKET, run, receipt, models list, xdp
+attach/detach/status and map go through the daemon on that socket (its store, models and bpffs;
+--store, --models-dir and --root are then refused). A daemon that is not there is an error (exit
+2), never a fallback. Without either, commands run in-process: the default socket is never
+probed, so a script does not change behaviour because a daemon happens to run. Through the
+daemon, a request it refuses exits 2, a busy daemon (503) 75, a failing one 70.`;
 
 function write(json: unknown): void {
   process.stdout.write(`${JSON.stringify(json, null, 2)}\n`);
@@ -147,7 +155,7 @@ async function receipt(argv: string[]): Promise<number> {
   const socket = clientSocket(values.socket);
   if (socket !== undefined) {
     refuseLocalFlags(values, ['store']);
-    return withDaemon(socket, (client) => receiptThroughDaemon(client, action, id, values.json));
+    return withDaemon(socket, (client) => receiptThroughDaemon(client, action, id, values.json, values));
   }
   // Reading receipts never writes: no writer lock (works beside a daemon), nothing cut or created.
   const tp = await Thunderpac.open({
