@@ -105,7 +105,9 @@ describe('run <file> through the daemon', () => {
     ]);
     // The daemon checks a request before it runs anything, so there is no receipt to print.
     expect(viaDaemon.code).toBe(2);
-    expect(viaDaemon.stderr).toMatch(/^thunderpac: BAD_REQUEST: body\.base64: not a WebAssembly binary[^\n]*\n$/);
+    expect(viaDaemon.stderr).toMatch(
+      /^thunderpac: BAD_REQUEST: body\.base64: not a WebAssembly binary[^\n]*\n$/,
+    );
     expect(viaDaemon.stdout).toBe('');
     expect(inProcess.code).toBe(1);
   });
