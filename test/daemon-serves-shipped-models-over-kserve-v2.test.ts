@@ -3,7 +3,8 @@
  * Inference Protocol: health, server and model metadata, readiness, and inference with each
  * model's sample_io.json input giving its expected output (within VAL_REPORT.json's
  * tolerance). Every inference is an execution with a receipt whose id comes back in the body
- * and the header, and that receipt verifies (replayed from the daemon's store once it stopped).
+ * and the header, and that receipt verifies (replayed from the daemon's store once it stopped)
+ * and names the actor and the HTTP request id.
  */
 
 import { readFileSync } from 'node:fs';
@@ -71,6 +72,8 @@ function expectOutputsMatch(model: string, outputs: any[]): void {
 describe('the daemon serves the shipped models over KServe v2', () => {
   let daemon: ModelDaemon;
   const receipts: string[] = [];
+  /** receipt id → the x-request-id of the request that caused it. */
+  const requestIds = new Map<string, string>();
 
   beforeAll(async () => {
     daemon = await startModelDaemon();
@@ -143,6 +146,7 @@ describe('the daemon serves the shipped models over KServe v2', () => {
         expect(r.headers['x-thunderpac-receipt']).toBe(receiptId);
         expectOutputsMatch(m, r.json.outputs);
         receipts.push(receiptId);
+        requestIds.set(receiptId, String(r.headers['x-request-id']));
       }
     });
   }
@@ -165,6 +169,11 @@ describe('the daemon serves the shipped models over KServe v2', () => {
         const report = await tp.verify(id);
         expect(report.problem, id).toBeNull();
         expect(report.match, id).toBe(true);
+        // Who asked and which request: sealed into the receipt by the execution service.
+        const receipt = tp.store!.getReceipt(id);
+        expect(receipt.backend).toBe('onnx');
+        expect(receipt.actor).toMatch(/^(uid|token|daemon)/);
+        if (requestIds.has(id)) expect(receipt.requestId).toBe(requestIds.get(id));
       }
     } finally {
       await tp.close();
