@@ -12,18 +12,19 @@
  * `runDaemon(args)` runs one that is expected to refuse to start (exit code + stderr).
  *
  * The daemon runs from dist/ (bin/thunderpac.js imports dist/src/cli/main.js):
- * `ensureDistBuilt()` (called by the starters) rebuilds it with tsc when any src/ file is newer
- * than the last build, under a lock so test files running at once do not build over each other.
+ * `await ensureDistBuilt()` (called by the starters; call it in a beforeAll with a long timeout
+ * when a test spawns the CLI itself) rebuilds it with tsc when any src/ file is newer than the
+ * last build, under a lock so test files running at once do not build over each other.
  *
  * API (stable: other tests depend on it):
  *   startTestDaemon(options) → TestDaemon     useDaemon(options) → () => TestDaemon
  *   runDaemon(args, options) → { code, stdout, stderr }
- *   request(socketPath, req) → HttpResult      stopAllTestDaemons()
+ *   request(socketPath, req) → HttpResult      stopAllTestDaemons()    ensureDistBuilt() → Promise
  *   TestDaemon: socket, store, dir, configFile, pid, request(req), logs(), stdout(), stderr(),
  *               stop(signal?) → { code, signal }, kill()
  */
 
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import {
   existsSync,
   mkdirSync,
@@ -154,55 +155,75 @@ function newestMtime(dir: string): number {
   return newest;
 }
 
-let built = false;
+let built: Promise<void> | null = null;
 
-/** Rebuild dist/ with tsc when a src/ file is newer than the last build (locked across processes). */
-export function ensureDistBuilt(): void {
-  if (built) return;
+/**
+ * Rebuild dist/ with tsc when a src/ file is newer than the last build. Across processes (test
+ * files of several people run at once) one builds at a time under a lock directory, and a build
+ * that started after this call began counts as fresh (it saw every source this call did), so
+ * waiters do not queue up one rebuild each. Never blocks the event loop (vitest's worker RPC
+ * must keep answering). Once per process.
+ */
+export function ensureDistBuilt(): Promise<void> {
+  built ??= buildDist().catch((err: unknown) => {
+    built = null;
+    throw err;
+  });
+  return built;
+}
+
+async function buildDist(): Promise<void> {
+  const asked = Date.now();
   const stamp = join(REPO_ROOT, 'dist', '.test-daemon-build');
   const lock = join(REPO_ROOT, 'dist', '.test-daemon-build.lock');
-  const fresh = () =>
-    existsSync(stamp) &&
-    existsSync(join(REPO_ROOT, 'dist', 'src', 'cli', 'main.js')) &&
-    statSync(stamp).mtimeMs >= newestMtime(join(REPO_ROOT, 'src'));
-  if (fresh()) {
-    built = true;
-    return;
-  }
+  const fresh = () => {
+    if (!existsSync(stamp) || !existsSync(join(REPO_ROOT, 'dist', 'src', 'cli', 'main.js'))) return false;
+    const builtAt = statSync(stamp).mtimeMs; // when that build started
+    return builtAt >= asked || builtAt >= newestMtime(join(REPO_ROOT, 'src'));
+  };
+  if (fresh()) return;
   mkdirSync(join(REPO_ROOT, 'dist'), { recursive: true });
-  const deadline = Date.now() + 180_000;
+  const deadline = Date.now() + 600_000;
   for (;;) {
     try {
       mkdirSync(lock);
       break;
     } catch {
-      // Another test process is building; a lock older than 3 minutes is a dead builder's.
+      // Another test process is building; a lock older than 5 minutes is a dead builder's.
       try {
-        if (Date.now() - statSync(lock).mtimeMs > 180_000) rmdirSync(lock);
+        if (Date.now() - statSync(lock).mtimeMs > 300_000) rmdirSync(lock);
       } catch {}
+      if (fresh()) return;
       if (Date.now() > deadline) throw new Error(`timed out waiting for ${lock}`);
-      execFileSync('sleep', ['0.5']);
+      await new Promise((r) => setTimeout(r, 250));
     }
   }
   try {
-    if (!fresh()) {
-      const started = Date.now();
-      try {
-        execFileSync(join(REPO_ROOT, 'node_modules', '.bin', 'tsc'), ['-p', 'tsconfig.json'], {
-          cwd: REPO_ROOT,
-          stdio: 'pipe',
-        });
-      } catch {
-        // tsc emits despite type errors (someone's file in progress); the run below says if it works.
-      }
-      writeFileSync(stamp, String(started));
-      // The stamp must not be newer than a source edited during the build.
-      utimesSync(stamp, new Date(started), new Date(started));
-    }
+    if (fresh()) return;
+    const started = Date.now();
+    // tsc emits despite type errors (someone's file in progress); the daemon's start says if it works.
+    await new Promise<void>((resolvePromise) => {
+      const tsc = spawn(
+        process.execPath,
+        [
+          join(REPO_ROOT, 'node_modules', 'typescript', 'bin', 'tsc'),
+          '-p',
+          'tsconfig.json',
+          '--incremental',
+          '--tsBuildInfoFile',
+          join(REPO_ROOT, 'dist', '.test-daemon.tsbuildinfo'),
+        ],
+        { cwd: REPO_ROOT, stdio: 'ignore' },
+      );
+      tsc.once('exit', () => resolvePromise());
+      tsc.once('error', () => resolvePromise());
+    });
+    writeFileSync(stamp, String(started));
+    // The stamp says when the build started: a source edited during it is newer.
+    utimesSync(stamp, new Date(started), new Date(started));
   } finally {
     rmdirSync(lock);
   }
-  built = true;
 }
 
 // ------------------------------------------------------------------------ processes
@@ -212,7 +233,7 @@ function tempDir(): string {
 }
 
 export async function startTestDaemon(options: TestDaemonOptions = {}): Promise<TestDaemon> {
-  ensureDistBuilt();
+  await ensureDistBuilt();
   const dir = tempDir();
   const socket = options.socket ?? join(dir, 'run', 'thunderpac.sock');
   const store = options.store ?? join(dir, 'store');
@@ -340,27 +361,29 @@ export function runDaemon(
   args: readonly string[],
   options: { env?: Readonly<Record<string, string>>; timeoutMs?: number } = {},
 ): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  ensureDistBuilt();
-  return new Promise((resolvePromise) => {
-    const child = spawn(process.execPath, [BIN, 'daemon', ...args], {
-      cwd: REPO_ROOT,
-      env: { ...process.env, ...options.env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => {
-      stdout += c.toString('utf8');
-    });
-    child.stderr.on('data', (c: Buffer) => {
-      stderr += c.toString('utf8');
-    });
-    const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 20_000);
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      resolvePromise({ code, stdout, stderr });
-    });
-  });
+  return ensureDistBuilt().then(
+    () =>
+      new Promise((resolvePromise) => {
+        const child = spawn(process.execPath, [BIN, 'daemon', ...args], {
+          cwd: REPO_ROOT,
+          env: { ...process.env, ...options.env },
+          stdio: ['ignore', 'pipe', 'pipe'],
+        });
+        let stdout = '';
+        let stderr = '';
+        child.stdout.on('data', (c: Buffer) => {
+          stdout += c.toString('utf8');
+        });
+        child.stderr.on('data', (c: Buffer) => {
+          stderr += c.toString('utf8');
+        });
+        const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 20_000);
+        child.once('exit', (code) => {
+          clearTimeout(timer);
+          resolvePromise({ code, stdout, stderr });
+        });
+      }),
+  );
 }
 
 /** Stop every daemon this process started (an afterAll of last resort). */
