@@ -16,11 +16,11 @@ export interface CliResult {
   readonly stderr: string;
 }
 
-export function runCli(
+export async function runCli(
   args: readonly string[],
   options: { env?: Readonly<Record<string, string>>; timeoutMs?: number } = {},
 ): Promise<CliResult> {
-  ensureDistBuilt();
+  await ensureDistBuilt();
   const env: Record<string, string | undefined> = { ...process.env };
   delete env.THUNDERPAC_SOCKET;
   delete env.THUNDERPAC_STORE;
