@@ -107,9 +107,13 @@ export class NatsBus implements EventBus {
         maxReconnectAttempts: -1, // once up, ride out broker restarts
       });
     } catch (error) {
-      throw new BusError('NATS_UNREACHABLE', `nats.url ${config.url}: ${(error as Error).message}`, {
-        cause: error,
-      });
+      throw new BusError(
+        'NATS_UNREACHABLE',
+        `nats.url ${config.url}: cannot reach the broker: ${(error as Error).message}`,
+        {
+          cause: error,
+        },
+      );
     }
     try {
       const jsm = await jetstreamManager(nc);
