@@ -12,7 +12,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
+import { decodeCanonical, encodeCanonical } from '../src/runtime/canonical.js';
 import { type Receipt, type ReceiptBody, sealReceipt } from '../src/runtime/receipt.js';
+import { indexedFieldsOf, scan } from '../src/store/receipt-fields.js';
 import type { ReceiptQuery } from '../src/store/receipt-index.js';
 import { Store } from '../src/store/store.js';
 
@@ -284,5 +286,123 @@ describe('a read-only store beside a writer process', () => {
     const ids = (await writer.send('append 3 uid:7')).split(' ').slice(1);
     expect(reader.listReceipts({ order: 'oldest' }).receipts.map((r) => r.id)).toEqual(ids);
     expect(await writer.send('close')).toBe('closed');
+  });
+});
+
+describe('the fields the index reads from a record', () => {
+  const names = ['actor', 'backend', 'buildId', 'startedAt', 'status', 'sandbox', 'v', 'actors', 'b', ''];
+  const value = fc.oneof(
+    fc.string(),
+    fc.string({ unit: 'binary', maxLength: 20 }),
+    fc.string({ minLength: 30, maxLength: 300 }),
+    fc.jsonValue({ maxDepth: 3 }),
+    fc.uint8Array({ maxLength: 300 }),
+    fc.double({ noNaN: true }),
+    fc.integer(),
+    fc.bigInt({ min: -(2n ** 63n), max: 2n ** 64n - 1n }),
+    fc.constant(null),
+  );
+  it('are what decoding the whole record gives, for any map of any values', () => {
+    fc.assert(
+      fc.property(fc.dictionary(fc.constantFrom(...names), value, { maxKeys: 10 }), (obj) => {
+        const bytes = encodeCanonical(obj);
+        const whole = decodeCanonical<Record<string, unknown>>(bytes);
+        const want = {
+          actor: whole.actor,
+          backend: whole.backend,
+          buildId: whole.buildId,
+          startedAt: whole.startedAt,
+          status: whole.status,
+        };
+        const got = indexedFieldsOf(bytes);
+        for (const key of Object.keys(want) as (keyof typeof want)[]) expect(got[key]).toEqual(want[key]);
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('are read without decoding the rest wherever the wanted fields are ASCII strings', () => {
+    const wanted = ['actor', 'backend', 'buildId', 'startedAt', 'status'];
+    const others = fc.dictionary(fc.constantFrom('sandbox', 'v', 'actors', 'b', '', 'zz'), value, {
+      maxKeys: 6,
+    });
+    const strings = fc.dictionary(
+      fc.constantFrom(...wanted),
+      fc.string({
+        unit: fc.integer({ min: 0, max: 0x7f }).map((c) => String.fromCharCode(c)),
+        maxLength: 300,
+      }),
+      { maxKeys: 5 },
+    );
+    fc.assert(
+      fc.property(others, strings, (rest, fields) => {
+        const bytes = encodeCanonical({ ...rest, ...fields });
+        expect(scan(bytes)).toEqual(fields);
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('skip every kind of value msgpack has, at every size class, before a wanted field', () => {
+    const every = [
+      [
+        0,
+        127,
+        128,
+        255,
+        256,
+        65535,
+        65536,
+        2 ** 32 - 1,
+        2 ** 40,
+        -1,
+        -32,
+        -33,
+        -128,
+        -129,
+        -32768,
+        -32769,
+        1.5,
+      ],
+      [2n ** 63n - 1n, -(2n ** 63n), 2n ** 64n - 1n, null, true, false],
+      ['', 'x'.repeat(31), 'x'.repeat(32), 'x'.repeat(255), 'x'.repeat(256), 'x'.repeat(65536), 'é\u{1F600}'],
+      [new Uint8Array(0), new Uint8Array(255), new Uint8Array(256), new Uint8Array(65536)],
+      [
+        Array.from({ length: 15 }, (_, i) => i),
+        Array.from({ length: 16 }, (_, i) => [i]),
+        Array(65536).fill(0),
+      ],
+      [{}, Object.fromEntries(Array.from({ length: 16 }, (_, i) => [`k${i}`, { i }]))],
+      Object.fromEntries(Array.from({ length: 65536 }, (_, i) => [`k${i}`, i])),
+    ];
+    const fields = {
+      actor: 'uid:1',
+      backend: 'wasm',
+      buildId: 'a'.repeat(64),
+      startedAt: 'T',
+      status: 'failed',
+    };
+    // '' and 'actors' sort before every wanted field; 'b' before backend and buildId.
+    expect(scan(encodeCanonical({ '': every, actors: every, b: every, sandbox: every, ...fields }))).toEqual(
+      fields,
+    );
+  });
+
+  it('and for sealed receipts, attributed or not', () => {
+    fc.assert(
+      fc.property(spec, fc.string({ maxLength: 300 }), (s, actor) => {
+        const r = receiptOf({ ...s, actor: actor.length > 0 ? actor : undefined });
+        const { id: _id, ...body } = r;
+        const got = indexedFieldsOf(encodeCanonical(body));
+        expect(got).toEqual({
+          ...(r.actor === undefined ? {} : { actor: r.actor }),
+          backend: r.backend,
+          buildId: r.buildId,
+          startedAt: r.startedAt,
+          status: r.status,
+        });
+      }),
+      { numRuns: 500 },
+    );
   });
 });

@@ -25,10 +25,11 @@
  * it was; oldest-first paging reaches receipts appended meanwhile.
  */
 
-import { decodeCanonical, sha256Hex } from '../runtime/canonical.js';
+import { sha256Hex } from '../runtime/canonical.js';
 import { ValidationError } from '../runtime/errors.js';
 import type { Receipt } from '../runtime/receipt.js';
 import { describeUntrusted } from '../runtime/untrusted.js';
+import { indexedFieldsOf } from './receipt-fields.js';
 import { type LogPosition, ReceiptLog } from './receipt-log.js';
 
 export const DEFAULT_LIST_LIMIT = 100;
@@ -91,15 +92,6 @@ class Interner {
     for (const s of this.#names) n += 2 * s.length + 64;
     return n;
   }
-}
-
-/** The fields of a receipt body the index keeps; what msgpack decoding gives for them. */
-interface IndexedFields {
-  readonly startedAt?: unknown;
-  readonly status?: unknown;
-  readonly backend?: unknown;
-  readonly buildId?: unknown;
-  readonly actor?: unknown;
 }
 
 const ISO_8601 =
@@ -218,7 +210,7 @@ export class ReceiptIndex {
   }
 
   #add(body: Uint8Array): void {
-    const f = decodeCanonical<IndexedFields>(body);
+    const f = indexedFieldsOf(body);
     const i = this.#count;
     if (i === this.#capacity) this.#grow();
     this.#startedMs[i] = typeof f.startedAt === 'string' ? Date.parse(f.startedAt) : Number.NaN;

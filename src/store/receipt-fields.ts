@@ -1,0 +1,211 @@
+/**
+ * The few top-level fields of a receipt body that the receipt index keeps (actor, backend,
+ * buildId, startedAt, status), read straight from its canonical msgpack bytes: the walk skips
+ * every other value (sandbox, resources, runtime...) without building it, several times faster
+ * than decoding the whole body, which is what building the index over a large log costs.
+ *
+ * Anything that is not the shape this expects (not a map, a wanted field that is not a string,
+ * bytes that end early, the one byte msgpack never uses) falls back to the generic decoder,
+ * so a surprising record is read correctly, only slower. A property test holds this to
+ * `decodeCanonical` on random receipt bodies.
+ */
+
+import { decodeCanonical } from '../runtime/canonical.js';
+
+export interface IndexedFields {
+  readonly actor?: unknown;
+  readonly backend?: unknown;
+  readonly buildId?: unknown;
+  readonly startedAt?: unknown;
+  readonly status?: unknown;
+}
+
+const WANTED = ['actor', 'backend', 'buildId', 'startedAt', 'status'].map(
+  (name) => [name, new TextEncoder().encode(name)] as const,
+);
+const utf8 = new TextDecoder();
+
+/** The wanted field whose name the bytes [start, end) spell, compared byte by byte (no string made). */
+function wantedName(b: Uint8Array, start: number, end: number): string | undefined {
+  const n = end - start;
+  for (const [name, bytes] of WANTED) {
+    if (bytes.length !== n) continue;
+    let i = 0;
+    while (i < n && b[start + i] === bytes[i]) i++;
+    if (i === n) return name;
+  }
+  return undefined;
+}
+
+/** The fields the index keeps, from a receipt body's canonical bytes. */
+export function indexedFieldsOf(body: Uint8Array): IndexedFields {
+  return scan(body) ?? pick(decodeCanonical<Record<string, unknown>>(body));
+}
+
+function pick(b: Record<string, unknown>): IndexedFields {
+  return { actor: b.actor, backend: b.backend, buildId: b.buildId, startedAt: b.startedAt, status: b.status };
+}
+
+/** Big-endian unsigned integer of `n` bytes at `at` (n ≤ 4). */
+function uint(b: Uint8Array, at: number, n: number): number {
+  let v = 0;
+  for (let i = 0; i < n; i++) v = v * 256 + b[at + i]!;
+  return v;
+}
+
+/** A string's [start, end) at `at`, or undefined when the value there is not a string. */
+function stringAt(b: Uint8Array, at: number): [number, number] | undefined {
+  const t = b[at];
+  if (t === undefined) return undefined;
+  let start: number;
+  let len: number;
+  if (t >= 0xa0 && t <= 0xbf) {
+    start = at + 1;
+    len = t & 0x1f;
+  } else if (t === 0xd9) {
+    start = at + 2;
+    len = uint(b, at + 1, 1);
+  } else if (t === 0xda) {
+    start = at + 3;
+    len = uint(b, at + 1, 2);
+  } else if (t === 0xdb) {
+    start = at + 5;
+    len = uint(b, at + 1, 4);
+  } else return undefined;
+  return start + len <= b.length ? [start, start + len] : undefined;
+}
+
+/** The offset after the value at `at` (skipping nested values), or -1 when the bytes are not msgpack. */
+function skip(b: Uint8Array, at: number): number {
+  let pos = at;
+  let pending = 1;
+  while (pending > 0) {
+    pending--;
+    const t = b[pos];
+    if (t === undefined) return -1;
+    if (t <= 0x7f || t >= 0xe0 || t === 0xc0 || t === 0xc2 || t === 0xc3) pos += 1;
+    else if (t <= 0x8f) {
+      pending += 2 * (t & 0x0f);
+      pos += 1;
+    } else if (t <= 0x9f) {
+      pending += t & 0x0f;
+      pos += 1;
+    } else if (t <= 0xbf) pos += 1 + (t & 0x1f);
+    else {
+      switch (t) {
+        case 0xc4:
+        case 0xd9:
+          pos += 2 + uint(b, pos + 1, 1);
+          break;
+        case 0xc5:
+        case 0xda:
+          pos += 3 + uint(b, pos + 1, 2);
+          break;
+        case 0xc6:
+        case 0xdb:
+          pos += 5 + uint(b, pos + 1, 4);
+          break;
+        case 0xc7:
+          pos += 3 + uint(b, pos + 1, 1);
+          break;
+        case 0xc8:
+          pos += 4 + uint(b, pos + 1, 2);
+          break;
+        case 0xc9:
+          pos += 6 + uint(b, pos + 1, 4);
+          break;
+        case 0xcc:
+        case 0xd0:
+          pos += 2;
+          break;
+        case 0xcd:
+        case 0xd1:
+          pos += 3;
+          break;
+        case 0xca:
+        case 0xce:
+        case 0xd2:
+          pos += 5;
+          break;
+        case 0xcb:
+        case 0xcf:
+        case 0xd3:
+          pos += 9;
+          break;
+        case 0xd4:
+          pos += 3;
+          break;
+        case 0xd5:
+          pos += 4;
+          break;
+        case 0xd6:
+          pos += 6;
+          break;
+        case 0xd7:
+          pos += 10;
+          break;
+        case 0xd8:
+          pos += 18;
+          break;
+        case 0xdc:
+          pending += uint(b, pos + 1, 2);
+          pos += 3;
+          break;
+        case 0xdd:
+          pending += uint(b, pos + 1, 4);
+          pos += 5;
+          break;
+        case 0xde:
+          pending += 2 * uint(b, pos + 1, 2);
+          pos += 3;
+          break;
+        case 0xdf:
+          pending += 2 * uint(b, pos + 1, 4);
+          pos += 5;
+          break;
+        default:
+          return -1; // 0xc1: never used
+      }
+    }
+    if (pos > b.length) return -1;
+  }
+  return pos;
+}
+
+/**
+ * The wanted fields by walking the top-level map, or undefined to fall back to decoding.
+ * Exported for its property test (which checks that the fast path is taken where it should be).
+ */
+export function scan(b: Uint8Array): IndexedFields | undefined {
+  const t = b[0];
+  let entries: number;
+  let pos: number;
+  if (t !== undefined && t >= 0x80 && t <= 0x8f) {
+    entries = t & 0x0f;
+    pos = 1;
+  } else if (t === 0xde) {
+    entries = uint(b, 1, 2);
+    pos = 3;
+  } else return undefined;
+  const out: Record<string, string> = {};
+  let found = 0;
+  for (let i = 0; i < entries && found < WANTED.length; i++) {
+    const key = stringAt(b, pos);
+    if (key === undefined) return undefined;
+    const name = wantedName(b, key[0], key[1]);
+    pos = key[1];
+    if (name !== undefined) {
+      const value = stringAt(b, pos);
+      if (value === undefined) return undefined; // not a string: the decoder says what it is
+      // Non-ASCII (an actor's name): the decoder's own UTF-8 rules, as it would read it.
+      for (let j = value[0]; j < value[1]; j++) if (b[j]! >= 0x80) return undefined;
+      out[name] = utf8.decode(b.subarray(value[0], value[1]));
+      found++;
+      pos = value[1];
+    } else {
+      pos = skip(b, pos);
+      if (pos < 0) return undefined;
+    }
+  }
+  return out;
+}
