@@ -198,13 +198,25 @@ export async function startDaemon(config: DaemonConfig): Promise<Daemon> {
             tcpServer?.closeIdleConnections();
           })
         : Promise.resolve();
+      const deadline = Date.now() + limits.drainTimeoutMs;
       await executions.drain(limits.drainTimeoutMs);
-      if (executions.inFlight > 0) {
+      // The answers of the drained executions are still being written: let the requests finish
+      // (the rest of the drain bound, and at least a moment), then cut what is left (a stuck
+      // client, an execution past the bound).
+      const grace = Math.max(deadline - Date.now(), 1000);
+      let timer: NodeJS.Timeout | undefined;
+      const finished = await Promise.race([
+        Promise.all([closed, tcpClosed]).then(() => true),
+        new Promise<false>((resolve) => {
+          timer = setTimeout(() => resolve(false), grace);
+        }),
+      ]);
+      clearTimeout(timer);
+      if (!finished) {
         log.warn({ inFlight: executions.inFlight }, 'drain timed out: closing the connections still open');
+        server.closeAllConnections();
+        tcpServer?.closeAllConnections();
       }
-      // What is left after the drain bound (a stuck client, an execution past its bound) is cut.
-      server.closeAllConnections();
-      tcpServer?.closeAllConnections();
       await Promise.all([closed, tcpClosed]);
       await tp.close(); // flushes the receipt log
       log.info('stopped');
