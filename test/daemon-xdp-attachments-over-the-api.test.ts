@@ -18,6 +18,7 @@ import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BpfLink, xdpQuery } from '../src/backends/ebpf/link.js';
+import { numPossibleCpus } from '../src/backends/ebpf/object.js';
 import { XdpManager } from '../src/backends/ebpf/xdp.js';
 import { bpfObjectPath } from './helpers/bpf-fixtures.js';
 import { startTestDaemon, type TestDaemon, tempDirectory } from './helpers/daemon.js';
@@ -133,6 +134,15 @@ describe('XDP attachments over the daemon API', () => {
     const dump = await api().request({ path: `/v1/xdp/attachments/${onB}/maps/blocked_ports` });
     expect(dump.body).toMatchObject({ type: 'hash', entries: [{ key: PORT, value: 1 }], truncated: false });
 
+    // A per-CPU map reads as one value per possible CPU (the stats endpoint sums them).
+    const perCpu = await api().request({ path: `/v1/xdp/attachments/${onB}/maps/xdp_stats/0` });
+    expect(perCpu.body.value).toHaveLength(numPossibleCpus());
+    const summed = perCpu.body.value.reduce(
+      (n: number, cpu: { passed: string }) => n + Number(cpu.passed),
+      0,
+    );
+    expect(summed).toBe(before.body.stats.passed);
+
     expect(await delivered()).toBe(0);
     const after = await api().request({ path: `/v1/xdp/attachments/${onB}/stats` });
     expect(after.body.stats.dropped).toBe(PACKETS);
@@ -215,6 +225,12 @@ describe('XDP attachments over the daemon API', () => {
       body: { value: 256 },
     });
     expectFieldError(outOfRange, 400, 'body.value');
+    const notPerCpu = await api().request({
+      method: 'PUT',
+      path: `${maps}/xdp_stats/0`,
+      body: { value: { passed: 1 } },
+    });
+    expectFieldError(notPerCpu, 400, 'body.value');
     expectFieldError(await api().request({ path: `${maps}/no_such_map` }), 404, 'params.map');
     expectFieldError(
       await api().request({ path: '/v1/xdp/attachments/xa-0000000000000000' }),
