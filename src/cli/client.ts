@@ -190,8 +190,8 @@ export class DaemonClient {
         (res) => {
           const declared = Number(res.headers['content-length']);
           if (Number.isFinite(declared) && declared > limit) {
-            res.destroy();
             reject(tooBig(this.socket, method, path, limit));
+            res.destroy();
             return;
           }
           const chunks: Buffer[] = [];
@@ -199,9 +199,10 @@ export class DaemonClient {
           res.on('data', (chunk: Buffer) => {
             size += chunk.byteLength;
             if (size > limit) {
+              // Settled first: destroying emits errors of its own, which must not win.
+              reject(tooBig(this.socket, method, path, limit));
               res.destroy();
               req.destroy();
-              reject(tooBig(this.socket, method, path, limit));
               return;
             }
             chunks.push(chunk);
