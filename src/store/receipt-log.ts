@@ -71,7 +71,7 @@ import {
   unlinkSync,
   writeSync,
 } from 'node:fs';
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { dirname } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { decodeCanonical, encodeCanonical, sha256Hex } from '../runtime/canonical.js';
@@ -99,8 +99,48 @@ const MAX_PENDING_BYTES = 64 * 1024;
 const PENDING = Symbol('pending');
 const U32 = 2 ** 32;
 
+/** One-shot sha256 (no Hash object: about twice as fast for records of a few hundred bytes). */
 function sha256(bytes: Uint8Array): Buffer {
-  return createHash('sha256').update(bytes).digest();
+  return hash('sha256', bytes, 'buffer') as unknown as Buffer;
+}
+
+const CHUNK = 1 << 20;
+
+/**
+ * The file read forward through one chunk of 1 MiB at a time, for the scan on open (records in
+ * order): one read syscall per chunk instead of two per record. A view is valid until the next
+ * call. Bytes past `size` (the file's size when the scan began) are never read; a range the file
+ * no longer holds (cut meanwhile) reads as zeros, as a short read into a zeroed buffer would.
+ */
+class ForwardReader {
+  readonly #fd: number;
+  readonly #size: number;
+  #buf = Buffer.allocUnsafe(CHUNK);
+  #at = 0;
+  #len = 0;
+
+  constructor(fd: number, size: number) {
+    this.#fd = fd;
+    this.#size = size;
+  }
+
+  view(offset: number, length: number): Buffer {
+    if (offset >= this.#at && offset + length <= this.#at + this.#len) {
+      return this.#buf.subarray(offset - this.#at, offset - this.#at + length);
+    }
+    if (length > this.#buf.length) this.#buf = Buffer.allocUnsafe(length);
+    const want = Math.max(length, Math.min(this.#buf.length, this.#size - offset));
+    let got = 0;
+    while (got < want) {
+      const n = readSync(this.#fd, this.#buf, got, want - got, offset + got);
+      if (n === 0) break;
+      got += n;
+    }
+    if (got < length) this.#buf.fill(0, got, length);
+    this.#at = offset;
+    this.#len = Math.max(got, length);
+    return this.#buf.subarray(0, length);
+  }
 }
 
 export type SyncPolicy = 'always' | 'batch' | 'never';
@@ -336,7 +376,7 @@ export class ReceiptLog {
    * again. Committed bytes are checked the same either way.
    */
   #scan(size: number, head: Head, live = false): number {
-    const header = Buffer.alloc(HEADER);
+    const reader = new ForwardReader(this.#fd, size);
     let offset = this.#end;
     this.#checkAgainstHead(offset, head);
     while (offset < size) {
@@ -351,7 +391,7 @@ export class ReceiptLog {
           );
         return this.#tornTail(offset, size);
       }
-      readSync(this.#fd, header, 0, HEADER, offset);
+      const header = reader.view(offset, HEADER);
       const length = header.readUInt32BE(0);
       const crc = header.readUInt32BE(4);
       const next = offset + HEADER + length;
@@ -368,8 +408,7 @@ export class ReceiptLog {
         if (!committed && this.#zeroFrom(offset, size)) return this.#tornTail(offset, size);
         throw new LogIntegrityError(this.path, offset, `record declares an impossible length ${length}`);
       }
-      const payload = Buffer.alloc(length);
-      readSync(this.#fd, payload, 0, length, offset + HEADER);
+      const payload = reader.view(offset + HEADER, length);
       if (crc32(payload) !== crc) {
         if (!committed && this.#zeroFrom(offset, size)) return this.#tornTail(offset, size);
         throw new LogIntegrityError(this.path, offset, 'record fails its checksum (corrupted log)');
