@@ -11,7 +11,8 @@
  *                   in-process (baseline) vs POST /v1/executions over the unix socket
  *   onnx-mlp-b1     one mlp row: Thunderpac.execute in-process with the daemon's own sandbox
  *                   options (baseline) vs POST /v2/models/mlp/infer (KServe v2 JSON tensors)
- *   http-floor      GET /v2/health/live: the round trip with no execution behind it
+ *   http-floor      GET /v2/health/live: the round trip with no execution behind it, against a
+ *                   bare node:http server process (no framework) on its own socket (baseline)
  *
  * Latency at concurrency 1: each round measures a group's cases interleaved (harness
  * measureInterleaved, 10 turns), `--rounds` rounds; p50 and p99 are the median over the
@@ -110,6 +111,31 @@ async function stopDaemon(): Promise<void> {
   clearTimeout(timer);
 }
 
+/**
+ * The transport floor: a bare node:http server (no framework, no hooks, no logging) in its own
+ * process on its own unix socket, answering every request with a constant JSON body. What any
+ * Node daemon on a unix socket costs with this client, measured in the same run.
+ */
+const rawSocket = join(dir, 'raw.sock');
+const RAW_SERVER = `
+const http = require('node:http');
+http.createServer((req, res) => {
+  req.resume();
+  req.on('end', () => { res.setHeader('content-type', 'application/json'); res.end('{"live":true}'); });
+}).listen(process.argv[1], () => process.send('up'));`;
+let raw: ChildProcess | null = null;
+process.on('exit', () => raw?.kill('SIGKILL'));
+
+async function startRawServer(): Promise<void> {
+  raw = spawn(process.execPath, ['-e', RAW_SERVER, rawSocket], {
+    stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+  });
+  await new Promise((resolve, reject) => {
+    raw!.once('message', resolve);
+    raw!.once('exit', (code) => reject(new Error(`raw server exited ${code}`)));
+  });
+}
+
 // ---------------------------------------------------------------- the client
 
 const agent = new http.Agent({ keepAlive: true, maxSockets: CONCURRENCY });
@@ -120,11 +146,11 @@ interface Reply {
 }
 
 /** One request over the unix socket on the keep-alive agent. */
-function call(method: string, path: string, body?: Buffer): Promise<Reply> {
+function call(method: string, path: string, body?: Buffer, socketPath = socket): Promise<Reply> {
   return new Promise((resolve, reject) => {
     const req = http.request(
       {
-        socketPath: socket,
+        socketPath,
         method,
         path,
         agent,
@@ -145,8 +171,8 @@ function call(method: string, path: string, body?: Buffer): Promise<Reply> {
   });
 }
 
-async function callOk(method: string, path: string, body?: Buffer): Promise<Reply> {
-  const r = await call(method, path, body);
+async function callOk(method: string, path: string, body?: Buffer, socketPath = socket): Promise<Reply> {
+  const r = await call(method, path, body, socketPath);
   if (r.status !== 200 && r.status !== 201) throw new Error(`${method} ${path}: ${r.status} ${r.body}`);
   return r;
 }
@@ -165,6 +191,7 @@ interface Pair {
 
 const tp = await Thunderpac.open({ store: join(dir, 'in-process-store') });
 await startDaemon();
+await startRawServer();
 
 // WASM echo: the same module uploaded to the daemon and built here.
 const echoBytes = readFileSync(packagePath('wasm', 'echo.wasm'));
@@ -266,8 +293,15 @@ for (let round = 0; round < ROUNDS; round++) {
     ];
     for (const r of await measureInterleaved(specs, 10)) record(`${p.group}|${r.name}`, r);
   }
-  const [floor] = await measureInterleaved(
+  const floor = await measureInterleaved(
     [
+      {
+        name: 'in-process',
+        group: 'http-floor',
+        iterations: ITER.floor,
+        warmup: round === 0 ? WARMUP : 100,
+        fn: () => callOk('GET', '/v2/health/live', undefined, rawSocket),
+      },
       {
         name: 'daemon',
         group: 'http-floor',
@@ -276,9 +310,9 @@ for (let round = 0; round < ROUNDS; round++) {
         fn: () => callOk('GET', '/v2/health/live'),
       },
     ],
-    1,
+    10,
   );
-  record('http-floor|daemon', floor!);
+  for (const r of floor) record(`http-floor|${r.name}`, r);
   process.stderr.write(`round ${round + 1}/${ROUNDS} done\n`);
 }
 
@@ -334,7 +368,8 @@ function processCpuNs(pid: number): number {
 
 interface CpuRow {
   group: string;
-  inProcessNs: number | null;
+  /** In-process execution, or (http-floor) the bare server process. */
+  inProcessNs: number;
   daemonNs: number;
   clientNs: number;
 }
@@ -352,6 +387,12 @@ for (const p of [...pairs, null]) {
       const c0 = selfCpuNs();
       for (let i = 0; i < CPU_N; i++) await p.inProcess(sandbox);
       best.inProcessNs = Math.min(best.inProcessNs, (selfCpuNs() - c0) / CPU_N);
+    } else {
+      // The floor's baseline: the bare server's own CPU per request.
+      for (let i = 0; i < 100; i++) await callOk('GET', '/', undefined, rawSocket);
+      const r0 = processCpuNs(raw!.pid!);
+      for (let i = 0; i < CPU_N; i++) await callOk('GET', '/', undefined, rawSocket);
+      best.inProcessNs = Math.min(best.inProcessNs, (processCpuNs(raw!.pid!) - r0) / CPU_N);
     }
     for (let i = 0; i < 100; i++) await daemonFn();
     const d0 = processCpuNs(daemon!.pid!);
@@ -365,7 +406,7 @@ for (const p of [...pairs, null]) {
   }
   cpuRows.push({
     group,
-    inProcessNs: p ? best.inProcessNs : null,
+    inProcessNs: best.inProcessNs,
     daemonNs: best.daemonNs,
     clientNs: best.clientNs,
   });
@@ -399,7 +440,9 @@ for (const [key, rs] of latency) {
     group,
     case:
       name === 'in-process'
-        ? 'in-process Thunderpac.execute'
+        ? group === 'http-floor'
+          ? 'bare node:http server process (no framework)'
+          : 'in-process Thunderpac.execute'
         : group === 'http-floor'
           ? 'daemon GET /v2/health/live'
           : pairs.find((p) => p.group === group)!.daemonLabel,
@@ -428,7 +471,7 @@ const head = [
   'p99',
   'req/s c=1',
   `req/s c=${CONCURRENCY}`,
-  'p50 vs in-process',
+  'p50 vs baseline',
 ];
 const cells = rows.map((r) => [
   r.group,
@@ -449,7 +492,7 @@ process.stdout.write(
 );
 for (const r of cpuRows) {
   process.stdout.write(
-    `  ${r.group.padEnd(14)} ${r.inProcessNs === null ? '' : `in-process ${us(r.inProcessNs)}, `}daemon process ${us(r.daemonNs)}${r.inProcessNs === null ? '' : ` (+${us(r.daemonNs - r.inProcessNs)})`}, client ${us(r.clientNs)}\n`,
+    `  ${r.group.padEnd(14)} ${r.group === 'http-floor' ? 'bare server' : 'in-process'} ${us(r.inProcessNs)}, daemon process ${us(r.daemonNs)} (+${us(r.daemonNs - r.inProcessNs)}), client ${us(r.clientNs)}\n`,
   );
 }
 
@@ -471,6 +514,7 @@ writeFileSync(
 );
 
 agent.destroy();
+(raw as ChildProcess | null)?.kill('SIGTERM');
 await stopDaemon();
 await tp.close();
 rmSync(dir, { recursive: true, force: true });

@@ -223,7 +223,8 @@ export function parseInferRequest(
       `inputs must be an array of tensors, found ${show(body.inputs)}`,
     );
   }
-  const names = inputs.map((s) => s.name).join(', ');
+  // Only an error message needs the list of names.
+  const names = () => inputs.map((s) => s.name).join(', ');
   const tensors: Record<string, Tensor> = {};
   const bindings = new Map<string, { size: number; at: string }>();
   for (const [i, t] of body.inputs.entries()) {
@@ -246,7 +247,7 @@ export function parseInferRequest(
       throw new InferRequestError(
         'KSERVE_UNKNOWN_TENSOR',
         `${path}.name`,
-        `${at}: model ${model} has no input of that name (its inputs: ${names})`,
+        `${at}: model ${model} has no input of that name (its inputs: ${names()})`,
       );
     if (Object.hasOwn(tensors, spec.name))
       throw new InferRequestError('KSERVE_DUPLICATE_TENSOR', `${path}.name`, `${at}: input given twice`);
@@ -326,7 +327,7 @@ export function parseInferRequest(
       throw new InferRequestError(
         'KSERVE_MISSING_TENSOR',
         'inputs',
-        `inputs: input '${s.name}' is missing (model ${model} takes ${names})`,
+        `inputs: input '${s.name}' is missing (model ${model} takes ${names()})`,
       );
     }
   }

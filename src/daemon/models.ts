@@ -177,12 +177,18 @@ export class DaemonModels implements ModelService {
   }
 
   #find(name: string, version: string | undefined): ServedModel {
-    let versions = this.#models.get(name);
-    let model = versions && (version === undefined ? [...versions.values()].at(-1) : versions.get(version));
+    const pick = () => {
+      const versions = this.#models.get(name);
+      if (!versions) return undefined;
+      if (version !== undefined) return versions.get(version);
+      let latest: ServedModel | undefined;
+      for (const m of versions.values()) latest = m; // ascending: the last is the latest
+      return latest;
+    };
+    let model = pick();
     if (!model && Date.now() - this.#listedAt >= RELIST_MS) {
       this.#relist();
-      versions = this.#models.get(name);
-      model = versions && (version === undefined ? [...versions.values()].at(-1) : versions.get(version));
+      model = pick();
     }
     if (!model) {
       const what = version === undefined ? `'${name}'` : `'${name}' version '${version}'`;
