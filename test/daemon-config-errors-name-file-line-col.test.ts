@@ -6,9 +6,9 @@
 
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, DEFAULT_LIMITS, loadConfig } from '../src/daemon/config.js';
-import { REPO_ROOT, runDaemon, tempDirectory } from './helpers/daemon.js';
+import { ensureDistBuilt, REPO_ROOT, runDaemon, tempDirectory } from './helpers/daemon.js';
 
 const tmp = tempDirectory('tp-config-');
 afterAll(() => tmp.remove());
@@ -143,6 +143,7 @@ describe('config validation', () => {
 });
 
 describe('the daemon process with a bad config', () => {
+  beforeAll(() => ensureDistBuilt(), 300_000);
   it('exits 2 with one line naming file:line:col, before binding anything', async () => {
     const file = configFile('{\n  "limits": { "drainTimeoutMs": "soon" }\n}');
     const socket = join(tmp.dir, 'never.sock');

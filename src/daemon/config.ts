@@ -52,6 +52,8 @@ export interface DaemonLimits {
   readonly jobRetentionMs: number;
   /** Async jobs kept at once (running and finished); more are refused with 503. */
   readonly maxJobs: number;
+  /** Bytes of finished jobs' outputs kept at once; the oldest finished jobs leave first. */
+  readonly maxJobResultBytes: number;
   /** The longest `GET /v1/jobs/:id?wait=MS` long poll; a larger wait is cut to this, ms. */
   readonly maxJobWaitMs: number;
   /** Builds kept decoded in memory (least recently used out first); the store keeps them all. */
@@ -68,6 +70,7 @@ export const DEFAULT_LIMITS: DaemonLimits = Object.freeze({
   drainTimeoutMs: 10_000,
   jobRetentionMs: 10 * 60_000,
   maxJobs: 10_000,
+  maxJobResultBytes: 256 * 1024 * 1024,
   maxJobWaitMs: 60_000,
   buildCacheEntries: 256,
 });
@@ -83,6 +86,7 @@ const LIMIT_MAX: Readonly<Record<keyof DaemonLimits, number>> = {
   drainTimeoutMs: 2 ** 31 - 1,
   jobRetentionMs: 2 ** 31 - 1,
   maxJobs: 1 << 24,
+  maxJobResultBytes: Number.MAX_SAFE_INTEGER,
   maxJobWaitMs: 2 ** 31 - 1,
   buildCacheEntries: 1 << 20,
 };

@@ -1,8 +1,8 @@
 /**
  * Asynchronous executions: a job per `POST /v1/jobs` (or `POST /v1/executions?async=true`),
- * its state awaited by long poll or streamed. Bounded: at most `limits.maxJobs` kept (finished
- * ones leave first, and after `limits.jobRetentionMs`), so a client that never reads its jobs
- * cannot grow the daemon.
+ * its state awaited by long poll or streamed. Bounded: at most `limits.maxJobs` kept and at most
+ * `limits.maxJobResultBytes` of their outputs (finished ones leave first, oldest first, and all
+ * after `limits.jobRetentionMs`), so a client that never reads its jobs cannot grow the daemon.
  *
  *   queued ──▶ running ──▶ completed | failed     (the execution ran; a receipt exists)
  *      └───────────┴─────▶ error                  (it could not run: overloaded, shutting down)
@@ -32,6 +32,8 @@ export interface JobView {
 interface Job {
   view: JobView;
   finishedMs: number;
+  /** Bytes of its output kept (counted against limits.maxJobResultBytes). */
+  resultBytes: number;
   readonly listeners: Set<(view: JobView) => void>;
 }
 
@@ -42,6 +44,7 @@ export function isFinished(state: JobState): boolean {
 export class Jobs {
   readonly #limits: DaemonLimits;
   readonly #jobs = new Map<string, Job>();
+  #resultBytes = 0;
   readonly #sweeper: NodeJS.Timeout;
 
   constructor(limits: DaemonLimits) {
@@ -58,13 +61,21 @@ export class Jobs {
     clearInterval(this.#sweeper);
   }
 
-  /** Forget finished jobs older than the retention (at most `limit` of them oldest first when full). */
+  #full(): boolean {
+    return this.#jobs.size >= this.#limits.maxJobs || this.#resultBytes > this.#limits.maxJobResultBytes;
+  }
+
+  /**
+   * Forget finished jobs older than the retention; with `makeRoom`, also the oldest finished
+   * ones until the count and the kept result bytes are under their limits.
+   */
   #sweep(now: number, makeRoom = false): void {
     for (const [id, job] of this.#jobs) {
       if (!isFinished(job.view.state)) continue;
       if (now - job.finishedMs >= this.#limits.jobRetentionMs || makeRoom) {
         this.#jobs.delete(id);
-        if (makeRoom && this.#jobs.size < this.#limits.maxJobs) return;
+        this.#resultBytes -= job.resultBytes;
+        if (makeRoom && !this.#full()) return;
       }
     }
   }
@@ -74,7 +85,7 @@ export class Jobs {
    * them is finished.
    */
   create(owner: string, requestId: string): string {
-    if (this.#jobs.size >= this.#limits.maxJobs) this.#sweep(Date.now(), true);
+    if (this.#full()) this.#sweep(Date.now(), true);
     if (this.#jobs.size >= this.#limits.maxJobs) {
       throw new OverloadedError(`${this.#jobs.size} jobs are running or queued (limits.maxJobs)`, 1);
     }
@@ -92,6 +103,7 @@ export class Jobs {
         error: null,
       },
       finishedMs: 0,
+      resultBytes: 0,
       listeners: new Set(),
     });
     return id;
@@ -114,8 +126,14 @@ export class Jobs {
     this.#update(id, { state: 'running', startedAt: new Date().toISOString() });
   }
 
-  finished(id: string, status: 'completed' | 'failed', result: unknown): void {
+  /** `resultBytes`: the size of the output it keeps, so finished jobs hold bounded memory. */
+  finished(id: string, status: 'completed' | 'failed', result: unknown, resultBytes: number): void {
+    const job = this.#jobs.get(id);
+    if (!job) return;
+    job.resultBytes = resultBytes;
+    this.#resultBytes += resultBytes;
     this.#update(id, { state: status, finishedAt: new Date().toISOString(), result });
+    if (this.#resultBytes > this.#limits.maxJobResultBytes) this.#sweep(Date.now(), true);
   }
 
   errored(id: string, err: unknown): void {

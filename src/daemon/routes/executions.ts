@@ -160,6 +160,19 @@ export function outputJson(output: Output | null): unknown {
   }
 }
 
+/** How many bytes an output holds (what a finished job keeps in memory). */
+function outputBytes(output: Output | null): number {
+  if (!output) return 0;
+  switch (output.kind) {
+    case 'bytes':
+      return output.bytes.byteLength;
+    case 'packet':
+      return output.packets.reduce((n, p) => n + p.bytes.byteLength, 0);
+    case 'tensors':
+      return Object.values(output.tensors).reduce((n, t) => n + t.data.byteLength, 0);
+  }
+}
+
 export function resultJson(result: ExecutionResult): Record<string, unknown> {
   return {
     status: result.status,
@@ -220,7 +233,7 @@ export const executionsRoutes: RoutePlugin = (app, ctx) => {
     ctx.executions
       .run(options, request, { actor, requestId: req.id }, { onStart: () => jobs.started(jobId) })
       .then(
-        (result) => jobs.finished(jobId, result.status, resultJson(result)),
+        (result) => jobs.finished(jobId, result.status, resultJson(result), outputBytes(result.output)),
         (err: unknown) => {
           req.log.warn({ job: jobId, err: (err as Error).message }, 'job could not run');
           jobs.errored(jobId, err);
