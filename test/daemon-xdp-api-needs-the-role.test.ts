@@ -4,13 +4,16 @@
  * uid is given the role through the daemon's policy section, over the real socket.
  */
 import { readFileSync } from 'node:fs';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { bpfObjectPath } from './helpers/bpf-fixtures.js';
-import { startTestDaemon, type TestDaemon } from './helpers/daemon.js';
+import { ensureDistBuilt, startTestDaemon, type TestDaemon } from './helpers/daemon.js';
 
 const FILTER = readFileSync(bpfObjectPath('xdp_port_filter.bpf.o')).toString('base64');
 const uid = process.getuid?.() ?? 0;
 let daemon: TestDaemon | undefined;
+
+// The daemon runs from dist/: build it (when stale) before the tests' own clocks start.
+beforeAll(() => ensureDistBuilt(), 300_000);
 
 afterEach(async () => {
   await daemon?.stop();

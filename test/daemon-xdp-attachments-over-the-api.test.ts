@@ -48,7 +48,7 @@ beforeAll(async () => {
   ip('-n', pair.nsA, 'link', 'add', DUMMY, 'type', 'bridge');
   ip('-n', pair.nsA, 'link', 'set', DUMMY, 'up');
   daemon = await start();
-}, 120_000);
+}, 300_000);
 
 afterAll(async () => {
   try {
