@@ -2,9 +2,10 @@
  * `GET /metrics`: Prometheus text format (the daemon's own registry), and the hook that counts
  * every HTTP request by method, route pattern and status code.
  *
- * Authorization: the action is `metrics.read`; the policy decides who holds it (on the unix
- * socket the socket's mode 0660 already limits who can connect, and the policy lets any known
- * peer read metrics, as node_exporter and bpfman do; over TCP a token is required).
+ * Authorization: the action is `metrics.read`, which the policy gives to admin, operator and
+ * auditor but not to runner (src/daemon/policy.ts): /metrics is not open to every peer of the
+ * socket (its labels name XDP interfaces, network namespaces and routes). A Prometheus
+ * scraping over the unix socket runs as a uid the policy maps to `auditor`.
  */
 
 import type { RoutePlugin } from '../context.js';
