@@ -44,7 +44,10 @@
  * One writer at a time: a writer holds flock(LOCK_EX) on the file for as long as it is open (see
  * file-lock.ts); a second writer gets StoreLockedError. A read-only open takes no lock, writes
  * nothing and can run beside a writer: it sees the committed prefix and the complete records
- * after it.
+ * after it, and `refresh()` takes in what the writer appended since (the head re-read, newly
+ * committed bytes checked as on open, complete records past the head taken when they check and
+ * chain; one still being written is left for the next refresh). `scanBodies` hands the record
+ * bodies, in order and in large reads, to indexes built beside the log (receipt-index.ts).
  *
  * Durability, and when the head moves (the head only ever claims bytes already as durable as the
  * policy makes them, so a crash never leaves a head that claims more than the log holds):
