@@ -161,6 +161,16 @@ describe('the daemon serves the shipped models over KServe v2', () => {
     receipts.push(r.json.parameters.receipt_id);
   });
 
+  it('seals each inference in a receipt the daemon verifies by replay (POST /v1/receipts/:id/verify)', async () => {
+    expect(receipts).toHaveLength(7);
+    for (const id of receipts) {
+      const r = await daemon.request('POST', `/v1/receipts/${id}/verify`);
+      expect(r.status, r.text).toBe(200);
+      expect(r.json.problem, id).toBeNull();
+      expect(r.json.match, id).toBe(true);
+    }
+  });
+
   it('seals each inference in a receipt that verifies from the store after the daemon stops', async () => {
     expect(await daemon.stop()).toBe(0);
     const tp = await Thunderpac.open({ store: daemon.store });
