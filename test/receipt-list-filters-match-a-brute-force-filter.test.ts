@@ -7,7 +7,16 @@
  */
 
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import {
+  closeSync,
+  mkdtempSync,
+  openSync,
+  readSync,
+  rmSync,
+  statSync,
+  truncateSync,
+  writeSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
@@ -16,6 +25,7 @@ import { decodeCanonical, encodeCanonical } from '../src/runtime/canonical.js';
 import { type Receipt, type ReceiptBody, sealReceipt } from '../src/runtime/receipt.js';
 import { indexedFieldsOf, scan } from '../src/store/receipt-fields.js';
 import type { ReceiptQuery } from '../src/store/receipt-index.js';
+import { LogIntegrityError } from '../src/store/errors.js';
 import { Store } from '../src/store/store.js';
 
 const dirs: string[] = [];
@@ -286,6 +296,47 @@ describe('a read-only store beside a writer process', () => {
     const ids = (await writer.send('append 3 uid:7')).split(' ').slice(1);
     expect(reader.listReceipts({ order: 'oldest' }).receipts.map((r) => r.id)).toEqual(ids);
     expect(await writer.send('close')).toBe('closed');
+  });
+});
+
+describe('a read-only store whose log is damaged or cut after it opened', () => {
+  const specAt = (at: number): Spec => ({
+    build: 0,
+    actor: 'uid:1',
+    status: 'completed',
+    backend: 'wasm',
+    at,
+  });
+
+  it('reports a record damaged in the bytes the head newly commits, and lists nothing from it', () => {
+    const dir = tempDir();
+    const writer = open(dir);
+    const reader = open(dir, true);
+    for (let i = 0; i < 3; i++) writer.appendReceipt(receiptOf(specAt(i)));
+    writer.receipts.flush();
+    expect(reader.listReceipts().receipts).toHaveLength(3);
+    const before = statSync(join(dir, 'receipts.log')).size;
+    writer.appendReceipt(receiptOf(specAt(3)));
+    writer.receipts.flush(); // written and committed by the head
+    // Flip a byte inside the new record's body.
+    const fd = openSync(join(dir, 'receipts.log'), 'r+');
+    const byte = Buffer.alloc(1);
+    readSync(fd, byte, 0, 1, before + 60);
+    byte[0] ^= 0xff;
+    writeSync(fd, byte, 0, 1, before + 60);
+    closeSync(fd);
+    expect(() => reader.listReceipts()).toThrow(LogIntegrityError);
+  });
+
+  it('reports a log cut below what it had read', () => {
+    const dir = tempDir();
+    const writer = open(dir);
+    const reader = open(dir, true);
+    for (let i = 0; i < 3; i++) writer.appendReceipt(receiptOf(specAt(i)));
+    writer.receipts.flush();
+    expect(reader.listReceipts().receipts).toHaveLength(3);
+    truncateSync(join(dir, 'receipts.log'), statSync(join(dir, 'receipts.log')).size - 10);
+    expect(() => reader.listReceipts()).toThrow(/cut/);
   });
 });
 
