@@ -17,7 +17,7 @@ import { createP4Build } from '../../backends/p4/backend.js';
 import { createWasmBuild } from '../../backends/wasm/backend.js';
 import type { Build } from '../../runtime/build.js';
 import { NotFoundError, ThunderpacError } from '../../runtime/errors.js';
-import type { BuildRecord, DaemonContext, RoutePlugin } from '../context.js';
+import type { Actor, BuildRecord, DaemonContext, RoutePlugin } from '../context.js';
 
 /** A request whose content the schema cannot check (a program of the wrong kind): 400 with the field. */
 export class BadRequestError extends ThunderpacError {
@@ -108,15 +108,15 @@ export function buildJson(record: BuildRecord): Record<string, unknown> {
 }
 
 /**
- * The build `id` if the request may use it for `action`; 401/403 before 404, so an actor who
- * may not read a build cannot learn whether it exists.
+ * The build `id` and the actor if the request may use it for `action`; 401/403 before 404, so
+ * an actor who may not read a build cannot learn whether it exists.
  */
 export function authorizedBuild(
   ctx: DaemonContext,
   req: Parameters<DaemonContext['auth']['authorize']>[0],
   action: 'execute' | 'build.read',
   id: string,
-): BuildRecord {
+): { readonly record: BuildRecord; readonly actor: Actor } {
   let record: BuildRecord;
   try {
     record = ctx.builds.get(id);
@@ -124,8 +124,8 @@ export function authorizedBuild(
     if (err instanceof NotFoundError) ctx.auth.authorize(req, action, { buildId: id, owners: [] });
     throw err;
   }
-  ctx.auth.authorize(req, action, { buildId: id, owners: record.owners });
-  return record;
+  const actor = ctx.auth.authorize(req, action, { buildId: id, owners: record.owners });
+  return { record, actor };
 }
 
 export const buildsRoutes: RoutePlugin = (app, ctx) => {
@@ -189,6 +189,6 @@ export const buildsRoutes: RoutePlugin = (app, ctx) => {
 
   app.get('/v1/builds/:id', { schema: { params: idParams } }, async (req) => {
     const { id } = req.params as { id: string };
-    return buildJson(authorizedBuild(ctx, req, 'build.read', id));
+    return buildJson(authorizedBuild(ctx, req, 'build.read', id).record);
   });
 };

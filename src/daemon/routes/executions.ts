@@ -20,7 +20,7 @@ import type { ExecutionResult } from '../../runtime/executor.js';
 import { NotFoundError } from '../../runtime/errors.js';
 import { LIMIT_BOUNDS, type SandboxOptions } from '../../runtime/sandbox.js';
 import type { BackendName, Input, Output, SandboxLimits } from '../../runtime/types.js';
-import type { Actor, DaemonContext, RoutePlugin } from '../context.js';
+import type { DaemonContext, RoutePlugin } from '../context.js';
 import { isFinished, type JobView, Jobs } from '../jobs.js';
 import { authorizedBuild, BadRequestError, BUILD_ID_PATTERN } from './builds.js';
 
@@ -217,8 +217,7 @@ export const executionsRoutes: RoutePlugin = (app, ctx) => {
   /** Authorize and resolve what to run; 401/403/404/400 happen here, before any queueing. */
   const prepare = (req: FastifyRequest) => {
     const body = req.body as ExecuteBody;
-    const record = authorizedBuild(ctx, req, 'execute', body.build);
-    const actor = ctx.auth.identify(req) as Actor;
+    const { record, actor } = authorizedBuild(ctx, req, 'execute', body.build);
     const build = record.build;
     return {
       actor,
