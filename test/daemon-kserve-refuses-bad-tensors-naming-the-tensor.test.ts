@@ -13,35 +13,45 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { defaultModelDir } from '../src/backends/onnx/registry.js';
-import { type ModelDaemon, startModelDaemon } from './helpers/kserve-daemon.js';
+import { ensureDistBuilt, type HttpResult, startTestDaemon, type TestDaemon } from './helpers/daemon.js';
 
 const X = { name: 'x', shape: [1, 4], datatype: 'FP32', data: [5.1, 3.5, 1.4, 0.2] };
 const valid = () => ({ inputs: [{ ...X }] });
 
-function expectError(r: { status: number; json: any; text: string }, status: number, ...parts: string[]) {
+// The daemon runs from dist/: built (when stale) before the tests' own clocks start.
+beforeAll(() => ensureDistBuilt(), 300_000);
+
+function expectError(r: HttpResult, status: number, ...parts: string[]) {
   expect(r.status, r.text).toBe(status);
-  expect(typeof r.json?.error, r.text).toBe('string');
-  expect(typeof r.json.code).toBe('string');
-  for (const p of parts) expect(r.json.error).toContain(p);
+  expect(typeof r.body?.error, r.text).toBe('string');
+  expect(typeof r.body.code).toBe('string');
+  for (const p of parts) expect(r.body.error).toContain(p);
   expect(r.text).not.toMatch(/\n\s+at /);
 }
 
 describe('KServe v2 inference refuses bad requests', () => {
-  let daemon: ModelDaemon;
+  let daemon: TestDaemon;
 
   beforeAll(async () => {
-    daemon = await startModelDaemon();
+    daemon = await startTestDaemon();
   });
   afterAll(async () => {
-    await daemon?.cleanup();
+    await daemon?.stop();
   });
 
-  const infer = (body: unknown, model = 'mlp') => daemon.request('POST', `/v2/models/${model}/infer`, body);
+  // A string is sent as it is, as JSON (the fuzzer's text that may not parse).
+  const infer = (body: unknown, model = 'mlp') =>
+    daemon.request({
+      method: 'POST',
+      path: `/v2/models/${model}/infer`,
+      body,
+      ...(typeof body === 'string' && { headers: { 'content-type': 'application/json' } }),
+    });
 
   it('names the tensor whose shape does not match', async () => {
     const r = await infer({ inputs: [{ ...X, shape: [1, 3], data: [1, 2, 3] }] });
     expectError(r, 400, 'inputs[0] (x)', 'shape [1,3] does not match [-1,4]');
-    expect(r.json.path).toBe('inputs[0].shape');
+    expect(r.body.path).toBe('inputs[0].shape');
     expectError(await infer({ inputs: [{ ...X, shape: [4] }] }), 400, 'inputs[0] (x)', 'shape [4]');
   });
 
@@ -94,10 +104,14 @@ describe('KServe v2 inference refuses bad requests', () => {
 
   it('is a 404 for an unknown model or version, on every model route', async () => {
     expectError(await infer(valid(), 'resnet'), 404, 'resnet');
-    expectError(await daemon.request('POST', '/v2/models/mlp/versions/2/infer', valid()), 404, "version '2'");
-    expectError(await daemon.request('GET', '/v2/models/resnet'), 404, 'resnet');
-    expectError(await daemon.request('GET', '/v2/models/mlp/versions/9/ready'), 404, 'mlp');
-    expectError(await daemon.request('GET', '/v2/models/..%2F..%2Fetc'), 404, 'etc');
+    expectError(
+      await daemon.request({ method: 'POST', path: '/v2/models/mlp/versions/2/infer', body: valid() }),
+      404,
+      "version '2'",
+    );
+    expectError(await daemon.request({ method: 'GET', path: '/v2/models/resnet' }), 404, 'resnet');
+    expectError(await daemon.request({ method: 'GET', path: '/v2/models/mlp/versions/9/ready' }), 404, 'mlp');
+    expectError(await daemon.request({ method: 'GET', path: '/v2/models/..%2F..%2Fetc' }), 404, 'etc');
   });
 
   it('answers malformed infer bodies with a 4xx, never a 5xx, and keeps serving', async () => {
@@ -169,23 +183,26 @@ describe('KServe v2 inference refuses bad requests', () => {
         const r = await infer(b);
         expect(r.status, `${JSON.stringify(b).slice(0, 300)} -> ${r.text}`).toBeGreaterThanOrEqual(400);
         expect(r.status, `${JSON.stringify(b).slice(0, 300)} -> ${r.text}`).toBeLessThan(500);
-        expect(typeof r.json?.error, r.text).toBe('string');
+        expect(typeof r.body?.error, r.text).toBe('string');
       }),
       { numRuns: 400 },
     );
     const ok = await infer(valid());
     expect(ok.status, ok.text).toBe(200);
-    expect(ok.json.outputs[0].shape).toEqual([1, 3]);
+    expect(ok.body.outputs[0].shape).toEqual([1, 3]);
   });
 
   it('refuses a body that is not JSON (415) and an empty one (400)', async () => {
     expectError(
-      await daemon.request('POST', '/v2/models/mlp/infer', 'x=1', {
-        'content-type': 'application/x-www-form-urlencoded',
+      await daemon.request({
+        method: 'POST',
+        path: '/v2/models/mlp/infer',
+        body: 'x=1',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
       }),
       415,
     );
-    const empty = await daemon.request('POST', '/v2/models/mlp/infer');
+    const empty = await daemon.request({ method: 'POST', path: '/v2/models/mlp/infer' });
     expect(empty.status).toBeGreaterThanOrEqual(400);
     expect(empty.status).toBeLessThan(500);
   });
@@ -193,7 +210,7 @@ describe('KServe v2 inference refuses bad requests', () => {
 
 describe('a model that fails its checksum is served as not ready', () => {
   let dir: string;
-  let daemon: ModelDaemon;
+  let daemon: TestDaemon;
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'tp-kserve-models-'));
@@ -201,27 +218,33 @@ describe('a model that fails its checksum is served as not ready', () => {
     mkdirSync(join(dir, 'tampered'));
     cpSync(join(defaultModelDir(), 'mlp', '1'), join(dir, 'tampered', '1'), { recursive: true });
     writeFileSync(join(dir, 'tampered', '1', 'checksums.txt'), `${'0'.repeat(64)}  model.onnx\n`);
-    daemon = await startModelDaemon(['--models-dir', dir]);
+    daemon = await startTestDaemon({ args: ['--models-dir', dir] });
   });
   afterAll(async () => {
-    await daemon?.cleanup();
+    await daemon?.stop();
     rmSync(dir, { recursive: true, force: true });
   });
 
   it('serves the good model, reports the tampered one not ready and refuses to run it', async () => {
-    expect((await daemon.request('GET', '/v2/models/mlp/ready')).status).toBe(200);
-    expect((await daemon.request('POST', '/v2/models/mlp/infer', valid())).status).toBe(200);
-    const ready = await daemon.request('GET', '/v2/models/tampered/ready');
+    expect((await daemon.request({ method: 'GET', path: '/v2/models/mlp/ready' })).status).toBe(200);
+    expect(
+      (await daemon.request({ method: 'POST', path: '/v2/models/mlp/infer', body: valid() })).status,
+    ).toBe(200);
+    const ready = await daemon.request({ method: 'GET', path: '/v2/models/tampered/ready' });
     expect(ready.status).toBe(400);
-    expect(ready.json).toMatchObject({ name: 'tampered', ready: false });
-    expect(ready.json.error).toContain('sha256');
-    expectError(await daemon.request('POST', '/v2/models/tampered/infer', valid()), 503, 'not ready');
-    expect((await daemon.request('GET', '/v2/health/ready')).status).toBe(400);
-    const list = await daemon.request('GET', '/v1/models');
-    expect(list.json.models.map((m: any) => [m.name, m.state])).toEqual([
+    expect(ready.body).toMatchObject({ name: 'tampered', ready: false });
+    expect(ready.body.error).toContain('sha256');
+    expectError(
+      await daemon.request({ method: 'POST', path: '/v2/models/tampered/infer', body: valid() }),
+      503,
+      'not ready',
+    );
+    expect((await daemon.request({ method: 'GET', path: '/v2/health/ready' })).status).toBe(400);
+    const list = await daemon.request({ method: 'GET', path: '/v1/models' });
+    expect(list.body.models.map((m: any) => [m.name, m.state])).toEqual([
       ['mlp', 'ready'],
       ['tampered', 'failed'],
     ]);
-    expect((await daemon.request('GET', '/v2/models/cnn')).status).toBe(404);
+    expect((await daemon.request({ method: 'GET', path: '/v2/models/cnn' })).status).toBe(404);
   });
 });

@@ -7,12 +7,13 @@
  * and names the actor and the HTTP request id.
  */
 
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { defaultModelDir } from '../src/backends/onnx/registry.js';
 import { Thunderpac } from '../src/thunderpac.js';
-import { type ModelDaemon, startModelDaemon } from './helpers/kserve-daemon.js';
+import { ensureDistBuilt, startTestDaemon, type TestDaemon } from './helpers/daemon.js';
 
 interface SampleTensor {
   dtype: string;
@@ -70,39 +71,45 @@ function expectOutputsMatch(model: string, outputs: any[]): void {
 }
 
 describe('the daemon serves the shipped models over KServe v2', () => {
-  let daemon: ModelDaemon;
+  let daemon: TestDaemon;
+  // A store of our own, kept past the daemon's stop so its receipts can be verified.
+  const store = mkdtempSync(join(tmpdir(), 'tp-kserve-store-'));
   const receipts: string[] = [];
   /** receipt id → the x-request-id of the request that caused it. */
   const requestIds = new Map<string, string>();
 
   beforeAll(async () => {
-    daemon = await startModelDaemon();
-  });
+    // The daemon runs from dist/: built (when stale) with room for a loaded machine.
+    ensureDistBuilt();
+    daemon = await startTestDaemon({ store });
+  }, 300_000);
   afterAll(async () => {
-    await daemon?.cleanup();
+    await daemon?.stop();
+    rmSync(store, { recursive: true, force: true });
   });
 
   it('answers the server health and metadata endpoints', async () => {
-    expect((await daemon.request('GET', '/v2/health/live')).status).toBe(200);
-    const server = await daemon.request('GET', '/v2');
+    expect((await daemon.request({ method: 'GET', path: '/v2/health/live' })).status).toBe(200);
+    const server = await daemon.request({ method: 'GET', path: '/v2' });
     expect(server.status).toBe(200);
-    expect(server.json).toMatchObject({ name: 'thunderpac', extensions: [] });
-    expect(typeof server.json.version).toBe('string');
+    expect(server.body).toMatchObject({ name: 'thunderpac', extensions: [] });
+    expect(typeof server.body.version).toBe('string');
   });
 
   it('lists the three models, each ready, on /v1/models and for /v2/health/ready', async () => {
-    for (const m of MODELS) expect((await daemon.request('GET', `/v2/models/${m}/ready`)).status).toBe(200);
-    const ready = await daemon.request('GET', '/v2/health/ready');
+    for (const m of MODELS)
+      expect((await daemon.request({ method: 'GET', path: `/v2/models/${m}/ready` })).status).toBe(200);
+    const ready = await daemon.request({ method: 'GET', path: '/v2/health/ready' });
     expect(ready.status).toBe(200);
-    expect(ready.json).toEqual({ ready: true });
-    const list = await daemon.request('GET', '/v1/models');
+    expect(ready.body).toEqual({ ready: true });
+    const list = await daemon.request({ method: 'GET', path: '/v1/models' });
     expect(list.status).toBe(200);
-    expect(list.json.models.map((m: any) => `${m.name}@${m.version}:${m.ready}`)).toEqual([
+    expect(list.body.models.map((m: any) => `${m.name}@${m.version}:${m.ready}`)).toEqual([
       'cnn@1:true',
       'mlp@1:true',
       'tree@1:true',
     ]);
-    for (const m of list.json.models) expect(m.sha256).toMatch(/^[0-9a-f]{64}$/);
+    for (const m of list.body.models) expect(m.sha256).toMatch(/^[0-9a-f]{64}$/);
   });
 
   it('gives each model its metadata, with -1 for the dynamic batch dimension', async () => {
@@ -125,9 +132,9 @@ describe('the daemon serves the shipped models over KServe v2', () => {
     };
     for (const m of MODELS) {
       for (const path of [`/v2/models/${m}`, `/v2/models/${m}/versions/1`]) {
-        const r = await daemon.request('GET', path);
+        const r = await daemon.request({ method: 'GET', path });
         expect(r.status, path).toBe(200);
-        expect(r.json).toEqual({ name: m, versions: ['1'], platform: 'onnxruntime_onnx', ...expected[m] });
+        expect(r.body).toEqual({ name: m, versions: ['1'], platform: 'onnxruntime_onnx', ...expected[m] });
       }
     }
   });
@@ -138,13 +145,13 @@ describe('the daemon serves the shipped models over KServe v2', () => {
         [false, `/v2/models/${m}/infer`],
         [true, `/v2/models/${m}/versions/1/infer`],
       ] as const) {
-        const r = await daemon.request('POST', path, inferBody(m, nested));
+        const r = await daemon.request({ method: 'POST', path, body: inferBody(m, nested) });
         expect(r.status, r.text).toBe(200);
-        expect(r.json).toMatchObject({ model_name: m, model_version: '1', id: `test-${m}` });
-        const receiptId = r.json.parameters.receipt_id;
+        expect(r.body).toMatchObject({ model_name: m, model_version: '1', id: `test-${m}` });
+        const receiptId = r.body.parameters.receipt_id;
         expect(receiptId).toMatch(/^[0-9a-f]{64}$/);
         expect(r.headers['x-thunderpac-receipt']).toBe(receiptId);
-        expectOutputsMatch(m, r.json.outputs);
+        expectOutputsMatch(m, r.body.outputs);
         receipts.push(receiptId);
         requestIds.set(receiptId, String(r.headers['x-request-id']));
       }
@@ -152,28 +159,32 @@ describe('the daemon serves the shipped models over KServe v2', () => {
   }
 
   it('returns only the outputs asked for', async () => {
-    const r = await daemon.request('POST', '/v2/models/tree/infer', {
-      ...inferBody('tree'),
-      outputs: [{ name: 'label' }],
+    const r = await daemon.request({
+      method: 'POST',
+      path: '/v2/models/tree/infer',
+      body: {
+        ...inferBody('tree'),
+        outputs: [{ name: 'label' }],
+      },
     });
     expect(r.status, r.text).toBe(200);
-    expect(r.json.outputs).toEqual([{ name: 'label', datatype: 'INT64', shape: [2], data: [0, 2] }]);
-    receipts.push(r.json.parameters.receipt_id);
+    expect(r.body.outputs).toEqual([{ name: 'label', datatype: 'INT64', shape: [2], data: [0, 2] }]);
+    receipts.push(r.body.parameters.receipt_id);
   });
 
   it('seals each inference in a receipt the daemon verifies by replay (POST /v1/receipts/:id/verify)', async () => {
     expect(receipts).toHaveLength(7);
     for (const id of receipts) {
-      const r = await daemon.request('POST', `/v1/receipts/${id}/verify`);
+      const r = await daemon.request({ method: 'POST', path: `/v1/receipts/${id}/verify` });
       expect(r.status, r.text).toBe(200);
-      expect(r.json.problem, id).toBeNull();
-      expect(r.json.match, id).toBe(true);
+      expect(r.body.problem, id).toBeNull();
+      expect(r.body.match, id).toBe(true);
     }
   });
 
   it('seals each inference in a receipt that verifies from the store after the daemon stops', async () => {
-    expect(await daemon.stop()).toBe(0);
-    const tp = await Thunderpac.open({ store: daemon.store });
+    expect((await daemon.stop()).code).toBe(0);
+    const tp = await Thunderpac.open({ store });
     try {
       for (const id of receipts) {
         const report = await tp.verify(id);
