@@ -81,6 +81,50 @@ describe('builds', () => {
   });
 });
 
+describe('other program kinds', () => {
+  it('P4 source is compiled at upload (a compile error is a 4xx naming file:line:col); a BPF object runs on a packet', async () => {
+    const source = readFileSync(join(REPO_ROOT, 'p4', 'samples', 'basic_router.p4'), 'utf8');
+    const p4 = await daemon().request({
+      method: 'POST',
+      path: '/v1/builds?kind=p4&name=basic_router.p4',
+      headers: { 'content-type': 'text/x-p4' },
+      body: source,
+    });
+    expect(p4.status).toBe(201);
+    expect(p4.body.kind).toBe('p4');
+    const bad = await daemon().request({
+      method: 'POST',
+      path: '/v1/builds',
+      body: { kind: 'p4', name: 'bad.p4', source: 'control C() { apply { x = ; } }\n' },
+    });
+    expect(bad.status).toBe(422);
+    expect(bad.body.error.path).toBe('bad.p4:1:27');
+
+    const object = readFileSync(join(REPO_ROOT, 'bpf', 'xdp_pass.bpf.o'));
+    const bpf = await daemon().request({
+      method: 'POST',
+      path: '/v1/builds?kind=ebpf&name=xdp_pass.bpf.o',
+      headers: { 'content-type': 'application/octet-stream' },
+      body: object,
+    });
+    expect(bpf.status).toBe(201);
+    const frame = Buffer.alloc(64, 0xab);
+    const run = await daemon().request({
+      method: 'POST',
+      path: '/v1/executions',
+      body: {
+        build: bpf.body.id,
+        entry: 'xdp_pass',
+        input: { kind: 'packet', base64: frame.toString('base64') },
+      },
+    });
+    expect(run.status).toBe(200);
+    expect(run.body.output).toMatchObject({ kind: 'packet', verdict: 'XDP_PASS' });
+    expect(Buffer.from(run.body.output.packets[0].base64, 'base64').equals(frame)).toBe(true);
+    expect(run.body.receipt).toMatchObject({ backend: 'ebpf', actor: 'uid:0' });
+  }, 60_000);
+});
+
 describe('synchronous executions', () => {
   it('return the output and a receipt sealing the actor and the request id, which comes back as a header', async () => {
     const build = await uploadEcho();
