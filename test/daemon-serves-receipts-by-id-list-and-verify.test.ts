@@ -7,7 +7,8 @@
  */
 
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ReceiptBody, sealReceipt } from '../src/runtime/receipt.js';
@@ -193,16 +194,13 @@ describe('receipts over the API, as an admin', () => {
 
 describe('receipts over the API, as a runner', () => {
   let daemon: TestDaemon;
-  let seed: TestDaemon | undefined;
+  const storeParent = mkdtempSync(join(tmpdir(), 'tp-receipts-runner-'));
   const others = [othersReceipt(1), othersReceipt(2)];
   let mineId: string;
 
   beforeAll(async () => {
     // Someone else's receipts in the store before the daemon opens it.
-    seed = await startTestDaemon();
-    const storeDir = seed.store;
-    await seed.stop();
-    seed = undefined;
+    const storeDir = join(storeParent, 'store');
     const store = new Store(storeDir);
     for (const r of others) store.appendReceipt(r);
     store.close();
@@ -214,8 +212,12 @@ describe('receipts over the API, as a runner', () => {
     mineId = (await execute(daemon, build, 'echo')).id;
   }, 120_000);
   afterAll(async () => {
-    await seed?.stop();
     await daemon?.stop();
+    rmSync(storeParent, { recursive: true, force: true });
+  });
+
+  it('indexed the receipts already in the store as it started', () => {
+    expect(daemon.logs().find((l) => l.msg === 'receipt index built')).toMatchObject({ receipts: 2 });
   });
 
   it('lists only its own receipts, and may not ask for another actor’s', async () => {

@@ -6,7 +6,8 @@
  *                                  → 200 { receipts: [...], next: cursor | null }
  *   POST /v1/receipts/:id/verify   → 200 the VerifyReport (match, problem, mismatches, replay)
  *
- * Listing is the store's receipt index (src/store/receipt-index.ts): newest first by default,
+ * Listing is the store's receipt index (src/store/receipt-index.ts, built as the daemon starts
+ * and extended by each query with what was appended since): newest first by default,
  * `limit` 1..1000 (default 100), `since` inclusive and `until` exclusive on `startedAt` (ISO
  * 8601 with a zone), `next` an opaque cursor for the next page of the same query. Every
  * parameter is checked by the querystring's schema, so a bad value (or an unknown or repeated
@@ -20,6 +21,7 @@
  * in the daemon; replays run at most `limits.maxInFlight` at a time (503 beyond).
  */
 
+import { performance } from 'node:perf_hooks';
 import { NotFoundError, ThunderpacError, ValidationError } from '../../runtime/errors.js';
 import type { Receipt } from '../../runtime/receipt.js';
 import { BACKEND_NAMES } from '../../runtime/sandbox.js';
@@ -122,6 +124,19 @@ function listPage(store: Store, q: ReceiptQuery) {
 }
 
 export const receiptsRoutes: RoutePlugin = (app, ctx) => {
+  // Index the log now, before the daemon listens: built lazily, the first list would stall the
+  // event loop for the whole pass (about 0.3–0.5 s of CPU per 100k receipts). Later appends are
+  // taken in by each query.
+  const store = ctx.tp.store;
+  if (store) {
+    const started = performance.now();
+    store.receiptIndex.catchUp();
+    ctx.log.info(
+      { receipts: store.receiptIndex.size, ms: Math.round(performance.now() - started) },
+      'receipt index built',
+    );
+  }
+
   app.get<{ Params: { id: string } }>('/v1/receipts/:id', { schema: { params: idParams } }, async (req) =>
     authorizedReceipt(ctx, req, 'receipt.read', req.params.id),
   );
