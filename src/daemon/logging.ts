@@ -67,11 +67,11 @@ export function daemonLoggerOptions(
       }),
       res: (reply: { statusCode?: number }) => ({ statusCode: reply.statusCode }),
       err: (err: LoggedError) => ({
-        type: err?.name,
+        type: err?.name ?? 'Error',
         ...(err?.code !== undefined && { code: err.code }),
         ...(err?.statusCode !== undefined && { statusCode: err.statusCode }),
-        message: cut(err?.message, LOG_ERROR_LIMIT),
-        stack: cut(err?.stack, LOG_ERROR_LIMIT),
+        message: cut(err?.message, LOG_ERROR_LIMIT) ?? '',
+        stack: cut(err?.stack, LOG_ERROR_LIMIT) ?? '',
       }),
     },
   };
