@@ -322,7 +322,7 @@ describe('a read-only store whose log is damaged or cut after it opened', () => 
     const fd = openSync(join(dir, 'receipts.log'), 'r+');
     const byte = Buffer.alloc(1);
     readSync(fd, byte, 0, 1, before + 60);
-    byte[0] ^= 0xff;
+    byte.writeUInt8(byte.readUInt8(0) ^ 0xff, 0);
     writeSync(fd, byte, 0, 1, before + 60);
     closeSync(fd);
     expect(() => reader.listReceipts()).toThrow(LogIntegrityError);
