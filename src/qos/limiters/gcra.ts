@@ -1,0 +1,114 @@
+/**
+ * GCRA (generic cell rate algorithm, virtual scheduling): each key stores a theoretical arrival
+ * time (TAT). With emission interval T = periodMs / limit and `burst` requests of tolerance, a
+ * request of cost n at time t is admitted iff max(TAT, t) + n·T − t ≤ burst·T; then TAT becomes
+ * max(TAT, t) + n·T. It admits exactly what a token bucket of size `burst` refilled at
+ * limit/period admits, with one time per key instead of tokens and a timestamp.
+ *
+ * Exact: T is rarely a whole number of microseconds (7 per second: 142857.142857… µs), so TAT
+ * is kept as a whole µs plus a remainder in 1/limit µs (two integers per key); adding n·T is
+ * integer division with carry. Nothing rounds, so a long run cannot drift past the rate.
+ */
+
+import type { Clock } from '../clock.js';
+import { type KeyStoreOptions, KeyedLimiter } from './keyed-limiter.js';
+import { clockOption, durationMicros, exactProduct, object, positiveInteger } from './validate.js';
+
+export interface GcraOptions extends KeyStoreOptions {
+  /** Requests per period (the sustained rate). */
+  readonly limit: number;
+  readonly periodMs: number;
+  /** Requests admissible at once (tolerance τ = burst·T); default `limit`. */
+  readonly burst?: number;
+  readonly clock: Clock;
+}
+
+export class GcraLimiter extends KeyedLimiter {
+  readonly limit: number;
+  readonly maxCost: number;
+  readonly rate: number;
+  readonly burst: number;
+  readonly periodUs: number;
+  /** Emission interval T = periodUs / rate, as a whole part and a remainder in 1/rate µs. */
+  readonly #intervalWholeUs: number;
+  readonly #intervalRemainder: number;
+  /** burst·T in 1/rate µs (= burst × periodUs). */
+  readonly #toleranceScaled: number;
+  /** TAT per slot: whole µs, and the remainder in [0, rate) of 1/rate µs. */
+  #tatUs = new Float64Array(0);
+  #tatFrac = new Float64Array(0);
+
+  constructor(options: GcraOptions, path = 'gcra') {
+    const o = object(path, options);
+    super(clockOption(`${path}.clock`, o.clock), options, path);
+    this.rate = positiveInteger(`${path}.limit`, o.limit);
+    this.periodUs = durationMicros(`${path}.periodMs`, o.periodMs);
+    this.burst = positiveInteger(`${path}.burst`, o.burst ?? this.rate);
+    this.#toleranceScaled = exactProduct(
+      `${path}.burst`,
+      this.burst,
+      this.periodUs,
+      'burst × periodMs in µs',
+    );
+    exactProduct(`${path}.limit`, this.rate, this.periodUs, 'limit × periodMs in µs');
+    this.#intervalWholeUs = Math.floor(this.periodUs / this.rate);
+    this.#intervalRemainder = this.periodUs % this.rate;
+    this.limit = this.burst;
+    this.maxCost = this.burst;
+  }
+
+  protected grow(capacity: number): void {
+    const tat = new Float64Array(capacity);
+    tat.set(this.#tatUs);
+    this.#tatUs = tat;
+    const frac = new Float64Array(capacity);
+    frac.set(this.#tatFrac);
+    this.#tatFrac = frac;
+  }
+
+  protected initSlot(slot: number, nowUs: number): void {
+    this.#tatUs[slot] = nowUs;
+    this.#tatFrac[slot] = 0;
+  }
+
+  protected freshAtUs(slot: number): number {
+    // TAT ≤ now means no debt: the state of a new key.
+    return this.#tatUs[slot]! + (this.#tatFrac[slot]! > 0 ? 1 : 0);
+  }
+
+  /** max(TAT − now, 0) in 1/rate µs; bounded by burst × periodUs, so exact. */
+  #debtScaled(slot: number, nowUs: number): number {
+    const ahead = this.#tatUs[slot]! - nowUs;
+    if (ahead < 0) return 0;
+    return ahead * this.rate + this.#tatFrac[slot]!;
+  }
+
+  waitSlot(slot: number, cost: number, nowUs: number): number {
+    const over = this.#debtScaled(slot, nowUs) + cost * this.periodUs - this.#toleranceScaled;
+    return over <= 0 ? 0 : Math.ceil(over / this.rate);
+  }
+
+  takeSlot(slot: number, cost: number, nowUs: number): void {
+    let whole: number;
+    let frac: number;
+    if (this.#tatUs[slot]! < nowUs || (this.#tatUs[slot] === nowUs && this.#tatFrac[slot] === 0)) {
+      whole = nowUs;
+      frac = 0;
+    } else {
+      whole = this.#tatUs[slot]!;
+      frac = this.#tatFrac[slot]!;
+    }
+    frac += cost * this.#intervalRemainder;
+    const carry = Math.floor(frac / this.rate);
+    this.#tatUs[slot] = whole + cost * this.#intervalWholeUs + carry;
+    this.#tatFrac[slot] = frac - carry * this.rate;
+  }
+
+  remainingSlot(slot: number, nowUs: number): number {
+    return Math.floor((this.#toleranceScaled - this.#debtScaled(slot, nowUs)) / this.periodUs);
+  }
+
+  resetAfterUsSlot(slot: number, nowUs: number): number {
+    return Math.ceil(this.#debtScaled(slot, nowUs) / this.rate);
+  }
+}

@@ -1,0 +1,34 @@
+/** In-process limiters: token bucket, GCRA, sliding window log and counter, composites, tiers. */
+
+export { CompositeLimiter } from './composite.js';
+export { QosConfigError, QosCostError, QosKeyError } from './errors.js';
+export { GcraLimiter, type GcraOptions } from './gcra.js';
+export { KeyedLimiter, type KeyStoreOptions, type SlotLimiter } from './keyed-limiter.js';
+export { actorKey, actorResourceKey, resourceKey } from './keys.js';
+export { SlidingWindowCounterLimiter } from './sliding-window-counter.js';
+export {
+  MAX_SLIDING_LOG_LIMIT,
+  SlidingWindowLogLimiter,
+  type SlidingWindowOptions,
+} from './sliding-window-log.js';
+export {
+  ALGORITHMS,
+  type Algorithm,
+  createLimiter,
+  DEFAULT_TIERS,
+  MINUTE_MS,
+  type PerWindowLimits,
+  perWindowLimiter,
+  type RateSpec,
+  TierLimiters,
+  validateAlgorithm,
+  validateRateSpec,
+  validateTierTable,
+} from './tiers.js';
+export { TokenBucketLimiter, type TokenBucketOptions } from './token-bucket.js';
+export {
+  clockMicros,
+  DEFAULT_MAX_KEY_LENGTH,
+  DEFAULT_MAX_KEYS,
+  DEFAULT_SWEEP_PER_INSERT,
+} from './validate.js';
