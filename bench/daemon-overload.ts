@@ -273,17 +273,23 @@ await new Promise<void>((resolve) => {
   tick();
 });
 const sentDuring = sent;
-// Let what was sent settle (bounded), then check the daemon serves normally.
+// Let what was sent settle (bounded: 60 s), then count what is still unanswered as abandoned.
 const settleEnd = performance.now() + 60_000;
 while (outstanding > 0 && performance.now() < settleEnd) await new Promise((r) => setTimeout(r, 50));
+const settledAfterS = +((performance.now() - end) / 1000).toFixed(1);
 clearInterval(sampler);
-await new Promise((r) => setTimeout(r, 1000));
+const abandoned = outstanding;
+const final = new Map(statuses);
 open.destroy();
+// The daemon drains what it admitted, then must serve normally.
+const drainEnd = performance.now() + 60_000;
+let health = { inFlight: -1, queued: -1 };
+while (performance.now() < drainEnd) {
+  health = JSON.parse((await call(control, 'GET', '/v1/health')).body);
+  if (health.inFlight === 0 && health.queued === 0) break;
+  await new Promise((r) => setTimeout(r, 200));
+}
 const after = await call(control, 'POST', '/v1/executions', executeBody);
-const health = JSON.parse((await call(control, 'GET', '/v1/health')).body) as {
-  inFlight: number;
-  queued: number;
-};
 const metricsAfter = (await call(control, 'GET', '/metrics')).body;
 const rssAfter = rssBytes(pid);
 
@@ -298,7 +304,7 @@ const lat = Float64Array.from(admittedLatency).sort();
 const rss = samples.map((s) => s.rssBytes).filter(Number.isFinite);
 const queue = scrapes.map((s) => s.queueDepth).filter(Number.isFinite);
 const inflight = scrapes.map((s) => s.inFlight).filter(Number.isFinite);
-const answered = [...statuses].filter(([k]) => /^\d+$/.test(k)).reduce((a, [, n]) => a + n, 0);
+const answered = [...final].filter(([k]) => /^\d+$/.test(k)).reduce((a, [, n]) => a + n, 0);
 const result = {
   when: new Date().toISOString(),
   machine: {
@@ -317,16 +323,18 @@ const result = {
   sentPerS: Math.round(sentDuring / SECONDS),
   notSentClientCap: notSent,
   maxOutstandingAtClient: maxOutstanding,
-  statuses: Object.fromEntries(statuses),
-  shedShare: +((statuses.get('503') ?? 0) / Math.max(1, answered)).toFixed(4),
-  admittedPerS: Math.round((statuses.get('200') ?? 0) / SECONDS),
+  statuses: Object.fromEntries(final),
+  abandonedAtEnd: abandoned,
+  settledAfterS,
+  shedShare: +((final.get('503') ?? 0) / Math.max(1, answered)).toFixed(4),
+  admittedPerS: Math.round((final.get('200') ?? 0) / SECONDS),
   admittedLatencyMs: {
     p50: +quantile(lat, 0.5).toFixed(2),
     p99: +quantile(lat, 0.99).toFixed(2),
     max: +(lat[lat.length - 1] ?? Number.NaN).toFixed(2),
   },
   connections: CONNECTIONS,
-  refusedAtConnect: statuses.get('EAGAIN') ?? 0,
+  refusedAtConnect: final.get('EAGAIN') ?? 0,
   queueDepth: {
     max: Math.max(...queue),
     scrapes: queue.length,
