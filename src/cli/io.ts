@@ -30,6 +30,11 @@ export function readInput(path: string): Buffer {
   return readUserFile(path, '--input');
 }
 
+/** Whether a `run` command line names a model (then models.ts's runModelCommand handles it). */
+export function isModelRun(argv: readonly string[]): boolean {
+  return argv.some((a) => a === '--model' || a.startsWith('--model='));
+}
+
 export function parseIntFlag(name: string, value: string | undefined): number | undefined {
   if (value === undefined) return undefined;
   if (!/^\d+$/.test(value)) throw new UsageError(`--${name} expects a non-negative integer, got '${value}'`);

@@ -36,10 +36,8 @@ function modelDir(flag: string | undefined): string {
   return flag === undefined ? defaultModelDir() : existingDirectory(flag, '--models-dir');
 }
 
-/** Whether a `run` command line names a model (then runModelCommand handles it). */
-export function isModelRun(argv: readonly string[]): boolean {
-  return argv.some((a) => a === '--model' || a.startsWith('--model='));
-}
+/** Whether a `run` command line names a model (in io.ts, so main.ts need not load this module to ask). */
+export { isModelRun } from './io.js';
 
 function write(json: unknown): void {
   process.stdout.write(`${JSON.stringify(json, null, 2)}\n`);
