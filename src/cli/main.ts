@@ -18,9 +18,7 @@
  */
 
 import { parseArgs } from 'node:util';
-import { daemonCommand } from '../daemon/main.js';
 import { ThunderpacError } from '../runtime/errors.js';
-import { Thunderpac } from '../thunderpac.js';
 import { clientSocket, DaemonClientError, refuseLocalFlags, withDaemon } from './client.js';
 import { printVerifyReport, receiptThroughDaemon } from './client-receipts.js';
 import { kindOfProgram, runThroughDaemon } from './client-run.js';
@@ -31,16 +29,12 @@ import {
   printReceipt,
   readInput,
   storeDir,
+  isModelRun,
   UsageError,
 } from './io.js';
 import { CliJsonError } from './json.js';
-import { mapCommand } from './map.js';
-import { isModelRun, modelsCommand, runModelCommand } from './models.js';
-import { p4Command } from './p4.js';
 import { listReceiptsCommand, RECEIPT_LIST_FLAGS } from './receipt-list.js';
 import { CliPathError, pathError, userPathErrno } from './paths.js';
-import { buildFromFile } from './program.js';
-import { xdpCommand } from './xdp.js';
 
 const USAGE = `usage:
   thunderpac run <file.wasm|file.o|file.p4> --export NAME --input FILE|- [--port N] [--timeout-ms N] [--memory-mb N] [--json] [--store DIR|--socket PATH]
@@ -116,6 +110,8 @@ async function run(argv: string[]): Promise<number> {
     };
     return withDaemon(socket, (client) => runThroughDaemon(client, request));
   }
+  const { buildFromFile } = await import('./program.js');
+  const { Thunderpac } = await import('../thunderpac.js');
   const build = buildFromFile(positionals[0]!);
   const bytes = readInput(values.input);
   const tp = await Thunderpac.open({ store: storeDir(values.store) });
@@ -158,6 +154,7 @@ async function receipt(argv: string[]): Promise<number> {
     return withDaemon(socket, (client) => receiptThroughDaemon(client, action, id, values.json, values));
   }
   // Reading receipts never writes: no writer lock (works beside a daemon), nothing cut or created.
+  const { Thunderpac } = await import('../thunderpac.js');
   const tp = await Thunderpac.open({
     store: storeDir(values.store, { create: false }),
     storeOptions: { readOnly: true },
@@ -183,24 +180,29 @@ async function receipt(argv: string[]): Promise<number> {
   }
 }
 
+/**
+ * Each command's module is loaded when the command runs: the daemon (Fastify, pino, NATS) and
+ * the backends cost most of a CLI call's start-up, and a command (a client-mode one above all)
+ * should pay only for what it uses.
+ */
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   try {
     switch (command) {
       case 'run':
-        return isModelRun(rest) ? await runModelCommand(rest) : await run(rest);
+        return isModelRun(rest) ? await (await import('./models.js')).runModelCommand(rest) : await run(rest);
       case 'models':
-        return await modelsCommand(rest);
+        return await (await import('./models.js')).modelsCommand(rest);
       case 'p4':
-        return await p4Command(rest);
+        return await (await import('./p4.js')).p4Command(rest);
       case 'receipt':
         return await receipt(rest);
       case 'xdp':
-        return await xdpCommand(rest);
+        return await (await import('./xdp.js')).xdpCommand(rest);
       case 'map':
-        return await mapCommand(rest);
+        return await (await import('./map.js')).mapCommand(rest);
       case 'daemon':
-        return await daemonCommand(rest);
+        return await (await import('../daemon/main.js')).daemonCommand(rest);
       case undefined:
       case 'help':
       case '--help':
