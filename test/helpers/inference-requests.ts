@@ -84,6 +84,7 @@ export async function readStream(
         json = undefined;
       }
       out.push({ seq: m.seq, subject: m.subject, headers, json });
+      if (done(out)) break; // ends the fetch without waiting for it to expire
     }
   }
   await consumer.delete().catch(() => undefined);

@@ -68,6 +68,17 @@ export function consumerMetrics(registry: Registry): ConsumerMetrics {
   };
 }
 
+/**
+ * The store's receipt log writes what was appended in a turn at that turn's setImmediate (a
+ * process crash loses at most the current turn's receipts). A result or dead letter names its
+ * receipt, so it waits for that write: an immediate queued now runs after the log's. Without
+ * this, a daemon killed right after publishing (its loop busy parsing the next request) could
+ * leave a result whose causation id no receipt in the store has.
+ */
+function receiptWritten(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
 const encoder = new TextEncoder();
 const json = (value: unknown): Uint8Array => encoder.encode(JSON.stringify(value));
 
@@ -113,6 +124,7 @@ export class InferenceConsumer {
   /** Correlation ids whose result this process published, oldest first (bounded). */
   readonly #done = new Map<string, true>();
   #subscription: BusSubscription | null = null;
+  #stopping: Promise<void> | null = null;
   #running = 0;
 
   constructor(
@@ -143,10 +155,17 @@ export class InferenceConsumer {
     });
   }
 
-  /** Stop taking requests; those still running after `graceMs` stay unacked and come back. */
-  async stop(graceMs: number): Promise<void> {
-    await this.#subscription?.stop(graceMs);
-    this.#subscription = null;
+  /**
+   * Stop taking requests (at once), and wait at most `graceMs` for those running; what is still
+   * running then stays unacked and comes back after the ack wait. Called again, it waits for
+   * the same stop.
+   */
+  stop(graceMs: number): Promise<void> {
+    this.#stopping ??= (async () => {
+      await this.#subscription?.stop(graceMs);
+      this.#subscription = null;
+    })();
+    return this.#stopping;
   }
 
   async #handle(delivery: Delivery): Promise<void> {
@@ -198,13 +217,15 @@ export class InferenceConsumer {
         actor: this.#actor,
         requestId: correlationId,
       });
+      await receiptWritten();
     } catch (error) {
       const retryMs = retryAfterMs((error as { code?: unknown } | null)?.code, error);
       if (retryMs !== null) {
         // Full or draining: leave it on the bus for later (or for another daemon).
         log.info({ retryMs }, 'bus: daemon overloaded; request returned to the bus');
         this.#metrics.messages.inc({ outcome: 'retried' });
-        delivery.nak(retryMs);
+        // Stopping: no longer pulling, so it can go back at once (to the next daemon).
+        delivery.nak(this.#stopping ? 0 : retryMs);
         return;
       }
       await this.#deadLetter(delivery, reasonOf(error), request);
@@ -219,7 +240,8 @@ export class InferenceConsumer {
           'bus: execution hit transient trouble; request returned to the bus',
         );
         this.#metrics.messages.inc({ outcome: 'retried' });
-        delivery.nak(retryMs);
+        // Stopping: no longer pulling, so it can go back at once (to the next daemon).
+        delivery.nak(this.#stopping ? 0 : retryMs);
         return;
       }
       const why = typeof failed?.error === 'string' ? failed.error : `see receipt ${outcome.receiptId}`;

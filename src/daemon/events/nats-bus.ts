@@ -247,12 +247,12 @@ export class NatsBus implements EventBus {
     };
 
     const pull = async (): Promise<void> => {
-      let consumerReady = false;
+      let consumer: Awaited<ReturnType<JetStreamClient['consumers']['get']>> | null = null;
       while (!stop.signal.aborted) {
         try {
-          if (!consumerReady) {
+          if (!consumer) {
             await this.#ensureConsumer(options.durable, filter);
-            consumerReady = true;
+            consumer = await this.#js.consumers.get(stream, options.durable);
           }
           if (running.size >= maxInFlight) {
             await new Promise<void>((resolve) => {
@@ -263,15 +263,16 @@ export class NatsBus implements EventBus {
             continue;
           }
           // Pull only as many as there are free slots: the rest wait in the stream, not here.
-          const consumer = await this.#js.consumers.get(stream, options.durable);
           batch = await consumer.fetch({ max_messages: maxInFlight - running.size, expires: 5_000 });
           for await (const msg of batch) {
-            if (stop.signal.aborted) break; // unacked: redelivered after the ack wait
-            dispatch(msg);
+            // Pulled while stopping: hand it straight back (not left for the ack wait).
+            if (stop.signal.aborted) ignoreClosed(() => msg.nak());
+            else dispatch(msg);
           }
           batch = null;
         } catch (error) {
           batch = null;
+          consumer = null; // the consumer may be gone (deleted, broker restarted empty): make sure again
           if (stop.signal.aborted) break;
           this.#log.warn({ err: error, durable: options.durable }, 'nats: pull failed; retrying');
           await sleep(1_000, stop.signal);

@@ -90,8 +90,12 @@ export const eventsRoutes: RoutePlugin = async (app, ctx) => {
     consumer.start();
     ctx.log.info({ bus: bus.kind, actor: bus.actorId }, 'event bus: consuming inference.request.>');
   });
+  // Shutdown begins before the close hooks run: stop pulling then, so nothing new is taken
+  // while the executions drain; close waits for the same stop, then flushes acks and disconnects.
+  const stopConsuming = () => consumer.stop(ctx.config.limits.drainTimeoutMs);
+  ctx.shutdown.addEventListener('abort', () => void stopConsuming(), { once: true });
   app.addHook('onClose', async () => {
-    await consumer.stop(ctx.config.limits.drainTimeoutMs);
+    await stopConsuming();
     await bus.close();
   });
 
