@@ -77,3 +77,21 @@ function lockHolderPid(fd: number): number | undefined {
   }
   return undefined;
 }
+
+/**
+ * Try the exclusive flock on `fd` without waiting: true when taken, false when another open
+ * file description holds it (no /proc/locks lookup: callers that poll under contention, such
+ * as QoS quota files shared by several processes, must not pay for naming the holder).
+ */
+export function tryLockExclusive(fd: number, path: string): boolean {
+  const errno = flockAddon(path).flockFd(fd, true, false);
+  if (errno === 0) return true;
+  if (errno === EWOULDBLOCK) return false;
+  throw new StoreLockUnavailableError(path, `flock failed with errno ${errno}`);
+}
+
+/** Take the exclusive flock on `fd`, waiting (blocking the thread) while another holds it. */
+export function lockExclusiveWaiting(fd: number, path: string): void {
+  const errno = flockAddon(path).flockFd(fd, true, true);
+  if (errno !== 0) throw new StoreLockUnavailableError(path, `flock failed with errno ${errno}`);
+}
