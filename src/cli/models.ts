@@ -18,13 +18,11 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { ONNX_ENTRY, onnxDeterminismFlags } from '../backends/onnx/backend.js';
-import { reportProblems } from '../backends/onnx/equivalence.js';
+import type { reportProblems } from '../backends/onnx/equivalence.js';
 import { defaultModelDir, type ModelEntry, ModelRegistry, REPORT_FILE } from '../backends/onnx/registry.js';
 import { tensorsFromJson, tensorsToJson } from '../backends/onnx/tensors-json.js';
 import { asThunderpacError } from '../runtime/errors.js';
 import type { Tensor } from '../runtime/types.js';
-import { Thunderpac } from '../thunderpac.js';
 import { clientSocket, refuseLocalFlags, withDaemon } from './client.js';
 import { listModelsThroughDaemon, runModelThroughDaemon } from './client-models.js';
 import { parseIntFlag, printOutput, printReceipt, readInput, storeDir, UsageError } from './io.js';
@@ -51,7 +49,15 @@ interface ModelStatus {
   readonly problems: readonly string[];
 }
 
-function status(reg: ModelRegistry, e: ModelEntry): ModelStatus {
+/** Loaded by the in-process paths only (client mode need not pay for the runtime). */
+const runtime = () =>
+  Promise.all([
+    import('../backends/onnx/backend.js'),
+    import('../backends/onnx/equivalence.js'),
+    import('../thunderpac.js'),
+  ]);
+
+function status(reg: ModelRegistry, e: ModelEntry, problemsOf: typeof reportProblems): ModelStatus {
   const model = `${e.name}@${e.version}`;
   let digest: string | null = null;
   try {
@@ -73,7 +79,7 @@ function status(reg: ModelRegistry, e: ModelEntry): ModelStatus {
   } catch {
     report = null;
   }
-  const problems = reportProblems(report, digest);
+  const problems = problemsOf(report, digest);
   const verdict =
     problems.length === 0
       ? 'PASS'
@@ -116,7 +122,8 @@ export async function modelsCommand(argv: string[]): Promise<number> {
     case 'verify': {
       if (action === 'list' && filter) throw new UsageError('models list takes no model name');
       const entries = filter ? [reg.resolve(filter)] : reg.list();
-      const rows = entries.map((e) => status(reg, e));
+      const [, { reportProblems }] = await runtime();
+      const rows = entries.map((e) => status(reg, e, reportProblems));
       printRows(rows, values.json, action === 'verify');
       if (action === 'list') return 0;
       return rows.every((r) => r.checksum === 'ok' && r.report === 'PASS') ? 0 : 1;
@@ -168,6 +175,7 @@ export async function runModelCommand(argv: string[]): Promise<number> {
   const reg = new ModelRegistry({ dir: modelDir(values['models-dir']) });
   const model = reg.get(values.model);
   const tensors = readTensors(values.input);
+  const [{ ONNX_ENTRY, onnxDeterminismFlags }, , { Thunderpac }] = await runtime();
   const tp = await Thunderpac.open({ store: storeDir(values.store) });
   try {
     const build = await reg.buildOf(model);
