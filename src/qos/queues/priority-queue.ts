@@ -177,6 +177,11 @@ export class PriorityFairQueue<T> {
     return this.#byName[priority].fair.lengthOf(actor);
   }
 
+  /** An actor's DRR deficit in one class: 0 when it has nothing queued there (no saved credit). */
+  deficitOf(priority: Priority, actor: string): number {
+    return this.#byName[priority].fair.deficitOf(actor);
+  }
+
   /** Actors with items queued in one class. */
   actorCount(priority: Priority): number {
     return this.#byName[priority].fair.actorCount;
