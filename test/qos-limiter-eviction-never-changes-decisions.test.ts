@@ -67,7 +67,10 @@ describe.each(ALGORITHMS)('%s', (algorithm) => {
         for (const ev of events) {
           t += ev.dtUs;
           let l = own.get(ev.key);
-          if (!l) own.set(ev.key, (l = make(algorithm)));
+          if (!l) {
+            l = make(algorithm);
+            own.set(ev.key, l);
+          }
           expect(shared.acquireAt(`k${ev.key}`, ev.cost, t)).toBe(l.acquireAt(`k${ev.key}`, ev.cost, t));
         }
       }),

@@ -23,8 +23,8 @@ export class ReferenceBucket {
     if (this.#last === null) this.#last = t;
     if (t > this.#last) {
       const full = this.#size * this.#interval;
-      const u = this.#units + (t - this.#last) * this.#tokens;
-      this.#units = Math.min(u, full);
+      this.#units += (t - this.#last) * this.#tokens;
+      if (this.#units > full) this.#units = full;
       this.#last = t;
     }
   }
