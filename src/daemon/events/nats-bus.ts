@@ -255,9 +255,9 @@ export class NatsBus implements EventBus {
             consumer = await this.#js.consumers.get(stream, options.durable);
           }
           if (running.size >= maxInFlight) {
+            // stop() calls slotFreed too, so no abort listener is needed (one per wait would pile up).
             await new Promise<void>((resolve) => {
               slotFreed = resolve;
-              stop.signal.addEventListener('abort', () => resolve(), { once: true });
             });
             slotFreed = null;
             continue;
