@@ -111,4 +111,36 @@ export class GcraLimiter extends KeyedLimiter {
   resetAfterUsSlot(slot: number, nowUs: number): number {
     return Math.ceil(this.#debtScaled(slot, nowUs) / this.rate);
   }
+
+  /** Fused hot path: one Map lookup, the debt, compare, advance TAT. */
+  override acquireAt(key: string, cost: number, nowUs: number): number {
+    if (!(key.length > 0 && key.length <= this.maxKeyLength)) this.validateKey(key);
+    if (cost !== 1) this.validateCost(cost);
+    let slot = this.index.get(key);
+    if (slot === undefined) {
+      slot = this.slotFor(key, nowUs);
+      if (slot < 0) return this.fullWaitUs(nowUs);
+    }
+    let whole = this.#tatUs[slot]!;
+    let frac = this.#tatFrac[slot]!;
+    const ahead = whole - nowUs;
+    let debt = 0;
+    if (ahead < 0 || (ahead === 0 && frac === 0)) {
+      whole = nowUs;
+      frac = 0;
+    } else {
+      debt = ahead * this.rate + frac;
+    }
+    const over = debt + cost * this.periodUs - this.#toleranceScaled;
+    if (over > 0) return Math.ceil(over / this.rate);
+    frac += cost * this.#intervalRemainder;
+    if (frac >= this.rate) {
+      const carry = Math.floor(frac / this.rate);
+      whole += carry;
+      frac -= carry * this.rate;
+    }
+    this.#tatUs[slot] = whole + cost * this.#intervalWholeUs;
+    this.#tatFrac[slot] = frac;
+    return 0;
+  }
 }
