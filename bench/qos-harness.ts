@@ -1,7 +1,7 @@
 /**
  * Measurement for `npm run bench:qos`: cases that run a block of checks, measured in
  * interleaved rounds. Engineers adding QoS measurements (fair-queue dequeue, the Redis path)
- * write `bench/qos-<topic>.ts` exporting `qosBenchGroups(opts): Promise<QosBenchGroup[]>`;
+ * write `bench/qos-cases-<topic>.ts` exporting `qosBenchGroups(opts): Promise<QosBenchGroup[]>`;
  * bench/qos.ts imports every such module it finds in dist/bench and measures its groups with
  * the same method, in the same run, in the same table.
  *

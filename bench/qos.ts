@@ -19,7 +19,7 @@
  * Method (bench/qos-harness.ts): blocks of 1,000 checks timed with process.hrtime.bigint(),
  * per-check p50/p99 are percentiles of block means; rounds interleave the group's cases; the
  * table gives the median over rounds and the spread. Single checks timed one by one with the
- * timer floor beside them. Other QoS benches join the run as bench/qos-*.ts modules exporting
+ * timer floor beside them. Other QoS benches join the run as bench/qos-cases-*.ts modules exporting
  * qosBenchGroups (see the harness). Writes JSON (default bench/results/qos-latest.json).
  */
 
@@ -246,12 +246,12 @@ function limiterGroup(keyCount: number): QosBenchGroup {
   };
 }
 
-/** Other QoS benches: dist/bench/qos-*.js modules exporting qosBenchGroups(opts). */
+/** Other QoS benches: dist/bench/qos-cases-*.js modules exporting qosBenchGroups(opts) (importing runs their top level, so only modules named for it). */
 async function extraGroups(): Promise<QosBenchGroup[]> {
   const here = dirname(fileURLToPath(import.meta.url));
   const out: QosBenchGroup[] = [];
   for (const f of readdirSync(here).sort()) {
-    if (!/^qos-.+\.js$/.test(f) || f === 'qos-harness.js') continue;
+    if (!/^qos-cases-.+\.js$/.test(f)) continue;
     const mod = (await import(pathToFileURL(join(here, f)).href)) as {
       qosBenchGroups?: (o: QosBenchOptions) => Promise<QosBenchGroup[]>;
     };
