@@ -185,7 +185,7 @@ describe('a quota journal', () => {
         await exited;
         const acks = readFileSync(ackFile, 'utf8').split('\n');
         acks.pop(); // the part after the last newline: not a whole acknowledgement
-        acks.forEach((line, i) => expect(line).toBe(String(i)));
+        expect(acks).toEqual(acks.map((_, i) => String(i)));
         const acked = acks.reduce((sum, _, i) => sum + amount(i), 0);
         // Torn bytes as a kill mid-write of a bigger record would leave them: cut on reopen.
         appendFileSync(file, '0badc0de {"k":"k","p":0,"u');
