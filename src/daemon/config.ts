@@ -14,7 +14,16 @@
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { getNodeValue } from 'jsonc-parser';
-import { ConfigError, ConfigSource, readInteger, readObject, readString } from './config-source.js';
+import {
+  ConfigError,
+  ConfigSource,
+  formatPath,
+  readInteger,
+  readObject,
+  readString,
+} from './config-source.js';
+import { parseQosPolicy, QosPolicyError } from '../qos/config.js';
+import type { QosPolicy } from '../qos/policy.js';
 import { NatsConfigError, parseNatsConfig } from './events/nats-config.js';
 import type { PolicyConfig } from './policy.js';
 import { parsePolicy } from './policy.js';
@@ -112,6 +121,8 @@ export interface DaemonConfig {
   readonly policy: PolicyConfig | null;
   /** NATS JetStream event bus section as written (validated by the events module); null if absent. */
   readonly nats: unknown;
+  /** QoS: tiers, limits, quotas, queue, breakers, abuse, kernel rules (src/qos/config.ts; reloadable). */
+  readonly qos: QosPolicy;
   /** Log level for pino. */
   readonly logLevel: LogLevel;
   /** Where the file's values are (for errors citing `file:line:col`); `ConfigSource.none()` without a file. */
@@ -148,6 +159,7 @@ const TOP_KEYS = [
   'limits',
   'policy',
   'nats',
+  'qos',
 ] as const;
 
 /** `HOST:PORT` (IPv6 in brackets: `[::1]:8443`); null when malformed. */
@@ -244,6 +256,8 @@ export function loadConfig(flags: ConfigFlags, defaults: ConfigDefaults): Daemon
     throw err;
   }
 
+  const qos = readQos(source);
+
   return {
     socket,
     socketMode,
@@ -254,9 +268,27 @@ export function loadConfig(flags: ConfigFlags, defaults: ConfigDefaults): Daemon
     limits,
     policy,
     nats,
+    qos,
     logLevel: (logLevelText as LogLevel | undefined) ?? 'info',
     source,
   };
+}
+
+/**
+ * The `qos` section (the default policy when absent), errors at its `file:line:col`. Also what
+ * a reload reads: `readQos(ConfigSource.parse(file, text))`.
+ */
+export function readQos(source: ConfigSource): QosPolicy {
+  const node = source.node(['qos']);
+  try {
+    return parseQosPolicy(node ? getNodeValue(node) : undefined);
+  } catch (err) {
+    if (err instanceof QosPolicyError) {
+      const segments = ['qos', ...err.segments];
+      throw new ConfigError(source.locate(segments), formatPath(segments), err.detail);
+    }
+    throw err;
+  }
 }
 
 function jsonValue(source: ConfigSource, path: readonly string[]): unknown {

@@ -24,6 +24,8 @@ import {
   XdpBusyError,
 } from '../backends/ebpf/errors.js';
 import { P4CompileError } from '../p4c/errors.js';
+import { QosRefusal } from '../qos/admission.js';
+import { QueueDropError } from '../qos/queues/index.js';
 import {
   GuestError,
   IntegrityError,
@@ -121,6 +123,14 @@ export function httpErrorOf(err: unknown, requestId: string, limits: { bodyLimit
   if (typeof e.code === 'string' && e.code.startsWith('FST_')) return fastifyError(e, answer, limits);
 
   if (e instanceof OverloadedError) return unavailable(e.code, e.message, e.retryAfterS);
+  // QoS: 429 (rate, quota, cooldown) or 503 (circuit open) with Retry-After and what refused.
+  if (e instanceof QosRefusal) {
+    return answer(e.statusCode, e.code, e.message, {
+      headers: { 'retry-after': String(e.retryAfterS) },
+      ...e.details,
+    });
+  }
+  if (e instanceof QueueDropError) return unavailable(e.code, e.message);
   if (e instanceof QueueFullError || e instanceof DroppedError || e instanceof ShuttingDownError) {
     return unavailable(e.code, e.message);
   }

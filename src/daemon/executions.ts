@@ -1,12 +1,17 @@
 /**
- * The one path every daemon execution takes: admission (at most `maxInFlight` running, at most
- * `maxQueued` waiting, the rest refused at once), a sandbox from a pool keyed by its options
- * (so prepared programs are reused across requests), the executor, metrics.
+ * The one path every daemon execution takes: QoS admission (src/qos/admission.ts: cooldowns,
+ * breakers, the actor's tier rate limit, resource limits, quotas, then a slot — at most
+ * `maxInFlight` running, or the adaptive limit — or a place in the priority fair queue, whose
+ * classes hold at most `maxQueued` each; the rest refused at once), a sandbox from a pool keyed
+ * by its options (so prepared programs are reused across requests), the executor, metrics.
  */
 
 import type { ExecutionResult } from '../runtime/executor.js';
 import { ThunderpacError } from '../runtime/errors.js';
 import type { Sandbox, SandboxOptions } from '../runtime/sandbox.js';
+import { Admission } from '../qos/admission.js';
+import { DEFAULT_QOS_POLICY, type QosPolicy } from '../qos/policy.js';
+import { QueueDropError } from '../qos/queues/index.js';
 import type { Thunderpac } from '../thunderpac.js';
 import type { DaemonLimits } from './config.js';
 import type { Attribution, ExecutionHooks, ExecutionService } from './context.js';
@@ -40,26 +45,30 @@ function poolKey(options: SandboxOptions): string {
 
 export class DaemonExecutions implements ExecutionService {
   readonly #tp: Thunderpac;
-  readonly #limits: DaemonLimits;
   readonly #metrics: DaemonMetrics;
   readonly #idle = new Map<string, Sandbox[]>();
-  readonly #waiting: (() => void)[] = [];
-  #running = 0;
+  /** QoS admission (reloadable: `admission.reload(policy)`). */
+  readonly admission: Admission;
   #draining = false;
   #drained: (() => void) | null = null;
 
-  constructor(tp: Thunderpac, limits: DaemonLimits, metrics: DaemonMetrics) {
+  constructor(
+    tp: Thunderpac,
+    limits: DaemonLimits,
+    metrics: DaemonMetrics,
+    qos: QosPolicy = DEFAULT_QOS_POLICY,
+  ) {
     this.#tp = tp;
-    this.#limits = limits;
     this.#metrics = metrics;
+    this.admission = new Admission(qos, { maxInFlight: limits.maxInFlight, maxQueued: limits.maxQueued });
   }
 
   get inFlight(): number {
-    return this.#running;
+    return this.admission.running;
   }
 
   get queued(): number {
-    return this.#waiting.length;
+    return this.admission.queued;
   }
 
   async run(
@@ -68,12 +77,14 @@ export class DaemonExecutions implements ExecutionService {
     who: Attribution,
     hooks?: ExecutionHooks,
   ): Promise<ExecutionResult> {
-    await this.#admit();
-    hooks?.onStart?.();
+    const permit = await this.#admit(options, request, who);
+    let ok = false;
     const started = process.hrtime.bigint();
+    let sandbox: Sandbox | undefined;
     const key = poolKey(options);
-    const sandbox = this.#idle.get(key)?.pop() ?? this.#tp.sandbox(options);
     try {
+      hooks?.onStart?.();
+      sandbox = this.#idle.get(key)?.pop() ?? this.#tp.sandbox(options);
       const result = await this.#tp.execute(sandbox, {
         build: request.build,
         input: request.input,
@@ -86,49 +97,51 @@ export class DaemonExecutions implements ExecutionService {
         { backend: result.receipt.backend },
         Number(process.hrtime.bigint() - started) / 1e9,
       );
+      // A guest's own failure is not the backend failing: only an execution that threw is.
+      ok = true;
       return result;
     } finally {
-      if (sandbox.state === 'idle') {
+      if (sandbox?.state === 'idle') {
         const pool = this.#idle.get(key);
         if (pool) pool.push(sandbox);
         else this.#idle.set(key, [sandbox]);
       }
-      this.#release();
+      permit.release(Number(process.hrtime.bigint() - started) / 1e6, ok);
+      if (this.admission.running === 0) this.#drained?.();
     }
   }
 
-  async #admit(): Promise<void> {
+  async #admit(
+    options: SandboxOptions,
+    request: Parameters<ExecutionService['run']>[1],
+    who: Attribution,
+  ): ReturnType<Admission['admit']> {
     if (this.#draining) throw new OverloadedError('the daemon is shutting down', 1);
-    if (this.#running < this.#limits.maxInFlight) {
-      this.#running++;
-      this.#metrics.inFlight.set(this.#running);
-      return;
+    try {
+      return await this.admission.admit({
+        actor: who.actor,
+        backend: options.backend,
+        build: request.build.id,
+        model: options.backend === 'onnx' ? request.build.manifest.name : undefined,
+      });
+    } catch (err) {
+      // A full queue is the daemon at capacity: the same 503 as before QoS.
+      if (err instanceof QueueDropError && (err.reason === 'class-full' || err.reason === 'actor-full')) {
+        throw new OverloadedError(
+          `${this.admission.running} executions running and ${this.admission.queued} queued (${err.message})`,
+          1,
+        );
+      }
+      if (err instanceof QueueDropError && err.reason === 'closed') {
+        throw new OverloadedError('the daemon is shutting down', 1);
+      }
+      throw err;
     }
-    if (this.#waiting.length >= this.#limits.maxQueued) {
-      throw new OverloadedError(
-        `${this.#running} executions running and ${this.#waiting.length} queued (limits.maxQueued)`,
-        1,
-      );
-    }
-    await new Promise<void>((resolve) => this.#waiting.push(resolve));
-    this.#metrics.queued.set(this.#waiting.length);
-  }
-
-  #release(): void {
-    const next = this.#waiting.shift();
-    if (next) {
-      this.#metrics.queued.set(this.#waiting.length);
-      next(); // the slot passes to the next waiter
-      return;
-    }
-    this.#running--;
-    this.#metrics.inFlight.set(this.#running);
-    if (this.#running === 0) this.#drained?.();
   }
 
   async drain(timeoutMs: number): Promise<void> {
     this.#draining = true;
-    if (this.#running === 0) return;
+    if (this.admission.running === 0) return;
     await new Promise<void>((resolve) => {
       const timer = setTimeout(resolve, timeoutMs);
       this.#drained = () => {

@@ -31,7 +31,12 @@ import { DaemonBuilds } from './builds.js';
 import type { DaemonConfig } from './config.js';
 import type { DaemonContext } from './context.js';
 import { DaemonExecutions } from './executions.js';
-import { connectionsCheckingIntervalMs, daemonLoggerOptions } from './logging.js';
+import {
+  connectionsCheckingIntervalMs,
+  DaemonLogController,
+  daemonLoggerOptions,
+  LogDestination,
+} from './logging.js';
 import { DaemonMetrics } from './metrics.js';
 import { DaemonModels } from './models.js';
 import { assertPeerCredentialsAvailable } from './peer.js';
@@ -101,10 +106,14 @@ export async function startDaemon(config: DaemonConfig): Promise<Daemon> {
   let tcpServer: HttpsServer | null = null;
   const metrics = new DaemonMetrics();
   const shutdown = new AbortController();
-  const executions = new DaemonExecutions(tp, limits, metrics);
-  // Fastify's logger is pino: structured JSON lines, one child per request carrying its id.
+  const executions = new DaemonExecutions(tp, limits, metrics, config.qos);
+  // Fastify's logger is pino: structured JSON lines, one child per request carrying its id,
+  // one line per request (logging.ts), written to stdout in batches off the request's path.
+  const logDestination = new LogDestination(1);
+  const logController = new DaemonLogController(config.logLevel);
   const app = Fastify({
-    logger: daemonLoggerOptions(config.logLevel),
+    logger: daemonLoggerOptions(config.logLevel, logDestination),
+    logController,
     bodyLimit: limits.bodyLimitBytes,
     maxRequestsPerSocket: 0,
     return503OnClosing: true,
@@ -134,6 +143,7 @@ export async function startDaemon(config: DaemonConfig): Promise<Daemon> {
   );
   const authorizer = new DaemonAuthorizer(policy, metrics, log);
   server.on('connection', (socket: Socket) => authorizer.acceptUnixConnection(socket));
+  logController.actorOf = (req) => authorizer.identify(req)?.id;
 
   app.addHook('onRequest', (req, reply, done) => {
     reply.header('x-request-id', req.id);
@@ -220,6 +230,7 @@ export async function startDaemon(config: DaemonConfig): Promise<Daemon> {
       await Promise.all([closed, tcpClosed]);
       await tp.close(); // flushes the receipt log
       log.info('stopped');
+      logDestination.flushSync();
     })();
     return stopping;
   };

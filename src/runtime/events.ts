@@ -16,6 +16,14 @@ export const EVENT_NAMES = {
   executionException: 'thunderpac:execution:exception',
   resourceExceeded: 'thunderpac:resource:exceeded',
   validationFailed: 'thunderpac:validation:failed',
+  // QoS (seed 001's telemetry, src/qos/admission.ts publishes them).
+  qosRateLimitCheck: 'thunderpac:qos:rate_limit:check',
+  qosRateLimitExceeded: 'thunderpac:qos:rate_limit:exceeded',
+  qosQuotaConsumed: 'thunderpac:qos:quota:consumed',
+  qosQueueEnqueued: 'thunderpac:qos:queue:enqueued',
+  qosQueueDequeued: 'thunderpac:qos:queue:dequeued',
+  qosBackpressureApplied: 'thunderpac:qos:backpressure:applied',
+  qosAbuseDetected: 'thunderpac:qos:abuse_detected',
 } as const;
 
 export interface ExecutionStartEvent {
@@ -57,4 +65,11 @@ export const channels = {
   executionException: channel(EVENT_NAMES.executionException),
   resourceExceeded: channel(EVENT_NAMES.resourceExceeded),
   validationFailed: channel(EVENT_NAMES.validationFailed),
+  qosRateLimitCheck: channel(EVENT_NAMES.qosRateLimitCheck),
+  qosRateLimitExceeded: channel(EVENT_NAMES.qosRateLimitExceeded),
+  qosQuotaConsumed: channel(EVENT_NAMES.qosQuotaConsumed),
+  qosQueueEnqueued: channel(EVENT_NAMES.qosQueueEnqueued),
+  qosQueueDequeued: channel(EVENT_NAMES.qosQueueDequeued),
+  qosBackpressureApplied: channel(EVENT_NAMES.qosBackpressureApplied),
+  qosAbuseDetected: channel(EVENT_NAMES.qosAbuseDetected),
 };

@@ -1,0 +1,722 @@
+/**
+ * Admission: one QosPolicy enforced before every execution, composed from the QoS pieces —
+ * a library API (the daemon's DaemonExecutions is one embedder; nothing here knows HTTP).
+ *
+ *   const admission = new Admission(policy, { clock });
+ *   const permit = await admission.admit({ actor, backend: 'wasm', build: id });  // or throws
+ *   try { … run … } finally { permit.release(durationMs, ok); }
+ *
+ * Order of checks, each refusal typed (QosRefusal, with the HTTP status and Retry-After the
+ * daemon answers with):
+ *  1. cooldown (abuse)                → 429 ACTOR_COOLDOWN
+ *  2. circuit breakers (backend/build) → 503 CIRCUIT_OPEN
+ *  3. the actor's tier rate limit      → 429 RATE_LIMITED
+ *  4. per-resource limits              → 429 RATE_LIMITED
+ *  5. the tier's quota (consumed last, so a refused request never spends quota)
+ *                                      → 429 QUOTA_EXCEEDED
+ *  6. a concurrency slot (fixed or adaptive), else the priority fair queue (class by tier,
+ *     DRR weight by tier, deadline, CoDel): full → QueueDropError 'class-full', shed by delay
+ *     or past deadline → QueueDropError (503s).
+ * A request refused by a later limit has spent its earlier limits' budget (as Envoy's
+ * descriptors do); every limit is still never exceeded. Each 429 counts as a violation of its
+ * actor: more than `abuse.violations` within `abuse.windowMs` starts a cooldown.
+ *
+ * Reload (`reload(policy)`) keeps state where the definition did not change: a tier or
+ * resource limit whose definition (algorithm and numbers) is the same keeps its limiter and
+ * every key's level; a changed one starts fresh (full buckets: the new definition from now).
+ * Quota usage, violations and cooldowns are kept (a changed quota limit applies to what is
+ * already used). Breakers and the adaptive limit are kept unless their settings changed. The
+ * queue keeps its waiting items (moved into a new queue when its bounds changed).
+ */
+
+import { ThunderpacError } from '../runtime/errors.js';
+import { channels } from '../runtime/events.js';
+import {
+  AimdLimit,
+  type CircuitBreaker,
+  CircuitBreakers,
+  ConcurrencyLimiter,
+  GradientLimit,
+} from './backpressure/index.js';
+import { type Clock, systemClock } from './clock.js';
+import {
+  actorKey,
+  actorResourceKey,
+  createLimiter,
+  type KeyedLimiter,
+  perWindowLimiter,
+  resourceKey,
+  type CompositeLimiter,
+} from './limiters/index.js';
+import {
+  type AdaptivePolicy,
+  type BreakerPolicy,
+  type QosActor,
+  type QosPolicy,
+  type QueuePolicy,
+  type ResourceKind,
+  type ResourceLimit,
+  tierOf,
+} from './policy.js';
+import { PRIORITIES, type Priority, PriorityFairQueue, QueueDropError } from './queues/index.js';
+
+/** Why admission refused, as the daemon answers it. */
+export type QosRefusalCode = 'RATE_LIMITED' | 'QUOTA_EXCEEDED' | 'ACTOR_COOLDOWN' | 'CIRCUIT_OPEN';
+
+/** A refusal by policy: `statusCode` (429 / 503), `retryAfterS` (whole seconds, ≥ 1), `details`. */
+export class QosRefusal extends ThunderpacError {
+  readonly statusCode: 429 | 503;
+  readonly retryAfterS: number;
+  /** Fields of the typed body: the key, the limit, the window, resets_at… */
+  readonly details: Readonly<Record<string, unknown>>;
+  constructor(
+    code: QosRefusalCode,
+    message: string,
+    statusCode: 429 | 503,
+    retryAfterMs: number,
+    details: Record<string, unknown>,
+  ) {
+    super(code, message);
+    this.statusCode = statusCode;
+    this.retryAfterS = Math.max(1, Math.ceil(retryAfterMs / 1000));
+    this.details = details;
+  }
+}
+
+export interface AdmissionRequest {
+  readonly actor: QosActor;
+  readonly backend?: string | undefined;
+  readonly build?: string | undefined;
+  readonly model?: string | undefined;
+}
+
+export interface AdmissionOptions {
+  /** Monotonic time for limiters, queue and breakers (default performance.now). */
+  readonly clock?: Clock;
+  /** Wall-clock ms for quota periods (default Date.now). */
+  readonly wallClock?: () => number;
+  /** Concurrency when the policy does not set queue.maxInFlight (default 64). */
+  readonly maxInFlight?: number;
+  /** Class size when the policy does not set one (default 1024). */
+  readonly maxQueued?: number;
+}
+
+/** What a granted admission holds: give it back exactly once. */
+export interface Permit {
+  readonly tier: string | null;
+  readonly priority: Priority;
+  /** The execution ran: frees the slot and tells breakers and the adaptive limit how it went. */
+  release(durationMs: number, ok: boolean): void;
+  /** It never ran: frees the slot, no sample. */
+  abandon(): void;
+}
+
+/** Which limit decided, for `thunderpac_qos_decisions_total{limit,result}` (bounded). */
+export type DecisionLimit = 'cooldown' | 'breaker' | 'tier' | 'resource' | 'quota' | 'queue';
+
+interface QuotaUse {
+  readonly tier: string;
+  readonly start: number;
+  used: number;
+}
+
+interface Waiter {
+  readonly resolve: () => void;
+  readonly reject: (err: Error) => void;
+}
+
+interface ResourceEntry {
+  readonly def: string;
+  readonly spec: ResourceLimit;
+  readonly limiter: CompositeLimiter;
+}
+
+/** Queueing of an actor without a tier. */
+const NO_TIER = { weight: 1, priority: 'medium' } as const;
+
+/** Keys of per-actor state (quota use, violations) kept at most; the oldest leave first. */
+export const MAX_ACTOR_STATE = 100_000;
+
+function tierDef(policy: QosPolicy, tier: string): string {
+  return JSON.stringify([policy.algorithm, policy.tiers[tier]!.rate]);
+}
+
+function resourceDef(policy: QosPolicy, r: ResourceLimit): string {
+  return JSON.stringify([policy.algorithm, r.kind, r.name, r.perActor, r.limits]);
+}
+
+function windowOf(periodMs: number): string {
+  if (periodMs === 1000) return '1s';
+  if (periodMs === 60_000) return '1m';
+  if (periodMs === 3_600_000) return '1h';
+  return `${periodMs}ms`;
+}
+
+export class Admission {
+  #policy: QosPolicy;
+  readonly #clock: Clock;
+  readonly #wall: () => number;
+  readonly #defaultInFlight: number;
+  readonly #defaultQueued: number;
+  #tiers = new Map<string, { def: string; limiter: KeyedLimiter }>();
+  #resources: ResourceEntry[] = [];
+  readonly #quotas = new Map<string, QuotaUse>();
+  readonly #violations = new Map<string, number[]>();
+  readonly #cooldowns = new Map<string, number>();
+  #queue!: PriorityFairQueue<Waiter>;
+  #queueDef = '';
+  #breakers: CircuitBreakers | null = null;
+  #breakersDef = '';
+  #adaptive: ConcurrencyLimiter | null = null;
+  #adaptiveDef = '';
+  #running = 0;
+  #closed = false;
+  /** Decisions by `${limit}:${allowed|refused}` (monotonic). */
+  readonly decisions = new Map<string, number>();
+  /** Cooldowns started (monotonic). */
+  abuseDetected = 0;
+
+  constructor(policy: QosPolicy, options: AdmissionOptions = {}) {
+    this.#clock = options.clock ?? systemClock;
+    this.#wall = options.wallClock ?? Date.now;
+    this.#defaultInFlight = options.maxInFlight ?? 64;
+    this.#defaultQueued = options.maxQueued ?? 1024;
+    this.#policy = policy;
+    this.reload(policy);
+  }
+
+  get policy(): QosPolicy {
+    return this.#policy;
+  }
+
+  /** Executions admitted and not yet released. */
+  get running(): number {
+    return this.#running;
+  }
+
+  /** Executions waiting in the queue. */
+  get queued(): number {
+    return this.#queue.length;
+  }
+
+  /** The concurrency limit now (adaptive or fixed). */
+  get concurrencyLimit(): number {
+    return this.#adaptive?.limit ?? this.#policy.queue.maxInFlight ?? this.#defaultInFlight;
+  }
+
+  get queue(): PriorityFairQueue<unknown> {
+    return this.#queue as PriorityFairQueue<unknown>;
+  }
+
+  get breakers(): CircuitBreakers | null {
+    return this.#breakers;
+  }
+
+  /** Apply a new policy, keeping the state of what did not change (see the module comment). */
+  reload(policy: QosPolicy): void {
+    const clock = this.#clock;
+    const tiers = new Map<string, { def: string; limiter: KeyedLimiter }>();
+    for (const name of Object.keys(policy.tiers)) {
+      const def = tierDef(policy, name);
+      const old = this.#tiers.get(name);
+      tiers.set(
+        name,
+        old?.def === def
+          ? old
+          : {
+              def,
+              limiter: createLimiter(policy.tiers[name]!.rate, policy.algorithm, clock, {}, `tiers.${name}`),
+            },
+      );
+    }
+    const resources = policy.resources.map((spec, i): ResourceEntry => {
+      const def = resourceDef(policy, spec);
+      const old = this.#resources.find((r) => r.def === def);
+      return (
+        old ?? {
+          def,
+          spec,
+          limiter: perWindowLimiter(spec.limits, policy.algorithm, clock, {}, `resources[${i}]`),
+        }
+      );
+    });
+    this.#policy = policy;
+    this.#tiers = tiers;
+    this.#resources = resources;
+    this.#reloadQueue(policy.queue);
+    this.#reloadBreakers(policy.breakers);
+    this.#reloadAdaptive(policy.adaptive);
+  }
+
+  #reloadQueue(q: QueuePolicy): void {
+    const def = JSON.stringify([q.classes, q.codel, this.#defaultQueued]);
+    if (def === this.#queueDef) return;
+    const classes: Record<string, object> = {};
+    for (const p of PRIORITIES) {
+      const c = q.classes[p] ?? {};
+      classes[p] = { maxSize: c.maxSize ?? this.#defaultQueued, ...c, codel: q.codel ?? false };
+    }
+    const next = new PriorityFairQueue<Waiter>(this.#clock, {
+      classes,
+      weight: (actor) => this.#weightOf(actor),
+      onDrop: (w, err) => {
+        this.#count('queue', false);
+        this.#publishBackpressure('queue', err.reason, err.actor);
+        w.reject(err);
+      },
+    });
+    const old = this.#queue as PriorityFairQueue<Waiter> | undefined;
+    this.#queue = next;
+    this.#queueDef = def;
+    // Items waiting keep waiting, in the order the old queue serves them (moved items restart
+    // their sojourn time); those past the new, smaller bounds are refused.
+    if (old !== undefined) {
+      const moved: Waiter[] = [];
+      for (let w = old.dequeue(); w !== undefined; w = old.dequeue()) moved.push(w);
+      for (const w of moved) {
+        try {
+          this.#pending.get(w)?.(next);
+        } catch (err) {
+          this.#pending.delete(w);
+          w.reject(err as Error); // the new bounds are smaller than what waits
+        }
+      }
+    }
+  }
+
+  /** Re-enqueue hooks of moved waiters (their actor, class and deadline live in the closure). */
+  readonly #pending = new Map<Waiter, (q: PriorityFairQueue<Waiter>) => void>();
+
+  #reloadBreakers(b: BreakerPolicy | null): void {
+    const def = JSON.stringify(b);
+    if (def === this.#breakersDef) return;
+    this.#breakersDef = def;
+    if (b === null) {
+      this.#breakers = null;
+      return;
+    }
+    const { per: _per, ...options } = b;
+    this.#breakers = new CircuitBreakers(this.#clock, options);
+    this.#breakers.subscribe((to, from, key) => {
+      if (to === 'open') this.#publishBackpressure('breaker', `${from}->open`, key);
+    });
+  }
+
+  #reloadAdaptive(a: AdaptivePolicy | null): void {
+    const def = JSON.stringify(a);
+    if (def === this.#adaptiveDef) return;
+    this.#adaptiveDef = def;
+    if (a === null) {
+      this.#adaptive = null;
+      return;
+    }
+    const { algorithm, ...bounds } = a;
+    this.#adaptive = new ConcurrencyLimiter(
+      algorithm === 'gradient' ? new GradientLimit(bounds) : new AimdLimit(bounds),
+    );
+  }
+
+  #weightOf(actorId: string): number {
+    // The queue asks by actor id; the tier was resolved at admit and remembered for this.
+    return this.#weights.get(actorId) ?? 1;
+  }
+  readonly #weights = new Map<string, number>();
+
+  #count(limit: DecisionLimit, allowed: boolean): void {
+    const k = `${limit}:${allowed ? 'allowed' : 'refused'}`;
+    this.decisions.set(k, (this.decisions.get(k) ?? 0) + 1);
+  }
+
+  #publishBackpressure(kind: string, reason: string, key: string): void {
+    const ch = channels.qosBackpressureApplied;
+    if (ch.hasSubscribers) ch.publish({ kind, reason, key });
+  }
+
+  /**
+   * The policy checks without the queue (1–5 of the module comment): throws QosRefusal, or
+   * returns the tier and the breaker permits taken (give them back through a Permit).
+   */
+  check(req: AdmissionRequest): { tier: string | null; breakers: [CircuitBreaker, number][] } {
+    if (this.#closed) throw new QueueDropError('closed', 'medium', req.actor.id, 'admission is closed');
+    const policy = this.#policy;
+    const actor = req.actor.id;
+    const now = this.#clock.now();
+
+    const until = this.#cooldowns.get(actor);
+    if (until !== undefined) {
+      if (now < until) {
+        this.#count('cooldown', false);
+        throw new QosRefusal(
+          'ACTOR_COOLDOWN',
+          `${actor} is cooling down after repeated violations`,
+          429,
+          until - now,
+          {
+            actor,
+            cooldown_until_ms: Math.ceil(until - now),
+          },
+        );
+      }
+      this.#cooldowns.delete(actor);
+    }
+
+    const permits: [CircuitBreaker, number][] = [];
+    const giveBack = () => {
+      for (const [b, p] of permits) b.abandon(p);
+    };
+    if (this.#breakers !== null && policy.breakers !== null) {
+      for (const per of policy.breakers.per) {
+        const name = per === 'backend' ? req.backend : req.build;
+        if (name === undefined) continue;
+        const b = this.#breakers.get(`${per}:${name}`);
+        const p = b.acquire();
+        if (p < 0) {
+          giveBack();
+          this.#count('breaker', false);
+          throw new QosRefusal(
+            'CIRCUIT_OPEN',
+            `the circuit for ${per} ${name} is ${b.state}`,
+            503,
+            b.retryAfterMs,
+            {
+              key: b.key,
+              state: b.state,
+            },
+          );
+        }
+        permits.push([b, p]);
+      }
+      this.#count('breaker', true);
+    }
+
+    const tier = tierOf(policy, req.actor);
+    const key = actorKey(actor);
+    if (tier !== null) {
+      const d = this.#tiers.get(tier)!.limiter.check(key);
+      this.#publishCheck(key, tier, d.allowed, d.remaining);
+      if (!d.allowed) {
+        giveBack();
+        const periodMs = policy.tiers[tier]!.rate.periodMs;
+        this.#refuseRate('tier', key, d.limit, periodMs, d.retryAfterMs, actor, `tier ${tier}`);
+      }
+      this.#count('tier', true);
+    }
+
+    for (const r of this.#resources) {
+      const name = this.#resourceName(r.spec.kind, req);
+      if (name === undefined || (r.spec.name !== '*' && r.spec.name !== name)) continue;
+      const rk = r.spec.perActor
+        ? actorResourceKey(actor, `${r.spec.kind}:${name}`)
+        : resourceKey(`${r.spec.kind}:${name}`);
+      const rd = r.limiter.check(rk);
+      this.#publishCheck(rk, `${r.spec.kind}:${r.spec.name}`, rd.allowed, rd.remaining);
+      if (!rd.allowed) {
+        giveBack();
+        this.#refuseRate(
+          'resource',
+          rk,
+          rd.limit,
+          this.#windowOfLimit(r.spec, rd.limit),
+          rd.retryAfterMs,
+          actor,
+          `${r.spec.kind} ${name}`,
+        );
+      }
+      this.#count('resource', true);
+    }
+
+    const quota = tier === null ? null : policy.tiers[tier]!.quota;
+    if (tier !== null && quota !== null) {
+      const wall = this.#wall();
+      const start = Math.floor(wall / quota.periodMs) * quota.periodMs;
+      let use = this.#quotas.get(actor);
+      if (use === undefined || use.start !== start || use.tier !== tier) {
+        if (use !== undefined) this.#quotas.delete(actor);
+        use = { tier, start, used: 0 };
+        this.#bounded(this.#quotas);
+        this.#quotas.set(actor, use);
+      }
+      const resetsAt = start + quota.periodMs;
+      if (use.used + 1 > quota.limit) {
+        giveBack();
+        this.#count('quota', false);
+        this.#violation(actor, now);
+        throw new QosRefusal(
+          'QUOTA_EXCEEDED',
+          `${actor} used its quota of ${quota.limit} per ${windowOf(quota.periodMs)} (tier ${tier})`,
+          429,
+          resetsAt - wall,
+          {
+            key,
+            limit: quota.limit,
+            used: use.used,
+            period_ms: quota.periodMs,
+            resets_at: new Date(resetsAt).toISOString(),
+          },
+        );
+      }
+      use.used++;
+      this.#count('quota', true);
+      const ch = channels.qosQuotaConsumed;
+      if (ch.hasSubscribers)
+        ch.publish({ actor, tier, amount: 1, used: use.used, limit: quota.limit, resetsAt });
+    }
+    return { tier, breakers: permits };
+  }
+
+  #windowOfLimit(spec: ResourceLimit, limit: number): number {
+    const l = spec.limits;
+    if (l.perSecond === limit) return 1000;
+    if (l.perMinute === limit) return 60_000;
+    return 3_600_000;
+  }
+
+  #resourceName(kind: ResourceKind, req: AdmissionRequest): string | undefined {
+    return kind === 'backend' ? req.backend : kind === 'build' ? req.build : req.model;
+  }
+
+  #publishCheck(key: string, limit: string, allowed: boolean, remaining: number): void {
+    const ch = channels.qosRateLimitCheck;
+    if (ch.hasSubscribers) ch.publish({ key, limit, allowed, remaining });
+  }
+
+  #refuseRate(
+    which: 'tier' | 'resource',
+    key: string,
+    limit: number,
+    windowMs: number,
+    retryAfterMs: number,
+    actor: string,
+    what: string,
+  ): never {
+    this.#count(which, false);
+    const ch = channels.qosRateLimitExceeded;
+    if (ch.hasSubscribers) ch.publish({ key, limit, windowMs, retryAfterMs, actor });
+    this.#violation(actor, this.#clock.now());
+    throw new QosRefusal(
+      'RATE_LIMITED',
+      `rate limit of ${what} reached: ${limit} per ${windowOf(windowMs)}`,
+      429,
+      retryAfterMs,
+      {
+        key,
+        limit,
+        window: windowOf(windowMs),
+        window_ms: windowMs,
+      },
+    );
+  }
+
+  /** Counts a violation; past the abuse threshold the actor cools down. */
+  #violation(actor: string, now: number): void {
+    const abuse = this.#policy.abuse;
+    if (abuse === null) return;
+    let times = this.#violations.get(actor);
+    if (times === undefined) {
+      times = [];
+      this.#bounded(this.#violations);
+      this.#violations.set(actor, times);
+    }
+    times.push(now);
+    while (times.length > 0 && times[0]! <= now - abuse.windowMs) times.shift();
+    // Only the last `violations + 1` matter.
+    if (times.length > abuse.violations + 1) times.splice(0, times.length - abuse.violations - 1);
+    if (times.length > abuse.violations) {
+      this.#cooldowns.set(actor, now + abuse.cooldownMs);
+      this.#violations.delete(actor);
+      this.abuseDetected++;
+      const ch = channels.qosAbuseDetected;
+      if (ch.hasSubscribers)
+        ch.publish({
+          actor,
+          violations: times.length,
+          windowMs: abuse.windowMs,
+          cooldownMs: abuse.cooldownMs,
+        });
+    }
+  }
+
+  #bounded(m: Map<string, unknown>): void {
+    if (m.size >= MAX_ACTOR_STATE) {
+      const first = m.keys().next();
+      if (!first.done) m.delete(first.value);
+    }
+  }
+
+  /** Policy checks, then a slot now or a place in the queue. */
+  async admit(req: AdmissionRequest): Promise<Permit> {
+    const { tier, breakers } = this.check(req);
+    const t = tier === null ? NO_TIER : this.#policy.tiers[tier]!;
+    const permit = this.#permit(tier, t.priority, breakers);
+    if (this.#tryTakeSlot()) return permit;
+    this.#weights.set(req.actor.id, t.weight);
+    const deadlineMs = this.#policy.queue.deadlineMs;
+    const deadline = deadlineMs === null ? undefined : this.#clock.now() + deadlineMs;
+    try {
+      await new Promise<void>((resolve, reject) => {
+        const w: Waiter = { resolve, reject };
+        const enqueue = (q: PriorityFairQueue<Waiter>) =>
+          q.enqueue(w, {
+            actor: req.actor.id,
+            priority: t.priority,
+            ...(deadline !== undefined && { deadline }),
+          });
+        try {
+          enqueue(this.#queue);
+        } catch (err) {
+          this.#count('queue', false);
+          if (err instanceof QueueDropError) this.#publishBackpressure('queue', err.reason, req.actor.id);
+          reject(err);
+          return;
+        }
+        this.#pending.set(w, enqueue);
+        const ch = channels.qosQueueEnqueued;
+        if (ch.hasSubscribers)
+          ch.publish({ actor: req.actor.id, priority: t.priority, depth: this.#queue.length });
+      });
+    } catch (err) {
+      for (const [b, p] of breakers) b.abandon(p);
+      throw err;
+    }
+    this.#count('queue', true);
+    return permit;
+  }
+
+  #tryTakeSlot(): boolean {
+    if (this.#adaptive !== null) {
+      if (!this.#adaptive.tryAcquire()) return false;
+    } else if (this.#running >= this.concurrencyLimit) return false;
+    this.#running++;
+    return true;
+  }
+
+  #permit(tier: string | null, priority: Priority, breakers: [CircuitBreaker, number][]): Permit {
+    let done = false;
+    const finish = (sample: [number, boolean] | null) => {
+      if (done) return;
+      done = true;
+      for (const [b, p] of breakers) {
+        if (sample) b.release(p, sample[0], sample[1]);
+        else b.abandon(p);
+      }
+      this.#releaseSlot(sample);
+    };
+    return {
+      tier,
+      priority,
+      release: (durationMs, ok) => finish([durationMs, ok]),
+      abandon: () => finish(null),
+    };
+  }
+
+  /** A slot freed: it passes to the next waiter (if any), else is given back. */
+  #releaseSlot(sample: [number, boolean] | null): void {
+    if (this.#adaptive !== null) {
+      if (sample) this.#adaptive.release(sample[0], sample[1]);
+      else this.#adaptive.abandon();
+    }
+    this.#running--;
+    while (this.#queue.length > 0 && this.#tryTakeSlot()) {
+      const w = this.#queue.dequeue();
+      if (w === undefined) {
+        this.#giveBackSlot();
+        break;
+      }
+      this.#pending.delete(w);
+      const ch = channels.qosQueueDequeued;
+      if (ch.hasSubscribers) ch.publish({ depth: this.#queue.length });
+      w.resolve();
+    }
+  }
+
+  #giveBackSlot(): void {
+    this.#running--;
+    this.#adaptive?.abandon();
+  }
+
+  /** Refuse new admissions and drop every waiter ('closed'). */
+  close(): void {
+    this.#closed = true;
+    this.#queue.close();
+    this.#pending.clear();
+  }
+
+  /** Bucket level of the actor's tier limit and its quota use now (for GET /v1/qos). */
+  actorState(actor: QosActor): Record<string, unknown> {
+    const policy = this.#policy;
+    const tier = tierOf(policy, actor);
+    const limiter = tier === null ? null : this.#tiers.get(tier)!.limiter;
+    const nowUs = Math.round(this.#clock.now() * 1000);
+    const slot = limiter === null ? -1 : limiter.slotFor(actorKey(actor.id), nowUs);
+    const quota = tier === null ? null : policy.tiers[tier]!.quota;
+    const use = this.#quotas.get(actor.id);
+    const wall = this.#wall();
+    const start = quota ? Math.floor(wall / quota.periodMs) * quota.periodMs : 0;
+    const until = this.#cooldowns.get(actor.id);
+    return {
+      actor: actor.id,
+      tier,
+      bucket:
+        limiter === null
+          ? null
+          : {
+              key: actorKey(actor.id),
+              limit: limiter.limit,
+              remaining: slot < 0 ? 0 : limiter.remainingSlot(slot, nowUs),
+              resetAfterMs: slot < 0 ? 0 : limiter.resetAfterUsSlot(slot, nowUs) / 1000,
+            },
+      quota:
+        quota === null
+          ? null
+          : {
+              limit: quota.limit,
+              used: use?.start === start ? use.used : 0,
+              resets_at: new Date(start + quota.periodMs).toISOString(),
+            },
+      cooldownMs: until !== undefined && until > this.#clock.now() ? Math.ceil(until - this.#clock.now()) : 0,
+      violations: this.#violations.get(actor.id)?.length ?? 0,
+    };
+  }
+
+  /** Live state: concurrency, queue classes, breakers not closed (bounded), cooldowns. */
+  state(): Record<string, unknown> {
+    const queue: Record<string, unknown> = {};
+    for (const p of PRIORITIES) queue[p] = { ...this.#queue.counts(p) };
+    const breakers: Record<string, string> = {};
+    const breakerCounts = { closed: 0, open: 0, 'half-open': 0 };
+    for (const [key, state] of this.#breakers?.states() ?? []) {
+      breakerCounts[state]++;
+      if (state !== 'closed' && Object.keys(breakers).length < 100) breakers[key] = state;
+    }
+    return {
+      running: this.#running,
+      concurrencyLimit: this.concurrencyLimit,
+      queued: this.#queue.length,
+      queue,
+      breakers: { counts: breakerCounts, notClosed: breakers },
+      cooldowns: [...this.#cooldowns.entries()]
+        .filter(([, until]) => until > this.#clock.now())
+        .slice(0, 100)
+        .map(([actor, until]) => ({ actor, remainingMs: Math.ceil(until - this.#clock.now()) })),
+      decisions: Object.fromEntries(this.decisions),
+      abuseDetected: this.abuseDetected,
+    };
+  }
+
+  /** Per tier with a quota: units used in the current period and the sum of its actors' limits. */
+  *quotaUtilization(): IterableIterator<{ tier: string; used: number; limit: number }> {
+    const wall = this.#wall();
+    for (const [tierName, t] of Object.entries(this.#policy.tiers)) {
+      if (t.quota === null) continue;
+      const start = Math.floor(wall / t.quota.periodMs) * t.quota.periodMs;
+      let used = 0;
+      let actors = 0;
+      for (const use of this.#quotas.values()) {
+        if (use.start !== start || use.tier !== tierName) continue;
+        used += use.used;
+        actors++;
+      }
+      yield { tier: tierName, used, limit: t.quota.limit * Math.max(actors, 1) };
+    }
+  }
+}
