@@ -105,6 +105,9 @@ describe('keys and costs', () => {
     expect(() => l.check('')).toThrow(QosKeyError);
     expect(() => l.check('123456789')).toThrow(QosKeyError);
     expect(() => l.check(42 as never)).toThrow(QosKeyError);
+    expect(() => l.check(undefined as never)).toThrow(QosKeyError);
+    expect(() => l.check(null as never)).toThrow(QosKeyError);
+    expect(() => l.check({ length: 3 } as never)).toThrow(QosKeyError);
     for (const cost of [6, -1, 1.5, Number.NaN, Infinity]) {
       try {
         l.check('k', cost);

@@ -114,7 +114,7 @@ export class GcraLimiter extends KeyedLimiter {
 
   /** Fused hot path: one Map lookup, the debt, compare, advance TAT. */
   override acquireAt(key: string, cost: number, nowUs: number): number {
-    if (!(key.length > 0 && key.length <= this.maxKeyLength)) this.validateKey(key);
+    if (!(key?.length > 0 && key.length <= this.maxKeyLength)) this.validateKey(key);
     if (cost !== 1) this.validateCost(cost);
     let slot = this.index.get(key);
     if (slot === undefined) {

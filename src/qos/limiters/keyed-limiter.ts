@@ -107,7 +107,7 @@ export abstract class KeyedLimiter implements Limiter, SlotLimiter {
   abstract resetAfterUsSlot(slot: number, nowUs: number): number;
 
   validateKey(key: string): void {
-    if (!(key.length > 0 && key.length <= this.maxKeyLength)) this.#badKey(key);
+    if (!(key?.length > 0 && key.length <= this.maxKeyLength)) this.#badKey(key);
   }
 
   #badKey(key: unknown): never {
@@ -201,7 +201,7 @@ export abstract class KeyedLimiter implements Limiter, SlotLimiter {
    * admitted (and taken), else µs until it could be.
    */
   acquireAt(key: string, cost: number, nowUs: number): number {
-    if (!(key.length > 0 && key.length <= this.maxKeyLength)) this.#badKey(key);
+    if (!(key?.length > 0 && key.length <= this.maxKeyLength)) this.#badKey(key);
     if (cost !== 1) this.validateCost(cost);
     const slot = this.slotFor(key, nowUs);
     if (slot < 0) return this.fullWaitUs(nowUs);
