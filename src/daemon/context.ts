@@ -48,7 +48,11 @@ export type Action =
   | 'xdp.detach'
   | 'map.read'
   | 'map.write'
-  | 'p4.control';
+  | 'p4.control'
+  /** The QoS policy and live state (`GET /v1/qos`). */
+  | 'qos.read'
+  /** Re-read the config's `qos` section (`POST /v1/qos/reload`). */
+  | 'qos.reload';
 
 /** What an action is about, when the policy needs it (a build's owner, a model's name). */
 export interface Resource {

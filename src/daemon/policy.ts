@@ -52,6 +52,8 @@ const ROLE_ACTIONS: Readonly<Record<Role, ReadonlySet<Action>>> = {
     'map.read',
     'map.write',
     'p4.control',
+    'qos.read',
+    'qos.reload',
   ]),
   operator: new Set<Action>([
     'health.read',
@@ -69,6 +71,7 @@ const ROLE_ACTIONS: Readonly<Record<Role, ReadonlySet<Action>>> = {
     'map.read',
     'map.write',
     'p4.control',
+    'qos.read',
   ]),
   runner: new Set<Action>([
     'health.read',
