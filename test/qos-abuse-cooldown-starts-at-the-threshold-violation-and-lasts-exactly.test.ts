@@ -117,7 +117,7 @@ describe('violation counting and cooldowns', () => {
     expect(events).toEqual([e]);
     expect(e).toMatchObject({ name: 'qos.abuse_detected', actor: 'token:ci', blockedForMs: 60_000 });
     expect(e!.violations.map((v) => v.kind)).toEqual(
-      [...Array(10)].map((_, i) => (i % 2 ? 'quota_exceeded' : 'rate_limited')).concat('denied'),
+      [...Array(10)].map((_, i): string => (i % 2 ? 'quota_exceeded' : 'rate_limited')).concat('denied'),
     );
     expect(e!.violations[0]!.at).toBe(Date.UTC(2026, 11, 5));
     expect(() => abuse.assertAdmissible('token:ci')).toThrow(ActorCoolingDownError);
