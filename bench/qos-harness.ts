@@ -234,18 +234,22 @@ export function formatTable(results: readonly CaseSummary[]): string {
   const head = [
     'group',
     'case',
-    'checks/s (spread)',
-    'p50/check (spread)',
-    'p99/check',
+    'checks/s wall (spread)',
+    'checks/s CPU (spread)',
+    'p50/check wall (spread)',
+    'p99/check wall',
+    'p50 / p99 CPU',
     'admitted',
-    'vs baseline',
+    'vs baseline (wall)',
   ];
   const rows = results.map((r) => [
     r.group,
     r.name,
     `${rate(r.checksPerSec)} (${rate(r.checksPerSecSpread[0])}–${rate(r.checksPerSecSpread[1])})`,
+    `${rate(r.cpuChecksPerSec)} (${rate(r.cpuChecksPerSecSpread[0])}–${rate(r.cpuChecksPerSecSpread[1])})`,
     `${ns(r.p50Ns)} (${ns(r.p50SpreadNs[0])}–${ns(r.p50SpreadNs[1])})`,
     ns(r.p99Ns),
+    `${ns(r.cpuP50Ns)} / ${ns(r.cpuP99Ns)}`,
     `${(r.admittedShare * 100).toFixed(1)} %`,
     r.speedup === null ? (r.baseline === null ? '' : '?') : `${r.speedup.toFixed(2)}× ${r.baseline}`,
   ]);
