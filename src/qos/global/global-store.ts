@@ -50,6 +50,13 @@ export class GlobalStore {
   /** Scripts known loaded on the current connection, by sha. */
   #loaded = new Set<string>();
   #closed = false;
+  /**
+   * After a failed call, calls are not sent until this time (performance.now() ms): a hung Redis
+   * that keeps its connection open would otherwise cost every check the whole command timeout.
+   * The pause doubles per consecutive failure from reconnectMinMs up to reconnectMaxMs.
+   */
+  #pausedUntilMs = 0;
+  #consecutiveFailures = 0;
 
   constructor(input: unknown, path = 'global') {
     this.options = resolveGlobalStoreOptions(input, path);
@@ -67,6 +74,8 @@ export class GlobalStore {
     this.#redis.on('ready', () => {
       this.counters.connects++;
       this.#loaded = new Set();
+      // A fresh connection is worth trying at once.
+      this.#pausedUntilMs = 0;
     });
     this.#redis.on('close', () => this.#markDegraded());
     // Errors surface through the failed calls; without a listener ioredis would log each one.
@@ -82,9 +91,9 @@ export class GlobalStore {
     return this.#redis.status === 'ready';
   }
 
-  /** The current wait before the next reconnection attempt, as a retry hint while down. */
+  /** How long until Redis is tried again, as a retry hint while down (at least reconnectMinMs). */
   get retryHintMs(): number {
-    return this.options.reconnectMinMs;
+    return Math.max(this.options.reconnectMinMs, Math.ceil(this.#pausedUntilMs - performance.now()));
   }
 
   /** Whether a call now would be sent (false while disconnected: decide locally at once). */
@@ -94,7 +103,7 @@ export class GlobalStore {
       this.#redis.connect().catch(() => {});
       return false;
     }
-    if (this.#redis.status !== 'ready') {
+    if (this.#redis.status !== 'ready' || performance.now() < this.#pausedUntilMs) {
       this.counters.skippedWhileDown++;
       this.#markDegraded();
       return false;
@@ -128,9 +137,7 @@ export class GlobalStore {
       this.#markHealthy();
       return result;
     } catch (err) {
-      this.counters.errors++;
-      if (err instanceof Error && /timed out/i.test(err.message)) this.counters.timeouts++;
-      this.#markDegraded();
+      this.#failed(err);
       throw err;
     }
   }
@@ -143,9 +150,7 @@ export class GlobalStore {
       this.#markHealthy();
       return result;
     } catch (err) {
-      this.counters.errors++;
-      if (err instanceof Error && /timed out/i.test(err.message)) this.counters.timeouts++;
-      this.#markDegraded();
+      this.#failed(err);
       throw err;
     }
   }
@@ -168,6 +173,18 @@ export class GlobalStore {
 
   #markHealthy(): void {
     this.counters.degraded = 0;
+    this.#consecutiveFailures = 0;
+    this.#pausedUntilMs = 0;
+  }
+
+  #failed(err: unknown): void {
+    this.counters.errors++;
+    if (err instanceof Error && /timed out/i.test(err.message)) this.counters.timeouts++;
+    const o = this.options;
+    const pause = Math.min(o.reconnectMaxMs, o.reconnectMinMs * 2 ** Math.min(this.#consecutiveFailures, 20));
+    this.#consecutiveFailures++;
+    this.#pausedUntilMs = performance.now() + pause;
+    this.#markDegraded();
   }
 
   #markDegraded(): void {
