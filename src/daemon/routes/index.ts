@@ -11,6 +11,7 @@ import { executionsRoutes } from './executions.js';
 import { healthRoutes } from './health.js';
 import { kserveRoutes } from './kserve.js';
 import { metricsRoutes } from './metrics.js';
+import { qosRoutes } from './qos.js';
 import { receiptsRoutes } from './receipts.js';
 import { xdpRoutes } from './xdp.js';
 
@@ -25,4 +26,5 @@ export const ROUTE_PLUGINS: readonly RoutePlugin[] = [
   kserveRoutes,
   xdpRoutes,
   eventsRoutes,
+  qosRoutes,
 ];
