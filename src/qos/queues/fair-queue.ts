@@ -36,9 +36,24 @@ export interface QueuedItem<T> {
   next: QueuedItem<T> | null;
 }
 
+/** The queue's node for one item; reused through a small pool so steady traffic allocates nothing. */
+class ItemNode<T> implements QueuedItem<T> {
+  next: ItemNode<T> | null = null;
+  constructor(
+    public value: T,
+    public actor: string,
+    public cost: number,
+    public enqueuedAt: number,
+    public deadline: number,
+  ) {}
+}
+
+/** Nodes kept for reuse at most (default 4096): covers a daemon's enqueue/dequeue churn, bounds idle memory. */
+export const NODE_POOL_LIMIT = 4096;
+
 class ActorQueue<T> {
-  head: QueuedItem<T> | null = null;
-  tail: QueuedItem<T> | null = null;
+  head: ItemNode<T> | null = null;
+  tail: ItemNode<T> | null = null;
   length = 0;
   deficit = 0;
   /** True between the start of its turn (deficit += quantum) and the end of it. */
@@ -73,6 +88,7 @@ export class FairQueue<T> {
   readonly maxItemCost: number;
   readonly #weight: (actor: string) => number;
   readonly #actors = new Map<string, ActorQueue<T>>();
+  readonly #pool: ItemNode<T>[] = [];
   #activeHead: ActorQueue<T> | null = null;
   #activeTail: ActorQueue<T> | null = null;
   #length = 0;
@@ -113,7 +129,6 @@ export class FairQueue<T> {
 
   /** Appends an item; the caller has checked the bounds. */
   push(value: T, actor: string, cost: number, deadline: number, now: number): void {
-    const item: QueuedItem<T> = { value, actor, cost, enqueuedAt: now, deadline, next: null };
     let q = this.#actors.get(actor);
     if (q === undefined) {
       const w = this.#weight(actor);
@@ -121,6 +136,15 @@ export class FairQueue<T> {
         throw new QosConfigError(`weight(${JSON.stringify(actor)})`, `a number in [1, ${MAX_WEIGHT}]`, w);
       q = new ActorQueue<T>(actor, w * this.#quantum);
       this.#actors.set(actor, q);
+    }
+    let item = this.#pool.pop();
+    if (item === undefined) item = new ItemNode<T>(value, actor, cost, now, deadline);
+    else {
+      item.value = value;
+      item.actor = actor;
+      item.cost = cost;
+      item.enqueuedAt = now;
+      item.deadline = deadline;
     }
     if (q.tail === null) {
       q.head = item;
@@ -165,6 +189,17 @@ export class FairQueue<T> {
     }
   }
 
+  /**
+   * Hands a popped or expired item's node back for reuse. Optional; after it the item must not be
+   * read (its fields belong to a later push).
+   */
+  recycle(item: QueuedItem<T>): void {
+    if (this.#pool.length >= NODE_POOL_LIMIT || !(item instanceof ItemNode)) return;
+    const node = item as ItemNode<T>;
+    node.value = undefined as T; // let the value be collected while the node waits
+    this.#pool.push(node);
+  }
+
   /** Removes every item (for close): calls `each` on them in queue order per actor. */
   clear(each: (item: QueuedItem<T>) => void): void {
     for (let q = this.#activeHead; q !== null; q = q.nextActive) {
@@ -183,7 +218,7 @@ export class FairQueue<T> {
     return t;
   }
 
-  #take(q: ActorQueue<T>, item: QueuedItem<T>): void {
+  #take(q: ActorQueue<T>, item: ItemNode<T>): void {
     q.head = item.next;
     item.next = null;
     q.length--;

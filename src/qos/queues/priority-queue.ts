@@ -118,12 +118,15 @@ export class PriorityFairQueue<T> {
   readonly #onExpired = (item: QueuedItem<T>): void => {
     const c = this.#expiring!;
     c.counts.expired++;
+    c.counts.depth--;
+    this.#length--;
     this.#drop(
       c,
       item,
       'deadline',
       `deadline passed ${this.#clock.now() - item.deadline} ms before it could run`,
     );
+    c.fair.recycle(item);
   };
 
   constructor(clock: Clock, options: PriorityFairQueueOptions<T> = {}) {
@@ -244,7 +247,9 @@ export class PriorityFairQueue<T> {
       const item = this.#dequeueClass(c, now);
       if (item !== undefined) {
         c.counts.dequeued++;
-        return item.value;
+        const value = item.value;
+        c.fair.recycle(item);
+        return value;
       }
     }
     return undefined;
@@ -266,11 +271,12 @@ export class PriorityFairQueue<T> {
   /** RFC 8289 dodequeue: pop by DRR (expired items dropped on the way) and feed CoDel. */
   #pop(c: PriorityClass<T>, now: number): QueuedItem<T> | undefined {
     this.#expiring = c;
-    const before = c.fair.length;
     const item = c.fair.pop(now, this.#onExpired);
-    const removed = before - c.fair.length;
-    c.counts.depth -= removed;
-    this.#length -= removed;
+    // Counted here and in #onExpired, not from lengths: an onDrop that enqueues stays counted.
+    if (item !== undefined) {
+      c.counts.depth--;
+      this.#length--;
+    }
     const codel = c.codel;
     if (codel !== null) {
       if (item === undefined) codel.observeEmpty();
@@ -317,6 +323,7 @@ export class PriorityFairQueue<T> {
       'queue-delay',
       `waited ${now - item.enqueuedAt} ms; ${c.name} queue delay above ${c.codel!.targetMs} ms for ${c.codel!.intervalMs} ms`,
     );
+    c.fair.recycle(item);
   }
 
   #drop(c: PriorityClass<T>, item: QueuedItem<T>, reason: QueueDropReason, detail: string): void {
