@@ -46,7 +46,6 @@ import {
   type KeyedLimiter,
   perWindowLimiter,
   resourceKey,
-  type CompositeLimiter,
 } from './limiters/index.js';
 import {
   type AdaptivePolicy,
@@ -128,7 +127,7 @@ interface Waiter {
 interface ResourceEntry {
   readonly def: string;
   readonly spec: ResourceLimit;
-  readonly limiter: CompositeLimiter;
+  readonly limiter: ReturnType<typeof perWindowLimiter>;
 }
 
 /** Queueing of an actor without a tier. */
