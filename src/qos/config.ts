@@ -220,7 +220,7 @@ function breakers(path: QosPath, v: unknown): BreakerPolicy {
     if (typeof o[k] !== 'number') fail([...path, k], 'a number', o[k]);
     options[k] = o[k];
   }
-  rebase(path, () => resolveBreakerOptions(options, 'x.'));
+  rebase(path, () => resolveBreakerOptions(options, ''));
   return { per: [...new Set(kinds)], ...options };
 }
 
