@@ -158,8 +158,14 @@ describe('Admission decides as its composed reference', () => {
     const high = { id: 'uid:2', roles: [] };
     const first = await admission.admit({ actor: low });
     const order: string[] = [];
-    const waitingLow = admission.admit({ actor: low }).then((p) => (order.push('low'), p));
-    const waitingHigh = admission.admit({ actor: high }).then((p) => (order.push('high'), p));
+    const waitingLow = admission.admit({ actor: low }).then((p) => {
+      order.push('low');
+      return p;
+    });
+    const waitingHigh = admission.admit({ actor: high }).then((p) => {
+      order.push('high');
+      return p;
+    });
     await expect(admission.admit({ actor: low })).rejects.toSatisfy(
       (e) => e instanceof QueueDropError && e.reason === 'class-full',
     );
