@@ -16,6 +16,10 @@
  * (L − 1: a lease is fetched by a check that spends one unit of it at once). With L = 1 every
  * check is one round trip and the bound is the definition exactly.
  *
+ * With the fast path on, a refusal is also remembered until its retry-after (a GCRA key's debt only
+ * grows by admissions and shrinks with time, so the same or a larger cost is refused until then):
+ * over the limit, checks cost no round trip either. Exact, never an over-admission.
+ *
  * Redis down (a call fails or times out, or the connection is not ready): fail-open decides with
  * a local GcraLimiter of the same definition on this host (so the fleet admits at most
  * hosts × definition while degraded); fail-closed refuses with source `unavailable`. Both say
