@@ -241,13 +241,17 @@ describe('logs', () => {
     const out = daemon.stdout();
     expect(out).not.toContain('s3cr3t');
     for (const line of out.split('\n')) expect(line.length).toBeLessThan(4096);
-    // Every request is logged (received and answered), each line with its request id.
+    // Every request is logged once, when answered (logging.ts), each line with its request id.
     const lines = daemon.logs().filter((l) => l.msg === 'incoming request' || l.msg === 'request completed');
     expect(lines.length).toBeGreaterThan(0);
     const idOf = (l: Record<string, unknown>) => l.requestId ?? l.reqId;
     for (const l of lines) expect(typeof idOf(l), JSON.stringify(l)).toBe('string');
     const mine = lines.filter((l) => idOf(l) === res.headers['x-request-id']);
-    expect(mine.map((l) => l.msg).sort()).toEqual(['incoming request', 'request completed']);
+    expect(mine.map((l) => l.msg)).toEqual(['request completed']);
+    expect(mine[0]).toMatchObject({
+      res: { statusCode: 404 },
+      req: { method: 'GET', url: '/v1/nothing-here' },
+    });
     const hostile = lines.find((l) => (l.req as { url?: string } | undefined)?.url?.startsWith('/bbbb'));
     expect(hostile, 'the hostile request was logged').toBeDefined();
     expect((hostile?.req as { url?: string } | undefined)?.url).toContain('(10001 characters)');
