@@ -13,7 +13,7 @@
  * - a step from a steady r to R per interval at an interval boundary is flagged within the first
  *   interval at R when R ≥ spikeFactor × max(r, minBaseline); a step in mid-interval, within two
  *   intervals (the mixed interval enters the baseline: R ≥ spikeFactor × max(r + (R − r) / W,
- *   minBaseline) suffices, W = baselineIntervals);
+ *   minBaseline) suffices, W = baselineIntervals; satisfiable only when W > spikeFactor);
  * - a new actor has a baseline of 0, so it is compared with minBaseline: arriving at
  *   ≥ spikeFactor × minBaseline per interval is a spike (a step up from nothing). Set minBaseline
  *   to an ordinary actor's rate per interval.
