@@ -5,6 +5,14 @@
  * with a bounded exponential backoff, scripts loaded once per connection (EVALSHA, with EVAL as
  * the fallback when Redis answers NOSCRIPT after a restart or SCRIPT FLUSH), and plain counters
  * for metrics.
+ *
+ *   const store = new GlobalStore({ url: 'redis://10.0.0.5:6379', failMode: 'open' });
+ *   store.connect().catch(() => {}); // at startup; until ready, checks decide locally (degraded)
+ *   const limit = new RedisGcraLimiter(store, { limit: 1000, periodMs: 1000, leaseSize: 20 });
+ *   … await limit.check(actor) …; metrics read store.counters and limit.counters; store.close().
+ *
+ * A store that is never connected explicitly connects on its first check (that check decides
+ * locally). If Redis is down at startup, ioredis keeps retrying with the same bounded backoff.
  */
 
 import { createHash } from 'node:crypto';
