@@ -111,4 +111,22 @@ describe('Redis down', () => {
     expect(await untilRedisDecides(limiter, 'h')).toMatchObject({ degraded: false });
     expect(open.counters.degraded).toBe(0);
   }, 30_000);
+
+  it('a daemon started while Redis is down decides locally, then uses Redis once it comes up', async () => {
+    const other = await startRedisServer();
+    await other.kill();
+    const store = new GlobalStore({ url: other.url, ...settings });
+    try {
+      await expect(store.connect()).rejects.toThrow();
+      const limiter = new RedisGcraLimiter(store, { limit: 5, periodMs: 1_000, name: 'startup' });
+      expect(await limiter.check('a')).toMatchObject({ degraded: true, source: 'local-fallback' });
+      expect(store.counters.degraded).toBe(1);
+      await other.restart();
+      expect(await untilRedisDecides(limiter, 'a')).toMatchObject({ degraded: false });
+      expect(store.counters.degraded).toBe(0);
+    } finally {
+      await store.close();
+      await other.stop();
+    }
+  }, 30_000);
 });
