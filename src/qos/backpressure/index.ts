@@ -22,3 +22,4 @@ export {
   REFUSED,
   resolveBreakerOptions,
 } from './circuit-breaker.js';
+export { AdmissionControl } from './admission.js';
