@@ -62,7 +62,7 @@ describe('Redis GCRA against the in-process GCRA', () => {
           }
         },
       ),
-      { numRuns: 60 },
+      { numRuns: 200 },
     );
   }, 50_000);
 
