@@ -15,9 +15,11 @@
  * thunderpac_qos_reloads_total{result}.
  */
 
-import { readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { Counter, Gauge } from 'prom-client';
 import type { Admission } from '../../qos/admission.js';
+import { KERNEL_RULE_MAPS, syncKernelRules } from '../../qos/kernel-sync.js';
 import type { QosPolicy } from '../../qos/policy.js';
 import { PRIORITIES } from '../../qos/queues/index.js';
 import { ThunderpacError } from '../../runtime/errors.js';
@@ -103,6 +105,16 @@ export const qosRoutes: RoutePlugin = (app, ctx) => {
       throw err;
     }
   };
+
+  // The kernel section follows the policy into every xdp_ratelimit attachment the daemon made:
+  // now (the XDP routes re-adopted them already), after each reload, after each new attachment.
+  const kernelSync = (): void => syncKernel(ctx, admission.policy);
+  kernelSync();
+  onQosReload(admission, kernelSync);
+  app.addHook('onResponse', async (req, reply) => {
+    if (req.method === 'POST' && req.routeOptions.url === '/v1/xdp/attachments' && reply.statusCode < 300)
+      kernelSync();
+  });
 
   const onHup = (): void => {
     reload().catch(() => {}); // logged and counted above
@@ -225,4 +237,33 @@ function registerQosMetrics(ctx: DaemonContext, admission: Admission): void {
       cooldowns.inc(admission.abuseDetected);
     },
   });
+}
+
+/**
+ * Apply the policy's kernel rules to the rule maps of each attachment the daemon recorded
+ * (`<store>/daemon/xdp-attachments/*.json`, see xdp-attachments.ts) whose pinned maps are the
+ * rate limiter's. Failures are logged: the in-process policy is in force regardless.
+ */
+function syncKernel(ctx: DaemonContext, policy: QosPolicy): void {
+  if (policy.kernel === null) return;
+  const dir = join(ctx.config.store, 'daemon', 'xdp-attachments');
+  let files: string[];
+  try {
+    files = readdirSync(dir).filter((f) => f.endsWith('.json'));
+  } catch {
+    return; // no attachment was ever made
+  }
+  for (const file of files) {
+    try {
+      const record = JSON.parse(readFileSync(join(dir, file), 'utf8')) as { id?: unknown; pinDir?: unknown };
+      if (typeof record.pinDir !== 'string') continue;
+      const maps = join(record.pinDir, 'maps');
+      if (!existsSync(join(maps, KERNEL_RULE_MAPS.v4)) || !existsSync(join(maps, KERNEL_RULE_MAPS.v6)))
+        continue;
+      const report = syncKernelRules(maps, policy.kernel);
+      ctx.log.info({ attachment: record.id, ...report }, 'qos: kernel rate rules applied');
+    } catch (err) {
+      ctx.log.warn({ err, file }, 'qos: applying kernel rate rules failed');
+    }
+  }
 }
