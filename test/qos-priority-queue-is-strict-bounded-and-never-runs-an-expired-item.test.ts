@@ -120,6 +120,28 @@ describe('PriorityFairQueue laws', () => {
     );
   });
 
+  it('stays counted when onDrop enqueues (a dropped item retried at a lower priority)', () => {
+    const clock = new ManualClock(0);
+    const served: string[] = [];
+    const q: PriorityFairQueue<string> = new PriorityFairQueue<string>(clock, {
+      classes: { high: { codel: false }, low: { codel: false } },
+      onDrop: (v, e) => {
+        if (e.reason === 'deadline') q.enqueue(`${v}-retry`, { actor: e.actor, priority: 'low' });
+      },
+    });
+    for (let i = 0; i < 5; i++)
+      q.enqueue(`h${i}`, { actor: `a${i % 2}`, priority: 'high', deadline: i < 3 ? 10 : 100 });
+    clock.advance(10);
+    for (let v = q.dequeue(); v !== undefined; v = q.dequeue()) {
+      served.push(v);
+      expect(q.length).toBe(q.counts('high').depth + q.counts('low').depth);
+    }
+    expect(served.sort()).toEqual(['h0-retry', 'h1-retry', 'h2-retry', 'h3', 'h4']);
+    expect(q.length).toBe(0);
+    expect(q.counts('high')).toMatchObject({ depth: 0, expired: 3, dequeued: 2 });
+    expect(q.counts('low')).toMatchObject({ depth: 0, enqueued: 3, dequeued: 3 });
+  });
+
   it('refuses bad options with typed errors naming the field path', () => {
     const clock = new ManualClock();
     const bad: [object, string][] = [
