@@ -24,7 +24,7 @@ const traffic = fc.array(
   { minLength: 1, maxLength: 300 },
 );
 
-it('token buckets per second/minute/hour: all must admit, a refusal takes from none', () => {
+it('token buckets per second/minute/hour (one store): all must admit, a refusal takes from none', () => {
   fc.assert(
     fc.property(limits, traffic, (l, events) => {
       const c = perWindowLimiter(l, 'token-bucket', new ManualClock());
@@ -71,11 +71,11 @@ it('sliding logs per second/minute/hour: all must admit, a refusal takes from no
   );
 });
 
-it('retries exactly when every limit admits, and the Decision names the tightest limit', () => {
+it.each(['gcra', 'token-bucket'] as const)('%s: retries exactly when every limit admits', (algorithm) => {
   fc.assert(
     fc.property(limits, traffic, (l, events) => {
       const clock = new ManualClock();
-      const c = perWindowLimiter(l, 'gcra', clock);
+      const c = perWindowLimiter(l, algorithm, clock);
       for (const ev of events) {
         clock.advance(ev.dtUs / 1000);
         c.check('k', 1);
@@ -93,4 +93,33 @@ it('retries exactly when every limit admits, and the Decision names the tightest
     }),
     { numRuns: 150 },
   );
+});
+
+it('token buckets in one store: evicting fresh keys never changes a decision', () => {
+  fc.assert(
+    fc.property(limits, traffic, fc.integer({ min: 1, max: 3 }), (l, events, maxKeys) => {
+      const bounded = perWindowLimiter(l, 'token-bucket', new ManualClock(), { maxKeys, sweepPerInsert: 2 });
+      const unbounded = perWindowLimiter(l, 'token-bucket', new ManualClock());
+      let t = 0;
+      for (const ev of events) {
+        t += ev.dtUs;
+        const full = 'storeFullRefusals' in bounded ? bounded.storeFullRefusals : 0;
+        const got = bounded.acquireAt(`k${ev.key % 4}`, 1, t);
+        if ('storeFullRefusals' in bounded && bounded.storeFullRefusals > full) continue;
+        expect(got).toBe(unbounded.acquireAt(`k${ev.key % 4}`, 1, t));
+      }
+    }),
+    { numRuns: 150 },
+  );
+});
+
+it('the Decision names the tightest limit', () => {
+  const clock = new ManualClock();
+  for (const algorithm of ['gcra', 'token-bucket'] as const) {
+    const c = perWindowLimiter({ perSecond: 5, perMinute: 8 }, algorithm, clock);
+    expect(c.check('k', 4)).toMatchObject({ allowed: true, limit: 5, remaining: 1 });
+    expect(c.check('k', 1)).toMatchObject({ allowed: true, limit: 5, remaining: 0 });
+    clock.advance(1_000);
+    expect(c.check('k', 1)).toMatchObject({ allowed: true, limit: 8, remaining: 2 });
+  }
 });

@@ -5,6 +5,12 @@ export { QosConfigError, QosCostError, QosKeyError } from './errors.js';
 export { GcraLimiter, type GcraOptions } from './gcra.js';
 export { KeyedLimiter, type KeyStoreOptions, type SlotLimiter } from './keyed-limiter.js';
 export { actorKey, actorResourceKey, resourceKey } from './keys.js';
+export {
+  type BucketRate,
+  MAX_BUCKETS_PER_KEY,
+  MultiRateTokenBucketLimiter,
+  type MultiRateTokenBucketOptions,
+} from './multi-rate-token-bucket.js';
 export { SlidingWindowCounterLimiter } from './sliding-window-counter.js';
 export {
   MAX_SLIDING_LOG_LIMIT,

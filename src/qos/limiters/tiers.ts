@@ -10,6 +10,7 @@ import { CompositeLimiter } from './composite.js';
 import { QosConfigError } from './errors.js';
 import { GcraLimiter } from './gcra.js';
 import type { KeyedLimiter, KeyStoreOptions } from './keyed-limiter.js';
+import { MultiRateTokenBucketLimiter } from './multi-rate-token-bucket.js';
 import { SlidingWindowCounterLimiter } from './sliding-window-counter.js';
 import { SlidingWindowLogLimiter } from './sliding-window-log.js';
 import { TokenBucketLimiter } from './token-bucket.js';
@@ -103,7 +104,9 @@ export interface PerWindowLimits {
 
 /**
  * Limits per second, minute and hour at once (the seed's max_per_second / max_per_minute):
- * each is `limit` per its window with the chosen algorithm; all must admit.
+ * each is `limit` per its window with the chosen algorithm; all must admit, and a refusal
+ * takes from none. Token buckets share one store (MultiRateTokenBucketLimiter: one lookup per
+ * check); other algorithms combine one limiter per window (CompositeLimiter).
  */
 export function perWindowLimiter(
   limits: PerWindowLimits,
@@ -111,7 +114,7 @@ export function perWindowLimiter(
   clock: Clock,
   store: KeyStoreOptions = {},
   path = 'limits',
-): CompositeLimiter {
+): CompositeLimiter | MultiRateTokenBucketLimiter {
   const o = object(path, limits);
   const windows: [keyof PerWindowLimits, number][] = [
     ['perSecond', 1_000],
@@ -135,6 +138,16 @@ export function perWindowLimiter(
     );
   if (parts.length === 0)
     throw new QosConfigError(path, 'at least one of perSecond, perMinute, perHour', limits);
+  if (algorithm === 'token-bucket') {
+    const buckets = windows
+      .filter(([k]) => o[k] !== undefined)
+      .map(([k, periodMs]) => ({
+        bucketSize: o[k] as number,
+        refillTokens: o[k] as number,
+        refillIntervalMs: periodMs,
+      }));
+    return new MultiRateTokenBucketLimiter({ ...store, buckets, clock }, path);
+  }
   return new CompositeLimiter(parts, clock, path);
 }
 
