@@ -32,7 +32,16 @@
  * after the last compaction.
  */
 
-import { fdatasyncSync, fstatSync, ftruncateSync, openSync, renameSync, statSync, writeSync } from 'node:fs';
+import {
+  fdatasyncSync,
+  fstatSync,
+  ftruncateSync,
+  mkdirSync,
+  openSync,
+  renameSync,
+  statSync,
+  writeSync,
+} from 'node:fs';
 import { dirname } from 'node:path';
 import { lockExclusiveWaiting, tryLockExclusive } from '../../store/file-lock.js';
 import type { Clock } from '../clock.js';
@@ -200,6 +209,7 @@ export class Quotas {
         'batched',
       );
     }
+    mkdirSync(dirname(this.#file), { recursive: true, mode: 0o750 });
     if (this.#sharing === 'exclusive') {
       const lockFd = openSync(this.#lockPath, 'a', 0o640);
       if (!tryLockExclusive(lockFd, this.#lockPath)) {
