@@ -41,6 +41,8 @@ export interface QosBenchGroup {
   /** Checks per case per round (async cases: `asyncChecks`). */
   readonly checks: number;
   readonly asyncChecks?: number;
+  /** Checks per case before timing (default min(checks, 200,000)): enough to touch every key. */
+  readonly warmupChecks?: number;
   readonly cases: readonly QosBenchCase[];
   /** Built lazily (1M keys take memory); released after the group. */
   readonly prepare?: () => Promise<void> | void;
@@ -172,7 +174,7 @@ export async function measureGroup(group: QosBenchGroup, opts: QosBenchOptions):
   // Warm up: one short pass of every case (JIT, and the keys' state exists before timing).
   for (const c of group.cases) {
     const n = c.async ? (group.asyncChecks ?? group.checks) : group.checks;
-    await measureRound(c, Math.min(n, 200_000), opts.blockSize, 0);
+    await measureRound(c, group.warmupChecks ?? Math.min(n, 200_000), opts.blockSize, 0);
   }
   let offset = 0;
   for (let r = 0; r < opts.rounds; r++) {
