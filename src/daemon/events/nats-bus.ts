@@ -18,7 +18,13 @@ import {
   jetstream,
   jetstreamManager,
 } from '@nats-io/jetstream';
-import { type NatsConnection, connect, headers as natsHeaders, nanos } from '@nats-io/transport-node';
+import {
+  type NatsConnection,
+  type Subscription,
+  connect,
+  headers as natsHeaders,
+  nanos,
+} from '@nats-io/transport-node';
 import type { FastifyBaseLogger } from 'fastify';
 import {
   type BusHeaders,
@@ -58,6 +64,33 @@ function ignoreClosed(settle: () => void): void {
   } catch {
     // the message stays unacked and comes back after the ack wait
   }
+}
+
+/**
+ * The inbox a fetch's pull request names. The server may answer that request until it has seen
+ * the inbox's UNSUB, and the library's `stop()` unsubscribes at once, so a message already on
+ * its way is dropped here yet counts on the server as delivered: ack-pending until the ack wait.
+ * Draining the inbox instead (UNSUB, then a PING round trip) still hands over everything the
+ * server sent before it saw the UNSUB, and after it the server sends nothing more (a pull
+ * request whose inbox has no interest is discarded). `sub` is the fetch iterator's own field,
+ * not on the ConsumerMessages interface: checked, and without it `stop()` is all there is.
+ */
+function inboxOf(batch: ConsumerMessages): Subscription | null {
+  const sub = (batch as { sub?: Partial<Subscription> }).sub;
+  return typeof sub?.drain === 'function' && typeof sub.isClosed === 'function'
+    ? (sub as Subscription)
+    : null;
+}
+
+/** End a fetch without losing what the server already sent for it (see inboxOf). */
+async function endFetch(batch: ConsumerMessages): Promise<void> {
+  const inbox = inboxOf(batch);
+  if (inbox && !inbox.isClosed()) {
+    // Rejects only on a closed connection, where nothing more can arrive anyway.
+    await inbox.drain().catch(() => undefined);
+  }
+  // Ends the iterator after the messages the drain delivered, which the pull loop hands back.
+  batch.stop();
 }
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
@@ -264,8 +297,11 @@ export class NatsBus implements EventBus {
           }
           // Pull only as many as there are free slots: the rest wait in the stream, not here.
           batch = await consumer.fetch({ max_messages: maxInFlight - running.size, expires: 5_000 });
+          // Stopped while the pull request went out: stop() saw no fetch to end, so end it here.
+          if (stop.signal.aborted) void endFetch(batch);
           for await (const msg of batch) {
-            // Pulled while stopping: hand it straight back (not left for the ack wait).
+            // Pulled while stopping (the fetch's inbox drains on stop, so this includes what was
+            // on its way): hand it straight back, not left for the ack wait.
             if (stop.signal.aborted) ignoreClosed(() => msg.nak());
             else dispatch(msg);
           }
@@ -285,7 +321,7 @@ export class NatsBus implements EventBus {
       stop: async (graceMs = Number.POSITIVE_INFINITY) => {
         stop.abort();
         slotFreed?.();
-        batch?.stop();
+        if (batch) await endFetch(batch);
         await pulling;
         await settledWithin([...running], graceMs);
         this.#subscriptions.delete(subscription);
