@@ -35,8 +35,8 @@ export class GcraLimiter extends KeyedLimiter {
   /** burst·T in 1/rate µs (= burst × periodUs). */
   readonly #toleranceScaled: number;
   /** TAT per slot: whole µs, and the remainder in [0, rate) of 1/rate µs. */
-  #tatUs = new Float64Array(0);
-  #tatFrac = new Float64Array(0);
+  /** Side by side (one cache line at 1M keys): [2·slot] whole µs, [2·slot + 1] remainder. */
+  #tat = new Float64Array(0);
 
   constructor(options: GcraOptions, path = 'gcra') {
     const o = object(path, options);
@@ -58,29 +58,26 @@ export class GcraLimiter extends KeyedLimiter {
   }
 
   protected grow(capacity: number): void {
-    const tat = new Float64Array(capacity);
-    tat.set(this.#tatUs);
-    this.#tatUs = tat;
-    const frac = new Float64Array(capacity);
-    frac.set(this.#tatFrac);
-    this.#tatFrac = frac;
+    const tat = new Float64Array(capacity * 2);
+    tat.set(this.#tat);
+    this.#tat = tat;
   }
 
   protected initSlot(slot: number, nowUs: number): void {
-    this.#tatUs[slot] = nowUs;
-    this.#tatFrac[slot] = 0;
+    this.#tat[2 * slot] = nowUs;
+    this.#tat[2 * slot + 1] = 0;
   }
 
   protected freshAtUs(slot: number): number {
     // TAT ≤ now means no debt: the state of a new key.
-    return this.#tatUs[slot]! + (this.#tatFrac[slot]! > 0 ? 1 : 0);
+    return this.#tat[2 * slot]! + (this.#tat[2 * slot + 1]! > 0 ? 1 : 0);
   }
 
   /** max(TAT − now, 0) in 1/rate µs; bounded by burst × periodUs, so exact. */
   #debtScaled(slot: number, nowUs: number): number {
-    const ahead = this.#tatUs[slot]! - nowUs;
+    const ahead = this.#tat[2 * slot]! - nowUs;
     if (ahead < 0) return 0;
-    return ahead * this.rate + this.#tatFrac[slot]!;
+    return ahead * this.rate + this.#tat[2 * slot + 1]!;
   }
 
   waitSlot(slot: number, cost: number, nowUs: number): number {
@@ -91,17 +88,17 @@ export class GcraLimiter extends KeyedLimiter {
   takeSlot(slot: number, cost: number, nowUs: number): void {
     let whole: number;
     let frac: number;
-    if (this.#tatUs[slot]! < nowUs || (this.#tatUs[slot] === nowUs && this.#tatFrac[slot] === 0)) {
+    if (this.#tat[2 * slot]! < nowUs || (this.#tat[2 * slot] === nowUs && this.#tat[2 * slot + 1] === 0)) {
       whole = nowUs;
       frac = 0;
     } else {
-      whole = this.#tatUs[slot]!;
-      frac = this.#tatFrac[slot]!;
+      whole = this.#tat[2 * slot]!;
+      frac = this.#tat[2 * slot + 1]!;
     }
     frac += cost * this.#intervalRemainder;
     const carry = Math.floor(frac / this.rate);
-    this.#tatUs[slot] = whole + cost * this.#intervalWholeUs + carry;
-    this.#tatFrac[slot] = frac - carry * this.rate;
+    this.#tat[2 * slot] = whole + cost * this.#intervalWholeUs + carry;
+    this.#tat[2 * slot + 1] = frac - carry * this.rate;
   }
 
   remainingSlot(slot: number, nowUs: number): number {
@@ -121,8 +118,8 @@ export class GcraLimiter extends KeyedLimiter {
       slot = this.slotFor(key, nowUs);
       if (slot < 0) return this.fullWaitUs(nowUs);
     }
-    let whole = this.#tatUs[slot]!;
-    let frac = this.#tatFrac[slot]!;
+    let whole = this.#tat[2 * slot]!;
+    let frac = this.#tat[2 * slot + 1]!;
     const ahead = whole - nowUs;
     let debt = 0;
     if (ahead < 0 || (ahead === 0 && frac === 0)) {
@@ -139,8 +136,8 @@ export class GcraLimiter extends KeyedLimiter {
       whole += carry;
       frac -= carry * this.rate;
     }
-    this.#tatUs[slot] = whole + cost * this.#intervalWholeUs;
-    this.#tatFrac[slot] = frac;
+    this.#tat[2 * slot] = whole + cost * this.#intervalWholeUs;
+    this.#tat[2 * slot + 1] = frac;
     return 0;
   }
 }

@@ -35,8 +35,8 @@ export class TokenBucketLimiter extends KeyedLimiter {
   readonly #capacityUnits: number;
   /** µs after which any bucket is full again: ⌈capacityUnits / refillTokens⌉. */
   readonly #fillUs: number;
-  #units = new Float64Array(0);
-  #lastUs = new Float64Array(0);
+  /** Per slot, side by side (one cache line at 1M keys): [2·slot] units, [2·slot + 1] last µs. */
+  #state = new Float64Array(0);
 
   constructor(options: TokenBucketOptions, path = 'tokenBucket') {
     const o = object(path, options);
@@ -63,27 +63,27 @@ export class TokenBucketLimiter extends KeyedLimiter {
   }
 
   protected grow(capacity: number): void {
-    const units = new Float64Array(capacity);
-    units.set(this.#units);
-    this.#units = units;
-    const last = new Float64Array(capacity);
-    last.set(this.#lastUs);
-    this.#lastUs = last;
+    const state = new Float64Array(capacity * 2);
+    state.set(this.#state);
+    this.#state = state;
   }
 
   protected initSlot(slot: number, nowUs: number): void {
-    this.#units[slot] = this.#capacityUnits;
-    this.#lastUs[slot] = nowUs;
+    this.#state[2 * slot] = this.#capacityUnits;
+    this.#state[2 * slot + 1] = nowUs;
   }
 
   protected freshAtUs(slot: number): number {
-    return this.#lastUs[slot]! + Math.ceil((this.#capacityUnits - this.#units[slot]!) / this.refillTokens);
+    return (
+      this.#state[2 * slot + 1]! +
+      Math.ceil((this.#capacityUnits - this.#state[2 * slot]!) / this.refillTokens)
+    );
   }
 
   /** Units at nowUs (refilled, capped); never moves time backwards. */
   #unitsAt(slot: number, nowUs: number): number {
-    const elapsed = nowUs - this.#lastUs[slot]!;
-    const units = this.#units[slot]!;
+    const elapsed = nowUs - this.#state[2 * slot + 1]!;
+    const units = this.#state[2 * slot]!;
     if (elapsed <= 0) return units;
     if (elapsed >= this.#fillUs) return this.#capacityUnits;
     // elapsed × refillTokens < capacityUnits + refillTokens: exact.
@@ -97,8 +97,8 @@ export class TokenBucketLimiter extends KeyedLimiter {
 
   takeSlot(slot: number, cost: number, nowUs: number): void {
     const units = this.#unitsAt(slot, nowUs);
-    this.#units[slot] = units - cost * this.#unitsPerToken;
-    if (nowUs > this.#lastUs[slot]!) this.#lastUs[slot] = nowUs;
+    this.#state[2 * slot] = units - cost * this.#unitsPerToken;
+    if (nowUs > this.#state[2 * slot + 1]!) this.#state[2 * slot + 1] = nowUs;
   }
 
   remainingSlot(slot: number, nowUs: number): number {
@@ -118,22 +118,22 @@ export class TokenBucketLimiter extends KeyedLimiter {
       slot = this.slotFor(key, nowUs);
       if (slot < 0) return this.fullWaitUs(nowUs);
     }
-    const lastUs = this.#lastUs[slot]!;
-    let units = this.#units[slot]!;
+    const lastUs = this.#state[2 * slot + 1]!;
+    let units = this.#state[2 * slot]!;
     const elapsed = nowUs - lastUs;
     if (elapsed > 0) {
       units =
         elapsed >= this.#fillUs
           ? this.#capacityUnits
           : Math.min(this.#capacityUnits, units + elapsed * this.refillTokens);
-      this.#lastUs[slot] = nowUs;
+      this.#state[2 * slot + 1] = nowUs;
     }
     const need = cost * this.#unitsPerToken;
     if (units >= need) {
-      this.#units[slot] = units - need;
+      this.#state[2 * slot] = units - need;
       return 0;
     }
-    this.#units[slot] = units;
+    this.#state[2 * slot] = units;
     return Math.ceil((need - units) / this.refillTokens);
   }
 }
