@@ -7,7 +7,8 @@
  * entries have all expired) — at that point forgetting it and recreating it later answers every
  * future check identically. Each insert of a new key examines `sweepPerInsert` stored keys (a
  * cursor that walks the Map round robin) and frees those that are fresh, so idle keys leave at
- * the rate new ones arrive. When `maxKeys` are stored, one full sweep runs; if no key is fresh
+ * the rate new ones arrive, once the store is half full (below that, idle keys stay: evicting
+ * and re-inserting them costs more than it saves). When `maxKeys` are stored, one full sweep runs; if no key is fresh
  * the store is full: the new key is refused (never admitted without state, which would admit
  * without limit) with a retry time of the earliest moment a stored key becomes fresh, and no
  * further sweeps run until then.
@@ -136,7 +137,9 @@ export abstract class KeyedLimiter implements Limiter, SlotLimiter {
         this.storeFullRefusals++;
         return -1;
       }
-    } else if (this.#sweepPerInsert > 0) {
+    } else if (this.#sweepPerInsert > 0 && this.index.size >= this.maxKeys >>> 1) {
+      // Below half full, keep idle keys: evicting them only to re-insert them on their next
+      // check costs a Map delete and set each (at 1M keys, most of a check).
       this.#sweepSome(nowUs);
     }
     let slot = this.#free.pop();
