@@ -8,7 +8,6 @@
 
 import {
   AckPolicy,
-  type ConsumerMessages,
   DeliverPolicy,
   type JetStreamClient,
   type JetStreamManager,
@@ -18,13 +17,7 @@ import {
   jetstream,
   jetstreamManager,
 } from '@nats-io/jetstream';
-import {
-  type NatsConnection,
-  type Subscription,
-  connect,
-  headers as natsHeaders,
-  nanos,
-} from '@nats-io/transport-node';
+import { type NatsConnection, connect, headers as natsHeaders, nanos } from '@nats-io/transport-node';
 import type { FastifyBaseLogger } from 'fastify';
 import {
   type BusHeaders,
@@ -67,31 +60,14 @@ function ignoreClosed(settle: () => void): void {
 }
 
 /**
- * The inbox a fetch's pull request names. The server may answer that request until it has seen
- * the inbox's UNSUB, and the library's `stop()` unsubscribes at once, so a message already on
- * its way is dropped here yet counts on the server as delivered: ack-pending until the ack wait.
- * Draining the inbox instead (UNSUB, then a PING round trip) still hands over everything the
- * server sent before it saw the UNSUB, and after it the server sends nothing more (a pull
- * request whose inbox has no interest is discarded). `sub` is the fetch iterator's own field,
- * not on the ConsumerMessages interface: checked, and without it `stop()` is all there is.
+ * How long one pull request waits on the server for messages. A fetch is never cut short: the
+ * server may already be sending a message for it (it checked the inbox's interest, then reads
+ * the message from the file store) when the client unsubscribes, and such a message is dropped
+ * by the client yet counts on the server as delivered, ack-pending until the ack wait. Left to
+ * end by itself (its batch filled, or the server's 408 at expiry, which comes after every
+ * message sent for it), a fetch hands over everything; so stopping waits at most this long.
  */
-function inboxOf(batch: ConsumerMessages): Subscription | null {
-  const sub = (batch as { sub?: Partial<Subscription> }).sub;
-  return typeof sub?.drain === 'function' && typeof sub.isClosed === 'function'
-    ? (sub as Subscription)
-    : null;
-}
-
-/** End a fetch without losing what the server already sent for it (see inboxOf). */
-async function endFetch(batch: ConsumerMessages): Promise<void> {
-  const inbox = inboxOf(batch);
-  if (inbox && !inbox.isClosed()) {
-    // Rejects only on a closed connection, where nothing more can arrive anyway.
-    await inbox.drain().catch(() => undefined);
-  }
-  // Ends the iterator after the messages the drain delivered, which the pull loop hands back.
-  batch.stop();
-}
+const PULL_EXPIRES_MS = 2_000;
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
@@ -231,7 +207,6 @@ export class NatsBus implements EventBus {
     const stop = new AbortController();
     const running = new Set<Promise<void>>();
     let slotFreed: (() => void) | null = null;
-    let batch: ConsumerMessages | null = null;
     const maxInFlight = Math.max(1, options.maxInFlight);
     const { ackWaitMs, maxDeliver, stream } = this.#config;
 
@@ -296,18 +271,17 @@ export class NatsBus implements EventBus {
             continue;
           }
           // Pull only as many as there are free slots: the rest wait in the stream, not here.
-          batch = await consumer.fetch({ max_messages: maxInFlight - running.size, expires: 5_000 });
-          // Stopped while the pull request went out: stop() saw no fetch to end, so end it here.
-          if (stop.signal.aborted) void endFetch(batch);
+          const batch = await consumer.fetch({
+            max_messages: maxInFlight - running.size,
+            expires: PULL_EXPIRES_MS,
+          });
           for await (const msg of batch) {
-            // Pulled while stopping (the fetch's inbox drains on stop, so this includes what was
-            // on its way): hand it straight back, not left for the ack wait.
+            // Arrived while stopping (the fetch runs to its end, see PULL_EXPIRES_MS): hand it
+            // straight back, not left for the ack wait.
             if (stop.signal.aborted) ignoreClosed(() => msg.nak());
             else dispatch(msg);
           }
-          batch = null;
         } catch (error) {
-          batch = null;
           consumer = null; // the consumer may be gone (deleted, broker restarted empty): make sure again
           if (stop.signal.aborted) break;
           this.#log.warn({ err: error, durable: options.durable }, 'nats: pull failed; retrying');
@@ -321,8 +295,7 @@ export class NatsBus implements EventBus {
       stop: async (graceMs = Number.POSITIVE_INFINITY) => {
         stop.abort();
         slotFreed?.();
-        if (batch) await endFetch(batch);
-        await pulling;
+        await pulling; // the outstanding fetch ends by itself, within PULL_EXPIRES_MS
         await settledWithin([...running], graceMs);
         this.#subscriptions.delete(subscription);
       },
