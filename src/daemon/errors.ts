@@ -13,7 +13,12 @@
  */
 
 import { OnnxWorkerCrashedError, ModelSecurityError, ShuttingDownError } from '../backends/onnx/errors.js';
-import { DroppedError, QueueFullError } from '../backends/onnx/pipeline.js';
+import {
+  CircuitOpenError,
+  DroppedError,
+  QueueDelayError,
+  QueueFullError,
+} from '../backends/onnx/pipeline.js';
 import {
   AddonUnavailableError,
   BpfError,
@@ -134,6 +139,9 @@ export function httpErrorOf(err: unknown, requestId: string, limits: { bodyLimit
   if (e instanceof QueueFullError || e instanceof DroppedError || e instanceof ShuttingDownError) {
     return unavailable(e.code, e.message);
   }
+  // The ONNX batcher shed it by queue delay (CoDel) or its breaker is open.
+  if (e instanceof QueueDelayError || e instanceof CircuitOpenError)
+    return unavailable(e.code, e.message, e.retryAfterS);
 
   const thrower = explicitStatus(e);
   if (thrower !== null && e instanceof ThunderpacError) {

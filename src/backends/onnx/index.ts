@@ -33,11 +33,13 @@ export {
 export {
   type DeadLetter,
   DroppedError,
+  CircuitOpenError,
   type Outcome,
   PIPELINE_EVENTS,
   Pipeline,
   type PipelineMetrics,
   type PipelineOptions,
+  QueueDelayError,
   QueueFullError,
   type RequestMeta,
 } from './pipeline.js';

@@ -6,6 +6,10 @@
  * Requests only share a batch when their tensors agree on names, dtypes and trailing dims
  * (batchKey). If a merged batch fails validation, its requests are re-run one by one so a bad
  * request fails alone, with its own error and path, instead of taking its neighbours down.
+ *
+ * For the breaker and the adaptive limit (see pipeline.ts), a request's ValidationError is the
+ * caller's fault, not the model's: only other failures (a crashed worker, a timeout, a thrown
+ * execution) count against the model unless `isFault` says otherwise.
  */
 
 import type { Build } from '../../runtime/build.js';
@@ -94,6 +98,7 @@ export function createOnnxPipeline(
 
   return new Pipeline<OnnxRequest, OnnxResponse>({
     ...options,
+    isFault: options.isFault ?? ((error) => !(error instanceof ValidationError)),
     handler,
     batchKey: (r) => batchKey(r.tensors),
   });

@@ -10,6 +10,21 @@
  * and only while fewer than `concurrency` batches are in flight — otherwise requests wait in
  * the queue, which is bounded by `queueCapacity`: memory is bounded however hard callers push.
  *
+ * The same backpressure signals as the daemon's admission (src/qos/), each optional:
+ * - `codel`: shed by queue delay (RFC 8289), not only by length. At each batch launch the
+ *   oldest waiting request is "dequeued" in CoDel's sense (its sojourn observed); once the
+ *   delay has stayed above `targetMs` for `intervalMs`, requests are shed from the head at
+ *   CoDel's control-law rate (QueueDelayError, 503 with Retry-After in the daemon). The length
+ *   bound stays as the backstop for bursts that CoDel, by design, lets through.
+ * - `limit`: an adaptive limit (AIMD / Gradient2) on batches in flight, at most `concurrency`:
+ *   each batch's measured latency (handler start → settle) and whether it faulted feed it.
+ * - `breaker`: a circuit breaker (per model: pass `CircuitBreakers.get('model:…')` to share
+ *   the daemon's): a batch is one call; a batch that threw, or had an outcome that `isFault`
+ *   calls a fault, is a failure. Open: submit() refuses at once and what is queued is shed
+ *   (CircuitOpenError, 503 with Retry-After = time until half-open). Half-open: only the
+ *   breaker's probes are launched; the rest waits in the queue for their verdict.
+ * Times (queue delay, batch latency, CoDel, the breaker) come from `clock` (injectable).
+ *
  * Nothing is lost silently: every submit() settles; a request that fails or is dropped after it
  * was accepted goes to the dead-letter queue with the original request, the error and its
  * correlation id, and an event is published (diagnostics_channel thunderpac:pipeline:*).
@@ -22,8 +37,12 @@
  */
 
 import { channel } from 'node:diagnostics_channel';
-import { performance } from 'node:perf_hooks';
 import { asThunderpacError, ThunderpacError } from '../../runtime/errors.js';
+import type { LimitAlgorithm } from '../../qos/backpressure/adaptive-limit.js';
+import { ConcurrencyLimiter } from '../../qos/backpressure/adaptive-limit.js';
+import { type CircuitBreaker, REFUSED } from '../../qos/backpressure/circuit-breaker.js';
+import { type Clock, systemClock } from '../../qos/clock.js';
+import { type CoDelOptions, CoDelState } from '../../qos/queues/codel.js';
 import { LatencyHistogram, type LatencySummary } from '../../telemetry/latency.js';
 import { ShuttingDownError } from './errors.js';
 import { RingQueue } from './ring-queue.js';
@@ -62,6 +81,37 @@ export class DroppedError extends ThunderpacError {
   }
 }
 
+/**
+ * A request accepted into the queue and then shed by CoDel: the queue delay stayed above target
+ * for an interval. Shared (frozen) like QueueFullError. The daemon answers 503 with Retry-After.
+ */
+export class QueueDelayError extends ThunderpacError {
+  readonly statusCode = 503;
+  readonly retryAfterS: number;
+  constructor(targetMs: number, intervalMs: number) {
+    super(
+      'QUEUE_DELAY',
+      `request shed: the pipeline's queue delay stayed above ${targetMs} ms for ${intervalMs} ms (CoDel)`,
+    );
+    this.retryAfterS = Math.max(1, Math.ceil(intervalMs / 1000));
+  }
+}
+
+/**
+ * Refused (at submit) or shed (from the queue) because the pipeline's circuit breaker is open:
+ * the handler has been failing. 503 with Retry-After = seconds until the breaker half-opens.
+ */
+export class CircuitOpenError extends ThunderpacError {
+  readonly statusCode = 503;
+  readonly retryAfterS: number;
+  readonly breaker: string;
+  constructor(breaker: string, retryAfterMs: number) {
+    super('CIRCUIT_OPEN', `circuit breaker ${breaker} is open: the handler has been failing; retry later`);
+    this.breaker = breaker;
+    this.retryAfterS = Math.max(1, Math.ceil(retryAfterMs / 1000));
+  }
+}
+
 export type Outcome<Res> =
   | { readonly ok: true; readonly value: Res }
   | { readonly ok: false; readonly error: unknown };
@@ -80,6 +130,16 @@ export interface PipelineOptions<Req, Res> {
   readonly handler: (batch: readonly Req[]) => Promise<readonly Outcome<Res>[]>;
   /** Requests with different keys never share a batch (default: all compatible). */
   readonly batchKey?: (request: Req) => string;
+  /** Time for queue delay, batch latency, CoDel and the breaker (default performance.now()). */
+  readonly clock?: Clock;
+  /** Shed by queue delay (RFC 8289 CoDel), e.g. CODEL_DEFAULTS; absent: by length only. */
+  readonly codel?: CoDelOptions;
+  /** Adaptive limit on batches in flight (never above `concurrency`), fed batch latency. */
+  readonly limit?: LimitAlgorithm;
+  /** Circuit breaker fed one result per batch; open: refuse and shed. */
+  readonly breaker?: CircuitBreaker;
+  /** Whether an outcome's error counts as a fault for the breaker and the limit (default: all do). */
+  readonly isFault?: (error: unknown) => boolean;
 }
 
 export interface RequestMeta {
@@ -113,6 +173,14 @@ export interface PipelineMetrics {
   readonly batches: number;
   readonly meanBatchSize: number;
   readonly maxBatchSize: number;
+  /** Accepted requests shed by CoDel (queue delay), and the CoDel episodes' state. */
+  readonly shedByDelay: number;
+  /** Refused at submit, or shed from the queue, because the breaker was open. */
+  readonly shedByBreaker: number;
+  /** The adaptive limit on batches in flight now (`concurrency` when none is set). */
+  readonly batchLimit: number;
+  /** The breaker's state ('closed' when none is set). */
+  readonly breakerState: 'closed' | 'open' | 'half-open';
   /** Submit → settle, ns. */
   readonly latency: LatencySummary;
 }
@@ -177,7 +245,25 @@ export class Pipeline<Req, Res> {
   readonly #shedLetterError: { readonly code: string; readonly message: string };
   readonly #latency = new LatencyHistogram();
   readonly #idleWaiters: (() => void)[] = [];
-  #m = { submitted: 0, completed: 0, failed: 0, rejected: 0, dropped: 0, deadLettered: 0, maxQueueDepth: 0 };
+  #m = {
+    submitted: 0,
+    completed: 0,
+    failed: 0,
+    rejected: 0,
+    dropped: 0,
+    deadLettered: 0,
+    maxQueueDepth: 0,
+    shedByDelay: 0,
+    shedByBreaker: 0,
+  };
+  readonly #clock: Clock;
+  readonly #codel: CoDelState | null;
+  readonly #delayError: QueueDelayError | null;
+  /** Its code and message as dead letters carry them (one object, as for #shedError). */
+  #delayLetterError: { readonly code: string; readonly message: string } | null = null;
+  readonly #limiter: ConcurrencyLimiter | null;
+  readonly #breaker: CircuitBreaker | null;
+  #breakerTimer: NodeJS.Timeout | undefined;
   #batches = 0;
   #batchItems = 0;
   #maxBatch = 0;
@@ -199,6 +285,23 @@ export class Pipeline<Req, Res> {
         : new DroppedError(options.queueCapacity),
     );
     this.#shedLetterError = Object.freeze({ code: this.#shedError.code, message: this.#shedError.message });
+    this.#clock = options.clock ?? systemClock;
+    if (options.codel !== undefined) {
+      const { targetMs, intervalMs } = options.codel;
+      if (!(targetMs > 0)) throw new RangeError('codel.targetMs must be > 0');
+      if (!(intervalMs > 0)) throw new RangeError('codel.intervalMs must be > 0');
+      this.#codel = new CoDelState(options.codel);
+      this.#delayError = Object.freeze(new QueueDelayError(targetMs, intervalMs));
+      this.#delayLetterError = Object.freeze({
+        code: this.#delayError.code,
+        message: this.#delayError.message,
+      });
+    } else {
+      this.#codel = null;
+      this.#delayError = null;
+    }
+    this.#limiter = options.limit ? new ConcurrencyLimiter(options.limit) : null;
+    this.#breaker = options.breaker ?? null;
   }
 
   submit(request: Req, meta?: RequestMeta): Promise<Res> {
@@ -207,6 +310,18 @@ export class Pipeline<Req, Res> {
       return Promise.reject(new ShuttingDownError(`pipeline ${this.#o.name ?? ''}`.trim()));
     const seq = nextCorrelation++;
     this.#m.submitted++;
+    const breaker = this.#breaker;
+    if (breaker !== null && breaker.state === 'open') {
+      this.#m.shedByBreaker++;
+      this.#m.rejected++;
+      if (ch.rejected.hasSubscribers) {
+        ch.rejected.publish({
+          correlationId: meta?.correlationId ?? correlationPrefix + seq.toString(36),
+          causationId,
+        });
+      }
+      return Promise.reject(new CircuitOpenError(breaker.key, breaker.retryAfterMs));
+    }
     if (this.#queue.length >= this.#o.queueCapacity) {
       if (this.#o.overflow === 'reject') {
         this.#m.rejected++;
@@ -233,7 +348,7 @@ export class Pipeline<Req, Res> {
         correlationId: meta?.correlationId,
         seq,
         causationId,
-        enqueuedAt: performance.now(),
+        enqueuedAt: this.#clock.now(),
         resolve,
         reject,
       });
@@ -267,6 +382,8 @@ export class Pipeline<Req, Res> {
       batches: this.#batches,
       meanBatchSize: this.#batches === 0 ? 0 : this.#batchItems / this.#batches,
       maxBatchSize: this.#maxBatch,
+      batchLimit: this.#batchLimit(),
+      breakerState: this.#breaker?.state ?? 'closed',
       latency: this.#latency.summary(),
     };
   }
@@ -286,6 +403,7 @@ export class Pipeline<Req, Res> {
   abort(): void {
     this.#accepting = false;
     clearTimeout(this.#timer);
+    clearTimeout(this.#breakerTimer);
     for (const p of this.#queue.drain()) {
       const err = new ShuttingDownError('pipeline');
       this.#deadLetter(p, err, 'shutdown');
@@ -302,10 +420,18 @@ export class Pipeline<Req, Res> {
     if (this.#idle()) for (const w of this.#idleWaiters.splice(0)) w();
   }
 
+  /** Batches that may be in flight now: `concurrency`, or less while the adaptive limit says so. */
+  #batchLimit(): number {
+    const l = this.#limiter;
+    return l === null ? this.#o.concurrency : Math.min(this.#o.concurrency, l.limit);
+  }
+
   #schedule(): void {
-    while (this.#inFlight < this.#o.concurrency && this.#queue.length > 0) {
+    while (this.#inFlight < this.#batchLimit() && this.#queue.length > 0) {
+      const now = this.#clock.now();
+      if (this.#codel !== null && !this.#shedByDelay(now)) return;
       const oldest = this.#queue.at(0)!;
-      const waited = performance.now() - oldest.enqueuedAt;
+      const waited = now - oldest.enqueuedAt;
       const full = this.#countKey(oldest.key) >= this.#o.maxBatchSize;
       if (!full && waited < this.#o.maxQueueDelayMs && this.#accepting) {
         // Not full and not due: wake up when the oldest request is due.
@@ -317,8 +443,97 @@ export class Pipeline<Req, Res> {
         }
         return;
       }
-      this.#dispatch(this.#take(oldest.key));
+      let permit = 0;
+      const breaker = this.#breaker;
+      if (breaker !== null) {
+        permit = breaker.acquire();
+        if (permit === REFUSED) {
+          if (breaker.state === 'open')
+            this.#shedAll(new CircuitOpenError(breaker.key, breaker.retryAfterMs));
+          // Half-open, every probe out: the probes' results schedule again. A probe taken by
+          // another user of a shared breaker may not: look again shortly.
+          else if (this.#inFlight === 0 && this.#breakerTimer === undefined) {
+            this.#breakerTimer = setTimeout(() => {
+              this.#breakerTimer = undefined;
+              this.#schedule();
+            }, 5);
+          }
+          return;
+        }
+      }
+      this.#limiter?.tryAcquire();
+      this.#dispatch(this.#take(oldest.key), permit);
     }
+  }
+
+  /**
+   * RFC 8289 dequeue at a batch launch: the oldest request is the one dequeued (its sojourn is
+   * the batch's queue delay); while CoDel is dropping, heads are shed at its control-law times.
+   * Returns whether something is left to launch.
+   */
+  #shedByDelay(now: number): boolean {
+    const c = this.#codel!;
+    const q = this.#queue;
+    const observeHead = (): boolean => {
+      const head = q.at(0);
+      if (head === undefined) {
+        c.observeEmpty();
+        c.dropping = false;
+        return false;
+      }
+      c.observe(now, now - head.enqueuedAt, q.length - 1);
+      return true;
+    };
+    if (!observeHead()) return false;
+    if (c.dropping) {
+      if (!c.okToDrop) c.dropping = false;
+      while (c.dropping && now >= c.dropNext) {
+        this.#shedHead();
+        c.count++;
+        if (!observeHead()) return false;
+        if (!c.okToDrop) c.dropping = false;
+        else c.dropNext = c.controlLaw(c.dropNext, c.count);
+      }
+    } else if (c.okToDrop) {
+      this.#shedHead();
+      const left = observeHead();
+      c.dropping = true;
+      const delta = c.count - c.lastCount;
+      c.count = delta > 1 && now - c.dropNext < 16 * c.intervalMs ? delta : 1;
+      c.dropNext = c.controlLaw(now, c.count);
+      c.lastCount = c.count;
+      return left;
+    }
+    return true;
+  }
+
+  #shedHead(): void {
+    const p = this.#queue.shift()!;
+    this.#m.shedByDelay++;
+    this.#m.dropped++;
+    this.#deadLetter(p, this.#delayError, 'dropped');
+    if (ch.dropped.hasSubscribers) {
+      ch.dropped.publish({ correlationId: correlationIdOf(p), causationId: p.causationId });
+    }
+    p.reject(this.#delayError);
+  }
+
+  /** The breaker opened: everything queued is shed with `error` (it would only wait to fail). */
+  #shedAll(error: CircuitOpenError): void {
+    if (this.#timer !== undefined) {
+      clearTimeout(this.#timer);
+      this.#timer = undefined;
+    }
+    for (const p of this.#queue.drain()) {
+      this.#m.shedByBreaker++;
+      this.#m.dropped++;
+      this.#deadLetter(p, error, 'dropped');
+      if (ch.dropped.hasSubscribers) {
+        ch.dropped.publish({ correlationId: correlationIdOf(p), causationId: p.causationId });
+      }
+      p.reject(error);
+    }
+    this.#checkIdle();
   }
 
   #countKey(key: string): number {
@@ -338,37 +553,51 @@ export class Pipeline<Req, Res> {
     return batch;
   }
 
-  #dispatch(batch: Pending<Req, Res>[]): void {
+  #dispatch(batch: Pending<Req, Res>[], permit: number): void {
     this.#inFlight++;
     this.#batches++;
     this.#batchItems += batch.length;
     if (batch.length > this.#maxBatch) this.#maxBatch = batch.length;
     if (ch.batch.hasSubscribers) ch.batch.publish({ size: batch.length, queueDepth: this.#queue.length });
+    const started = this.#clock.now();
+    let fault = false;
     let outcomes: Promise<readonly Outcome<Res>[]>;
     try {
       outcomes = this.#o.handler(batch.map((p) => p.request));
     } catch (err) {
       outcomes = Promise.reject(err);
     }
+    const isFault = this.#o.isFault;
     outcomes
       .then(
         (results) => {
           batch.forEach((p, i) => {
             const r = results[i];
             if (r?.ok) this.#complete(p, r.value, batch.length);
-            else
-              this.#fail(
-                p,
-                r ? r.error : new ThunderpacError('PIPELINE_NO_RESULT', 'handler returned no outcome'),
-              );
+            else {
+              const error = r
+                ? r.error
+                : new ThunderpacError('PIPELINE_NO_RESULT', 'handler returned no outcome');
+              if (!fault && (isFault === undefined || isFault(error))) fault = true;
+              this.#fail(p, error);
+            }
           });
         },
         (err) => {
+          fault = true;
           for (const p of batch) this.#fail(p, err);
         },
       )
       .finally(() => {
         this.#inFlight--;
+        const latencyMs = this.#clock.now() - started;
+        this.#limiter?.release(latencyMs, !fault);
+        const breaker = this.#breaker;
+        if (breaker !== null) {
+          breaker.release(permit, latencyMs, !fault);
+          if (breaker.state === 'open')
+            this.#shedAll(new CircuitOpenError(breaker.key, breaker.retryAfterMs));
+        }
         this.#schedule();
         this.#checkIdle();
       });
@@ -376,7 +605,7 @@ export class Pipeline<Req, Res> {
 
   #complete(p: Pending<Req, Res>, value: Res, batchSize: number): void {
     this.#m.completed++;
-    const latencyNs = (performance.now() - p.enqueuedAt) * 1e6;
+    const latencyNs = (this.#clock.now() - p.enqueuedAt) * 1e6;
     this.#latency.record(latencyNs);
     if (ch.completed.hasSubscribers) {
       ch.completed.publish({
@@ -391,7 +620,7 @@ export class Pipeline<Req, Res> {
 
   #fail(p: Pending<Req, Res>, error: unknown): void {
     this.#m.failed++;
-    this.#latency.record((performance.now() - p.enqueuedAt) * 1e6);
+    this.#latency.record((this.#clock.now() - p.enqueuedAt) * 1e6);
     const letter = this.#deadLetter(p, error, 'failed');
     if (ch.failed.hasSubscribers) {
       ch.failed.publish({
@@ -407,7 +636,12 @@ export class Pipeline<Req, Res> {
     const letter: StoredLetter<Req> = {
       request: p.request,
       // The shared shed error's code and message are one object, built once.
-      error: error === this.#shedError ? this.#shedLetterError : errorOf(error),
+      error:
+        error === this.#shedError
+          ? this.#shedLetterError
+          : error === this.#delayError && this.#delayLetterError !== null
+            ? this.#delayLetterError
+            : errorOf(error),
       correlationId: correlationIdOf(p),
       causationId: p.causationId,
       atMs: Date.now(),
