@@ -57,10 +57,20 @@ export class DaemonExecutions implements ExecutionService {
     limits: DaemonLimits,
     metrics: DaemonMetrics,
     qos: QosPolicy = DEFAULT_QOS_POLICY,
+    options: { readonly quotaFile?: string } = {},
   ) {
     this.#tp = tp;
     this.#metrics = metrics;
-    this.admission = new Admission(qos, { maxInFlight: limits.maxInFlight, maxQueued: limits.maxQueued });
+    this.admission = new Admission(qos, {
+      maxInFlight: limits.maxInFlight,
+      maxQueued: limits.maxQueued,
+      ...(options.quotaFile !== undefined && { quotaFile: options.quotaFile }),
+    });
+  }
+
+  /** After the drain: refuse what is left, flush and release the quota journal, close Redis. */
+  async close(): Promise<void> {
+    await this.admission.close();
   }
 
   get inFlight(): number {

@@ -22,7 +22,7 @@ import {
 } from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { Socket } from 'node:net';
-import { dirname } from 'node:path';
+import { dirname, join } from 'node:path';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { StoreLockedError } from '../store/errors.js';
 import { Thunderpac } from '../thunderpac.js';
@@ -106,7 +106,10 @@ export async function startDaemon(config: DaemonConfig): Promise<Daemon> {
   let tcpServer: HttpsServer | null = null;
   const metrics = new DaemonMetrics();
   const shutdown = new AbortController();
-  const executions = new DaemonExecutions(tp, limits, metrics, config.qos);
+  // Tier quotas are journaled in the store: their usage survives a restart and a SIGKILL.
+  const executions = new DaemonExecutions(tp, limits, metrics, config.qos, {
+    quotaFile: join(config.store, 'daemon', 'qos-quotas.journal'),
+  });
   // Fastify's logger is pino: structured JSON lines, one child per request carrying its id,
   // one line per request (logging.ts), written to stdout in batches off the request's path.
   const logDestination = new LogDestination(1);
@@ -228,6 +231,7 @@ export async function startDaemon(config: DaemonConfig): Promise<Daemon> {
         tcpServer?.closeAllConnections();
       }
       await Promise.all([closed, tcpClosed]);
+      await executions.close().catch((err: unknown) => log.warn({ err }, 'closing qos admission failed'));
       await tp.close(); // flushes the receipt log
       log.info('stopped');
       logDestination.flushSync();

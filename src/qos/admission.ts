@@ -58,6 +58,7 @@ import {
   tierOf,
 } from './policy.js';
 import { PRIORITIES, type Priority, PriorityFairQueue, QueueDropError } from './queues/index.js';
+import { type QuotaDurability, type QuotaPlan, Quotas, quotaPlan } from './quotas/index.js';
 
 /** Why admission refused, as the daemon answers it. */
 export type QosRefusalCode = 'RATE_LIMITED' | 'QUOTA_EXCEEDED' | 'ACTOR_COOLDOWN' | 'CIRCUIT_OPEN';
@@ -98,6 +99,13 @@ export interface AdmissionOptions {
   readonly maxInFlight?: number;
   /** Class size when the policy does not set one (default 1024). */
   readonly maxQueued?: number;
+  /**
+   * Journal of the tier quotas (the daemon: `<store>/daemon/qos-quotas.journal`): usage survives
+   * a restart and a SIGKILL (src/qos/quotas: flock'd, journaled). Absent: quotas in memory.
+   */
+  readonly quotaFile?: string;
+  /** How each quota consume reaches the journal (default 'write': survives SIGKILL). */
+  readonly quotaDurability?: QuotaDurability;
 }
 
 /** What a granted admission holds: give it back exactly once. */
@@ -112,12 +120,6 @@ export interface Permit {
 
 /** Which limit decided, for `thunderpac_qos_decisions_total{limit,result}` (bounded). */
 export type DecisionLimit = 'cooldown' | 'breaker' | 'tier' | 'resource' | 'quota' | 'queue';
-
-interface QuotaUse {
-  readonly tier: string;
-  readonly start: number;
-  used: number;
-}
 
 interface Waiter {
   readonly resolve: () => void;
@@ -144,6 +146,32 @@ function resourceDef(policy: QosPolicy, r: ResourceLimit): string {
   return JSON.stringify([policy.algorithm, r.kind, r.name, r.perActor, r.limits]);
 }
 
+/** The quota key of an actor in a tier (tier names have no ':', see config.ts). */
+function quotaKey(tier: string, actor: string): string {
+  return `q:${tier}:${actor}`;
+}
+
+function tierOfQuotaKey(key: string): string {
+  const end = key.indexOf(':', 2);
+  return end < 0 ? '' : key.slice(2, end);
+}
+
+/** Plan of a key whose tier no longer has a quota: its period ended long ago (swept as stale). */
+const EXPIRED_PLAN = quotaPlan({ limit: 1, period: { everyMs: 1 } });
+
+/** Each tier's quota as a quota plan: `limit` per `periodMs`, periods at UTC multiples of it. */
+function quotaPlansOf(policy: QosPolicy): Map<string, QuotaPlan> {
+  const out = new Map<string, QuotaPlan>();
+  for (const [name, t] of Object.entries(policy.tiers)) {
+    if (t.quota !== null)
+      out.set(
+        name,
+        quotaPlan({ limit: t.quota.limit, period: { everyMs: t.quota.periodMs } }, `tiers.${name}.quota`),
+      );
+  }
+  return out;
+}
+
 function windowOf(periodMs: number): string {
   if (periodMs === 1000) return '1s';
   if (periodMs === 60_000) return '1m';
@@ -159,7 +187,9 @@ export class Admission {
   readonly #defaultQueued: number;
   #tiers = new Map<string, { def: string; limiter: KeyedLimiter }>();
   #resources: ResourceEntry[] = [];
-  readonly #quotas = new Map<string, QuotaUse>();
+  /** Tier quotas, keyed `q:<tier>:<actor>` (the plan follows the tier's quota in the policy). */
+  readonly #quotas: Quotas;
+  #quotaPlans = new Map<string, QuotaPlan>();
   readonly #violations = new Map<string, number[]>();
   readonly #cooldowns = new Map<string, number>();
   #queue!: PriorityFairQueue<Waiter>;
@@ -181,6 +211,13 @@ export class Admission {
     this.#defaultInFlight = options.maxInFlight ?? 64;
     this.#defaultQueued = options.maxQueued ?? 1024;
     this.#policy = policy;
+    this.#quotaPlans = quotaPlansOf(policy);
+    this.#quotas = new Quotas({
+      plan: (key) => this.#quotaPlans.get(tierOfQuotaKey(key)) ?? EXPIRED_PLAN,
+      ...(options.quotaFile !== undefined && { file: options.quotaFile }),
+      durability: options.quotaDurability ?? 'write',
+      wallClock: { now: this.#wall },
+    });
     this.reload(policy);
   }
 
@@ -240,6 +277,7 @@ export class Admission {
       );
     });
     this.#policy = policy;
+    this.#quotaPlans = quotaPlansOf(policy);
     this.#tiers = tiers;
     this.#resources = resources;
     this.#reloadQueue(policy.queue);
@@ -424,43 +462,37 @@ export class Admission {
       this.#count('resource', true);
     }
 
-    const quota = tier === null ? null : policy.tiers[tier]!.quota;
-    if (tier !== null && quota !== null) {
-      const wall = this.#wall();
-      const start = Math.floor(wall / quota.periodMs) * quota.periodMs;
-      let use = this.#quotas.get(actor);
-      if (use === undefined || use.start !== start || use.tier !== tier) {
-        if (use !== undefined) this.#quotas.delete(actor);
-        use = { tier, start, used: 0 };
-        this.#bounded(this.#quotas);
-        this.#quotas.set(actor, use);
-      }
-      const resetsAt = start + quota.periodMs;
-      if (use.used + 1 > quota.limit) {
-        giveBack();
-        this.#count('quota', false);
-        this.#violation(actor, now);
-        throw new QosRefusal(
-          'QUOTA_EXCEEDED',
-          `${actor} used its quota of ${quota.limit} per ${windowOf(quota.periodMs)} (tier ${tier})`,
-          429,
-          resetsAt - wall,
-          {
-            key,
-            limit: quota.limit,
-            used: use.used,
-            period_ms: quota.periodMs,
-            resets_at: new Date(resetsAt).toISOString(),
-          },
-        );
-      }
-      use.used++;
-      this.#count('quota', true);
-      const ch = channels.qosQuotaConsumed;
-      if (ch.hasSubscribers)
-        ch.publish({ actor, tier, amount: 1, used: use.used, limit: quota.limit, resetsAt });
-    }
+    this.#consumeQuota(tier, actor, key, now, giveBack);
     return { tier, breakers: permits };
+  }
+
+  /** Step 5: one unit of the tier's quota, all or nothing (a refusal spends nothing). */
+  #consumeQuota(tier: string | null, actor: string, key: string, now: number, giveBack: () => void): void {
+    const quota = tier === null ? null : this.#policy.tiers[tier]!.quota;
+    if (tier === null || quota === null) return;
+    const d = this.#quotas.tryConsumeSync(quotaKey(tier, actor), 1);
+    const resetsAt = d.resetsAt ?? this.#wall() + quota.periodMs;
+    if (!d.allowed) {
+      giveBack();
+      this.#count('quota', false);
+      this.#violation(actor, now);
+      throw new QosRefusal(
+        'QUOTA_EXCEEDED',
+        `${actor} used its quota of ${d.limit} per ${windowOf(quota.periodMs)} (tier ${tier})`,
+        429,
+        d.retryAfterMs,
+        {
+          key,
+          limit: d.limit,
+          used: d.used,
+          period_ms: quota.periodMs,
+          resets_at: new Date(resetsAt).toISOString(),
+        },
+      );
+    }
+    this.#count('quota', true);
+    const ch = channels.qosQuotaConsumed;
+    if (ch.hasSubscribers) ch.publish({ actor, tier, amount: 1, used: d.used, limit: d.limit, resetsAt });
   }
 
   #windowOfLimit(spec: ResourceLimit, limit: number): number {
@@ -634,10 +666,12 @@ export class Admission {
   }
 
   /** Refuse new admissions and drop every waiter ('closed'). */
-  close(): void {
+  async close(): Promise<void> {
+    if (this.#closed) return;
     this.#closed = true;
     this.#queue.close();
     this.#pending.clear();
+    this.#quotas.close(); // flushes and releases the journal's lock
   }
 
   /** Bucket level of the actor's tier limit and its quota use now (for GET /v1/qos). */
@@ -648,9 +682,7 @@ export class Admission {
     const nowUs = Math.round(this.#clock.now() * 1000);
     const slot = limiter === null ? -1 : limiter.slotFor(actorKey(actor.id), nowUs);
     const quota = tier === null ? null : policy.tiers[tier]!.quota;
-    const use = this.#quotas.get(actor.id);
-    const wall = this.#wall();
-    const start = quota ? Math.floor(wall / quota.periodMs) * quota.periodMs : 0;
+    const use = tier === null || quota === null ? null : this.#quotas.getSync(quotaKey(tier, actor.id));
     const until = this.#cooldowns.get(actor.id);
     return {
       actor: actor.id,
@@ -668,9 +700,10 @@ export class Admission {
         quota === null
           ? null
           : {
-              limit: quota.limit,
-              used: use?.start === start ? use.used : 0,
-              resets_at: new Date(start + quota.periodMs).toISOString(),
+              limit: use!.limit,
+              used: use!.used,
+              remaining: use!.remaining,
+              resets_at: new Date(use!.resetsAt ?? this.#wall() + quota.periodMs).toISOString(),
             },
       cooldownMs: until !== undefined && until > this.#clock.now() ? Math.ceil(until - this.#clock.now()) : 0,
       violations: this.#violations.get(actor.id)?.length ?? 0,
@@ -704,18 +737,18 @@ export class Admission {
 
   /** Per tier with a quota: units used in the current period and the sum of its actors' limits. */
   *quotaUtilization(): IterableIterator<{ tier: string; used: number; limit: number }> {
-    const wall = this.#wall();
+    const by = new Map<string, { used: number; actors: number }>();
+    for (const q of this.#quotas.live()) {
+      const t = tierOfQuotaKey(q.key);
+      const b = by.get(t) ?? { used: 0, actors: 0 };
+      b.used += q.used;
+      b.actors++;
+      by.set(t, b);
+    }
     for (const [tierName, t] of Object.entries(this.#policy.tiers)) {
       if (t.quota === null) continue;
-      const start = Math.floor(wall / t.quota.periodMs) * t.quota.periodMs;
-      let used = 0;
-      let actors = 0;
-      for (const use of this.#quotas.values()) {
-        if (use.start !== start || use.tier !== tierName) continue;
-        used += use.used;
-        actors++;
-      }
-      yield { tier: tierName, used, limit: t.quota.limit * Math.max(actors, 1) };
+      const b = by.get(tierName) ?? { used: 0, actors: 0 };
+      yield { tier: tierName, used: b.used, limit: t.quota.limit * Math.max(b.actors, 1) };
     }
   }
 }

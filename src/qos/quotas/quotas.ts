@@ -284,6 +284,27 @@ export class Quotas {
     return this.#withLockAsync(() => this.#state(key, this.#clock.now()));
   }
 
+  /**
+   * Every key with usage in a running period, as of now (in memory: a shared file is not read
+   * first). For metrics; O(keys).
+   */
+  *live(): IterableIterator<QuotaState> {
+    if (this.#closed) return;
+    const now = this.#clock.now();
+    for (const [key, e] of this.#entries) {
+      const plan = this.#plan(key);
+      const end = periodEnd(plan, e.p);
+      if (!(now < end)) continue;
+      yield {
+        key,
+        limit: plan.limit,
+        used: e.u,
+        remaining: Math.max(0, plan.limit - e.u),
+        resetsAt: Number.isFinite(end) ? end : null,
+      };
+    }
+  }
+
   /** Write buffered records (batched durability) now. */
   flush(): void {
     if (this.#timer) {
