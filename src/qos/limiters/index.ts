@@ -29,6 +29,7 @@ export {
   TierLimiters,
   validateAlgorithm,
   validateRateSpec,
+  validateRateSpecFor,
   validateTierTable,
 } from './tiers.js';
 export { TokenBucketLimiter, type TokenBucketOptions } from './token-bucket.js';

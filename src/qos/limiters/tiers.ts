@@ -4,7 +4,7 @@
  * free 100 requests per minute) is DEFAULT_TIERS.
  */
 
-import type { Clock } from '../clock.js';
+import { type Clock, systemClock } from '../clock.js';
 import type { Decision } from '../decision.js';
 import { CompositeLimiter } from './composite.js';
 import { QosConfigError } from './errors.js';
@@ -57,6 +57,17 @@ export function validateRateSpec(path: string, v: unknown, algorithm: Algorithm 
   return { limit, periodMs, burst: positiveInteger(`${path}.burst`, o.burst) };
 }
 
+/**
+ * A rate spec the chosen algorithm can run: the limiter's own checks (exact integer products,
+ * the sliding log's ring size), made where the config is read, so that a section that parses
+ * also builds. Constructing a limiter without keys allocates nothing per key.
+ */
+export function validateRateSpecFor(path: string, v: unknown, algorithm: Algorithm): RateSpec {
+  const spec = validateRateSpec(path, v, algorithm);
+  buildLimiter(spec, algorithm, systemClock, {}, path);
+  return spec;
+}
+
 export function validateAlgorithm(path: string, v: unknown): Algorithm {
   if (!ALGORITHMS.includes(v as Algorithm))
     throw new QosConfigError(path, `one of ${ALGORITHMS.join(', ')}`, v);
@@ -72,6 +83,16 @@ export function createLimiter(
   path = 'limit',
 ): KeyedLimiter {
   const s = validateRateSpec(path, spec, validateAlgorithm(`${path}.algorithm`, algorithm));
+  return buildLimiter(s, algorithm, clock, store, path);
+}
+
+function buildLimiter(
+  s: RateSpec,
+  algorithm: Algorithm,
+  clock: Clock,
+  store: KeyStoreOptions,
+  path: string,
+): KeyedLimiter {
   switch (algorithm) {
     case 'token-bucket':
       return new TokenBucketLimiter(
