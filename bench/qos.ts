@@ -20,9 +20,16 @@
  * per-check p50/p99 are percentiles of block means; rounds interleave the group's cases; the
  * table gives the median over rounds and the spread. Single checks timed one by one with the
  * timer floor beside them. Other QoS benches join the run as bench/qos-cases-*.ts modules exporting
- * qosBenchGroups (see the harness). Writes JSON (default bench/results/qos-latest.json).
+ * qosBenchGroups (see the harness): the fair queue's enqueue/dequeue cost and the breakers and
+ * adaptive limits are in qos-cases-queues.ts. Writes JSON (default bench/results/qos-latest.json).
+ *
+ * Then the Redis-backed path (bench/qos-redis.ts: checks/s, p50/p99 and round trips per check
+ * against a redis-server it starts on a loopback port in a temp dir and stops), in a child
+ * process with the same --quick / --rounds; skipped with a message when redis-server is not
+ * installed, or with --no-redis, or when --only names another group.
  */
 
+import { spawnSync } from 'node:child_process';
 import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -48,6 +55,7 @@ const { values } = parseArgs({
     only: { type: 'string' },
     keys: { type: 'string', default: '10000,1000000' },
     out: { type: 'string' },
+    'no-redis': { type: 'boolean', default: false },
   },
 });
 
@@ -299,4 +307,14 @@ process.stdout.write(
 const out = values.out ?? join('bench', 'results', 'qos-latest.json');
 mkdirSync(dirname(out), { recursive: true });
 writeFileSync(out, `${JSON.stringify({ machine, opts, results }, null, 2)}\n`);
+
+// The Redis-backed path: its own process (its own event loop and sockets), after the in-process groups.
+if (!values['no-redis'] && (!values.only || 'redis'.includes(values.only))) {
+  process.stdout.write('\nRedis-backed global limit (bench/qos-redis.ts):\n');
+  const args = [join(dirname(fileURLToPath(import.meta.url)), 'qos-redis.js')];
+  if (values.quick) args.push('--quick');
+  if (values.rounds) args.push('--rounds', values.rounds);
+  const r = spawnSync(process.execPath, args, { stdio: 'inherit' });
+  if (r.status !== 0) process.stderr.write(`bench:qos-redis failed (exit ${r.status ?? r.signal})\n`);
+}
 process.exit(0);
