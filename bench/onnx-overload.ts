@@ -3,6 +3,12 @@
  * policy, as a share of its capacity.
  *
  *   vite-node bench/onnx-overload.ts [-- --seconds 3] [--overload 5] [--model mlp] [--rounds 3]
+ *       [--policy reject|drop-oldest|codel ...] [--max-batch 32]
+ *
+ * Policies: 'reject' and 'drop-oldest' shed by length only; 'codel' is 'reject' plus CoDel
+ * shedding by queue delay (target 5 ms, interval 100 ms: RFC 8289's defaults). `--max-batch 1`
+ * is the unbatched baseline (one execution per request). Served latency (submit → answer)
+ * p50/p99 of the overload phase is reported per policy.
  *
  * Each round, for each policy: capacity = completed/s with the queue kept full (closed loop, no
  * shedding); then `overload` × that capacity offered open loop (arrivals never wait for answers;
@@ -32,6 +38,7 @@ const { values } = parseArgs({
     model: { type: 'string', default: 'mlp' },
     rounds: { type: 'string', default: '3' },
     policy: { type: 'string', multiple: true },
+    'max-batch': { type: 'string', default: '32' },
   },
 });
 const seconds = Number(values.seconds);
@@ -39,10 +46,15 @@ const overload = Number(values.overload);
 const rounds = Number(values.rounds);
 const QUEUE = 256;
 const MAX_BURST_MS = 5;
-const ALL_POLICIES = ['reject', 'drop-oldest'] as const;
+const MAX_BATCH = Number(values['max-batch']);
+const ALL_POLICIES = ['reject', 'drop-oldest', 'codel'] as const;
 type Policy = (typeof ALL_POLICIES)[number];
 const POLICIES = ALL_POLICIES.filter((p) => values.policy === undefined || values.policy.includes(p));
-const SHED_CODE: Record<Policy, string> = { reject: 'QUEUE_FULL', 'drop-oldest': 'DROPPED' };
+const SHED_CODES: Record<Policy, readonly string[]> = {
+  reject: ['QUEUE_FULL'],
+  'drop-oldest': ['DROPPED'],
+  codel: ['QUEUE_FULL', 'QUEUE_DELAY'],
+};
 
 const reg = new ModelRegistry({ dir: defaultModelDir() });
 const build = await reg.build(values.model);
@@ -62,17 +74,22 @@ interface Phase {
   readonly offeredPerSec: number;
   readonly goodputPerSec: number;
   readonly submitShare: number;
+  /** Served requests' submit → answer, ms. */
+  readonly p50Ms: number;
+  readonly p99Ms: number;
+  readonly shedByDelayShare: number;
   readonly problems: string[];
 }
 
 /** `ratePerSec` null: closed loop, the queue kept full (capacity). */
 async function phase(tp: Thunderpac, policy: Policy, ratePerSec: number | null): Promise<Phase> {
   const pipeline: Pipeline<OnnxRequest, OnnxResponse> = createOnnxPipeline(tp, build, {
-    maxBatchSize: 32,
+    maxBatchSize: MAX_BATCH,
     maxQueueDelayMs: 2,
     concurrency: 2,
     queueCapacity: QUEUE,
-    overflow: policy,
+    overflow: policy === 'codel' ? 'reject' : policy,
+    ...(policy === 'codel' && { codel: { targetMs: 5, intervalMs: 100 } }),
   });
   await Promise.all([pipeline.submit(request), pipeline.submit(request)]);
   const base = pipeline.metrics();
@@ -86,7 +103,7 @@ async function phase(tp: Thunderpac, policy: Policy, ratePerSec: number | null):
     completed++;
   };
   const onError = (err: { code?: string }): void => {
-    if (err.code === SHED_CODE[policy]) shed++;
+    if (err.code !== undefined && SHED_CODES[policy].includes(err.code)) shed++;
     else other++;
   };
   const t0 = performance.now();
@@ -140,6 +157,9 @@ async function phase(tp: Thunderpac, policy: Policy, ratePerSec: number | null):
     offeredPerSec: offered / elapsed,
     goodputPerSec: completedInWindow / elapsed,
     submitShare: submitMs / (elapsed * 1e3),
+    p50Ms: m.latency.p50 / 1e6,
+    p99Ms: m.latency.p99 / 1e6,
+    shedByDelayShare: offered === 0 ? 0 : m.shedByDelay / offered,
     problems,
   };
 }
@@ -151,11 +171,12 @@ async function phase(tp: Thunderpac, policy: Policy, ratePerSec: number | null):
  */
 async function shedCostNs(policy: Policy): Promise<number> {
   const pipeline = new Pipeline<number, number>({
-    maxBatchSize: 32,
+    maxBatchSize: MAX_BATCH,
     maxQueueDelayMs: 2,
     concurrency: 2,
     queueCapacity: QUEUE,
-    overflow: policy,
+    overflow: policy === 'codel' ? 'reject' : policy,
+    ...(policy === 'codel' && { codel: { targetMs: 5, intervalMs: 100 } }),
     handler: () => new Promise(() => {}),
   });
   const ignore = (): void => {};
@@ -174,13 +195,17 @@ async function shedCostNs(policy: Policy): Promise<number> {
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const pct = (x: number): string => `${(100 * x).toFixed(1)}%`;
 
-const shedNs: Record<Policy, number[]> = { reject: [], 'drop-oldest': [] };
+const byPolicy = (): Record<Policy, number[]> => ({ reject: [], 'drop-oldest': [], codel: [] });
+const shedNs = byPolicy();
 for (let r = 0; r < rounds; r++) for (const policy of POLICIES) shedNs[policy].push(await shedCostNs(policy));
 
 const tp = await Thunderpac.open({ store: false, onnx: { workers: 2 } });
 const capacities: number[] = [];
-const ratios: Record<Policy, number[]> = { reject: [], 'drop-oldest': [] };
-const shares: Record<Policy, number[]> = { reject: [], 'drop-oldest': [] };
+const ratios = byPolicy();
+const shares = byPolicy();
+const p50s = byPolicy();
+const p99s = byPolicy();
+const delayShed = byPolicy();
 const problems: string[] = [];
 try {
   for (let r = 0; r < rounds; r++) {
@@ -191,9 +216,12 @@ try {
       const p = await phase(tp, policy, capacity * overload);
       ratios[policy].push(p.goodputPerSec / capacity);
       shares[policy].push(p.submitShare);
+      p50s[policy].push(p.p50Ms);
+      p99s[policy].push(p.p99Ms);
+      delayShed[policy].push(p.shedByDelayShare);
       problems.push(...p.problems.map((x) => `round ${r + 1} ${policy}: ${x}`));
       process.stdout.write(
-        `round ${r + 1}: capacity ${capacity.toFixed(0)}/s; ${policy}: offered ${p.offeredPerSec.toFixed(0)}/s, goodput ${p.goodputPerSec.toFixed(0)}/s = ${pct(p.goodputPerSec / capacity)} of capacity, submit() ${pct(p.submitShare)} of wall time\n`,
+        `round ${r + 1}: capacity ${capacity.toFixed(0)}/s; ${policy}: offered ${p.offeredPerSec.toFixed(0)}/s, goodput ${p.goodputPerSec.toFixed(0)}/s = ${pct(p.goodputPerSec / capacity)} of capacity, served p50 ${p.p50Ms.toFixed(1)} ms p99 ${p.p99Ms.toFixed(1)} ms, shed by delay ${pct(p.shedByDelayShare)}, submit() ${pct(p.submitShare)} of wall time\n`,
       );
     }
   }
@@ -201,7 +229,7 @@ try {
   await tp.close();
 }
 process.stdout.write(
-  `\n${values.model}, 1-row requests, batch ≤ 32, 2 worker threads, queue ${QUEUE}, ${overload}× overload, ${seconds} s per phase, ${rounds} rounds\n`,
+  `\n${values.model}, 1-row requests, batch ≤ ${MAX_BATCH}, 2 worker threads, queue ${QUEUE}, ${overload}× overload, ${seconds} s per phase, ${rounds} rounds\n`,
 );
 process.stdout.write(
   `capacity: median ${median(capacities).toFixed(0)}/s (min ${Math.min(...capacities).toFixed(0)}, max ${Math.max(...capacities).toFixed(0)})\n`,
@@ -209,7 +237,7 @@ process.stdout.write(
 for (const policy of POLICIES) {
   const xs = ratios[policy];
   process.stdout.write(
-    `${policy.padEnd(12)} goodput/capacity median ${pct(median(xs))} (min ${pct(Math.min(...xs))}, max ${pct(Math.max(...xs))}); submit() median ${pct(median(shares[policy]))} of wall time\n`,
+    `${policy.padEnd(12)} goodput/capacity median ${pct(median(xs))} (min ${pct(Math.min(...xs))}, max ${pct(Math.max(...xs))}); served p50 median ${median(p50s[policy]).toFixed(1)} ms (${Math.min(...p50s[policy]).toFixed(1)}–${Math.max(...p50s[policy]).toFixed(1)}), p99 median ${median(p99s[policy]).toFixed(1)} ms (${Math.min(...p99s[policy]).toFixed(1)}–${Math.max(...p99s[policy]).toFixed(1)}); shed by delay ${pct(median(delayShed[policy]))}; submit() median ${pct(median(shares[policy]))} of wall time\n`,
   );
 }
 for (const policy of POLICIES) {

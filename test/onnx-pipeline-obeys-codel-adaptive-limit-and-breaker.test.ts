@@ -11,6 +11,7 @@ import { ONNX_ENTRY } from '../src/backends/onnx/backend.js';
 import { CircuitOpenError, type Outcome, Pipeline, QueueDelayError } from '../src/backends/onnx/pipeline.js';
 import { createOnnxPipeline, type OnnxExecutor } from '../src/backends/onnx/pipeline-onnx.js';
 import { httpErrorOf } from '../src/daemon/errors.js';
+import { DaemonMetrics } from '../src/daemon/metrics.js';
 import { AimdLimit } from '../src/qos/backpressure/adaptive-limit.js';
 import { CircuitBreaker } from '../src/qos/backpressure/circuit-breaker.js';
 import { ManualClock } from '../src/qos/clock.js';
@@ -361,6 +362,44 @@ describe('circuit breaker on the onnx batcher (real onnxruntime)', () => {
     expect(m.shedByBreaker).toBe(4);
     expect(m.submitted).toBe(m.completed + m.failed + m.rejected + m.dropped);
     await pipeline.drain();
+  });
+
+  it("daemon metrics show a watched batcher's queue depth, shed counts and batch limit", async () => {
+    const clock = new ManualClock();
+    const h = controlled();
+    const p = new Pipeline<number, number>({
+      maxBatchSize: 1,
+      maxQueueDelayMs: 0,
+      concurrency: 1,
+      queueCapacity: 100,
+      overflow: 'reject',
+      clock,
+      codel: { targetMs: 5, intervalMs: 10 },
+      handler: h.handler,
+    });
+    const settled: Settled[] = [];
+    for (let i = 0; i < 20; i++) track(p.submit(i), i, settled);
+    await flush();
+    for (let i = 0; i < 5; i++) {
+      clock.advance(20);
+      h.open.shift()!.done();
+      await flush();
+    }
+    const m = p.metrics();
+    expect(m.shedByDelay).toBeGreaterThan(0);
+    const metrics = new DaemonMetrics();
+    metrics.watchBatcher('mlp', p);
+    const text = await metrics.registry.metrics();
+    expect(text).toContain(
+      `thunderpac_onnx_batcher_requests_shed_by_delay_total{model="mlp"} ${m.shedByDelay}`,
+    );
+    expect(text).toContain('thunderpac_onnx_batcher_requests_shed_by_breaker_total{model="mlp"} 0');
+    expect(text).toContain(`thunderpac_onnx_batcher_queue_depth{model="mlp"} ${m.queueDepth}`);
+    expect(text).toContain('thunderpac_onnx_batcher_batch_limit{model="mlp"} 1');
+    p.abort();
+    while (h.open.length > 0) h.open.shift()!.done();
+    await flush();
+    expect(settled).toHaveLength(20);
   });
 
   it('the daemon answers a delay shed with 503 and Retry-After', () => {

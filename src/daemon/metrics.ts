@@ -45,6 +45,12 @@ export interface BatcherLevels {
   readonly inFlightBatches: number;
   readonly batches: number;
   readonly meanBatchSize: number;
+  /** Accepted requests shed by CoDel (queue delay); absent: 0. */
+  readonly shedByDelay?: number;
+  /** Refused or shed because the batcher's circuit breaker was open; absent: 0. */
+  readonly shedByBreaker?: number;
+  /** The adaptive limit on batches in flight; absent: not reported. */
+  readonly batchLimit?: number;
 }
 
 /** A batcher the model service registers under its model's name (`watchBatcher`). */
@@ -223,8 +229,10 @@ export class DaemonMetrics {
         } catch {
           continue;
         }
-        if (metric instanceof Counter) metric.inc({ model }, value(levels));
-        else (metric as Gauge<'model'>).set({ model }, value(levels));
+        const v = value(levels);
+        if (Number.isNaN(v)) continue; // not reported by this batcher
+        if (metric instanceof Counter) metric.inc({ model }, v);
+        else (metric as Gauge<'model'>).set({ model }, v);
       }
     };
     const gauges: [string, string, (m: BatcherLevels) => number][] = [
@@ -242,6 +250,11 @@ export class DaemonMetrics {
         'thunderpac_onnx_batcher_mean_batch_size',
         'Mean requests per ONNX batch, by model.',
         (m) => m.meanBatchSize,
+      ],
+      [
+        'thunderpac_onnx_batcher_batch_limit',
+        'Batches the ONNX batcher may have in flight now (its adaptive limit), by model.',
+        (m) => m.batchLimit ?? Number.NaN,
       ],
     ];
     for (const [name, help, value] of gauges) {
@@ -268,13 +281,23 @@ export class DaemonMetrics {
       ['thunderpac_onnx_batcher_requests_failed_total', 'Batcher requests that failed.', (m) => m.failed],
       [
         'thunderpac_onnx_batcher_requests_rejected_total',
-        'Batcher requests refused (queue full).',
+        'Batcher requests refused at submit (queue full, or circuit breaker open).',
         (m) => m.rejected,
       ],
       [
         'thunderpac_onnx_batcher_requests_dropped_total',
-        'Batcher requests dropped (drop-oldest).',
+        'Accepted batcher requests dropped (drop-oldest, CoDel queue delay, or breaker opened).',
         (m) => m.dropped,
+      ],
+      [
+        'thunderpac_onnx_batcher_requests_shed_by_delay_total',
+        'Batcher requests shed by CoDel: queue delay above target for an interval.',
+        (m) => m.shedByDelay ?? 0,
+      ],
+      [
+        'thunderpac_onnx_batcher_requests_shed_by_breaker_total',
+        "Batcher requests refused or shed because the model's circuit breaker was open.",
+        (m) => m.shedByBreaker ?? 0,
       ],
       [
         'thunderpac_onnx_batcher_requests_dead_lettered_total',
