@@ -24,7 +24,14 @@
 import { isIP } from 'node:net';
 import { ThunderpacError } from '../runtime/errors.js';
 import { resolveBreakerOptions } from './backpressure/index.js';
-import { ALGORITHMS, type Algorithm, QosConfigError, validateRateSpec } from './limiters/index.js';
+import { systemClock } from './clock.js';
+import {
+  ALGORITHMS,
+  type Algorithm,
+  QosConfigError,
+  perWindowLimiter,
+  validateRateSpecFor,
+} from './limiters/index.js';
 import {
   type AbusePolicy,
   type AdaptivePolicy,
@@ -140,7 +147,7 @@ function tier(path: QosPath, v: unknown, algorithm: Algorithm): TierPolicy {
   const o = obj(path, v, ['limit', 'periodMs', 'burst', 'weight', 'priority', 'quota']);
   const { weight, priority, quota: q, ...rate } = o;
   return {
-    rate: rebase(path, () => validateRateSpec('tier', rate, algorithm)),
+    rate: rebase(path, () => validateRateSpecFor('tier', rate, algorithm)),
     weight: weight === undefined ? 1 : int([...path, 'weight'], weight, 1, 1_000_000),
     priority: priority === undefined ? 'medium' : oneOf([...path, 'priority'], priority, PRIORITIES),
     quota: q === undefined || q === null ? null : quota([...path, 'quota'], q),
@@ -149,7 +156,7 @@ function tier(path: QosPath, v: unknown, algorithm: Algorithm): TierPolicy {
 
 const WINDOWS = ['perSecond', 'perMinute', 'perHour'] as const;
 
-function resource(path: QosPath, v: unknown): ResourceLimit {
+function resource(path: QosPath, v: unknown, algorithm: Algorithm): ResourceLimit {
   const o = obj(path, v, ['kind', 'name', 'perActor', ...WINDOWS]);
   const kind = oneOf<ResourceKind>([...path, 'kind'], o.kind, ['build', 'backend', 'model']);
   const name = o.name ?? '*';
@@ -161,6 +168,8 @@ function resource(path: QosPath, v: unknown): ResourceLimit {
     throw new QosPolicyError(path, 'expected at least one of perSecond, perMinute, perHour');
   if (o.perActor !== undefined && typeof o.perActor !== 'boolean')
     fail([...path, 'perActor'], 'a boolean', o.perActor);
+  // The limiter's own checks (exact integer products), here: a section that parses also builds.
+  rebase(path, () => perWindowLimiter(limits, algorithm, systemClock, {}, 'limits'));
   return { kind, name, limits: limits as PerWindow, perActor: o.perActor === true };
 }
 
@@ -372,8 +381,11 @@ export function parseQosPolicy(value: unknown): QosPolicy {
     if (Object.keys(t).length === 0) fail(['tiers'], 'at least one tier', t);
     tiers = {};
     for (const [name, spec] of Object.entries(t)) {
-      if (!TIER_NAME.test(name))
-        throw new QosPolicyError(['tiers', name], 'a tier name of 1-64 letters, digits, _ . -');
+      if (!TIER_NAME.test(name) || name === '__proto__')
+        throw new QosPolicyError(
+          ['tiers', name],
+          'a tier name of 1-64 letters, digits, _ . - (not __proto__)',
+        );
       tiers[name] = tier(['tiers', name], spec, algorithm);
     }
   }
@@ -404,7 +416,7 @@ export function parseQosPolicy(value: unknown): QosPolicy {
     tiers,
     defaultTier,
     actors,
-    resources: resourcesValue.map((r, i) => resource(['resources', i], r)),
+    resources: resourcesValue.map((r, i) => resource(['resources', i], r, algorithm)),
     queue: o.queue === undefined ? DEFAULT_QOS_POLICY.queue : queue(['queue'], o.queue),
     breakers:
       o.breakers === undefined || o.breakers === null || o.breakers === false
