@@ -31,6 +31,7 @@
 
 import { ThunderpacError } from '../runtime/errors.js';
 import { channels } from '../runtime/events.js';
+import { ABUSE_DETECTED, AbuseDetector, SPIKE_DETECTED, type ViolationKind } from './abuse/index.js';
 import {
   AimdLimit,
   type CircuitBreaker,
@@ -48,6 +49,7 @@ import {
   resourceKey,
 } from './limiters/index.js';
 import {
+  type AbusePolicy,
   type AdaptivePolicy,
   type BreakerPolicy,
   type QosActor,
@@ -117,6 +119,29 @@ export interface Permit {
   /** It never ran: frees the slot, no sample. */
   abandon(): void;
 }
+
+/** What abuse detection announces (`onAbuse`), besides `thunderpac:qos:abuse_detected`. */
+export type AdmissionAbuseEvent =
+  | {
+      readonly name: 'qos.abuse_detected';
+      readonly actor: string;
+      /** The violations that crossed the threshold, oldest first: kind and wall-clock epoch ms. */
+      readonly violations: readonly {
+        readonly kind: string;
+        readonly at: number;
+        readonly detail?: string;
+      }[];
+      readonly windowMs: number;
+      readonly cooldownMs: number;
+    }
+  | {
+      readonly name: 'qos.spike_detected';
+      readonly actor: string;
+      readonly count: number;
+      readonly baseline: number;
+      readonly threshold: number;
+      readonly intervalMs: number;
+    };
 
 /** Which limit decided, for `thunderpac_qos_decisions_total{limit,result}` (bounded). */
 export type DecisionLimit = 'cooldown' | 'breaker' | 'tier' | 'resource' | 'quota' | 'queue';
@@ -190,7 +215,11 @@ export class Admission {
   /** Tier quotas, keyed `q:<tier>:<actor>` (the plan follows the tier's quota in the policy). */
   readonly #quotas: Quotas;
   #quotaPlans = new Map<string, QuotaPlan>();
-  readonly #violations = new Map<string, number[]>();
+  /** Violations, cooldowns and spikes (src/qos/abuse); null when the policy has no abuse section. */
+  #abuse: AbuseDetector | null = null;
+  #abuseDef = '';
+  readonly #abuseListeners: ((e: AdmissionAbuseEvent) => void)[] = [];
+  /** Cooldowns started (actor → monotonic end), for `state()` only; bounded. */
   readonly #cooldowns = new Map<string, number>();
   #queue!: PriorityFairQueue<Waiter>;
   #queueDef = '';
@@ -204,6 +233,8 @@ export class Admission {
   readonly decisions = new Map<string, number>();
   /** Cooldowns started (monotonic). */
   abuseDetected = 0;
+  /** Spikes detected (monotonic). */
+  spikesDetected = 0;
 
   constructor(policy: QosPolicy, options: AdmissionOptions = {}) {
     this.#clock = options.clock ?? systemClock;
@@ -283,6 +314,92 @@ export class Admission {
     this.#reloadQueue(policy.queue);
     this.#reloadBreakers(policy.breakers);
     this.#reloadAdaptive(policy.adaptive);
+    this.#reloadAbuse(policy.abuse);
+  }
+
+  /** Follow abuse detection: each cooldown started and each spike (listeners must not throw). */
+  onAbuse(listener: (e: AdmissionAbuseEvent) => void): () => void {
+    this.#abuseListeners.push(listener);
+    return () => {
+      const i = this.#abuseListeners.indexOf(listener);
+      if (i >= 0) this.#abuseListeners.splice(i, 1);
+    };
+  }
+
+  /** Same settings: the detector (violations, cooldowns, spike baselines) is kept; changed: fresh. */
+  #reloadAbuse(a: AbusePolicy | null): void {
+    const def = JSON.stringify(a);
+    if (def === this.#abuseDef) return;
+    this.#abuseDef = def;
+    this.#cooldowns.clear();
+    if (a === null) {
+      this.#abuse = null;
+      return;
+    }
+    const s = a.spike ?? null;
+    const detector = new AbuseDetector(
+      {
+        clock: this.#clock,
+        wallClock: { now: this.#wall },
+        violations: { windowMs: a.windowMs, maxViolations: a.violations, cooldownMs: a.cooldownMs },
+        spike:
+          s === null
+            ? false
+            : {
+                intervalMs: s.intervalMs,
+                baselineIntervals: s.baselineIntervals,
+                spikeFactor: s.factor,
+                minBaseline: s.minBaseline,
+              },
+      },
+      'abuse',
+    );
+    detector.on(ABUSE_DETECTED, (e) => {
+      this.abuseDetected++;
+      this.#bounded(this.#cooldowns);
+      this.#cooldowns.set(e.actor, e.blockedUntilMs);
+      const violations = e.violations.map((v) =>
+        v.detail === undefined ? { kind: v.kind, at: v.at } : { kind: v.kind, at: v.at, detail: v.detail },
+      );
+      const ch = channels.qosAbuseDetected;
+      if (ch.hasSubscribers)
+        ch.publish({
+          actor: e.actor,
+          violations: violations.length,
+          kinds: violations.map((v) => v.kind),
+          windowMs: a.windowMs,
+          cooldownMs: a.cooldownMs,
+        });
+      this.#emitAbuse({
+        name: 'qos.abuse_detected',
+        actor: e.actor,
+        violations,
+        windowMs: a.windowMs,
+        cooldownMs: a.cooldownMs,
+      });
+    });
+    detector.on(SPIKE_DETECTED, (e) => {
+      this.spikesDetected++;
+      this.#emitAbuse({
+        name: 'qos.spike_detected',
+        actor: e.actor,
+        count: e.count,
+        baseline: e.baseline,
+        threshold: e.threshold,
+        intervalMs: e.intervalMs,
+      });
+    });
+    this.#abuse = detector;
+  }
+
+  #emitAbuse(e: AdmissionAbuseEvent): void {
+    for (const l of this.#abuseListeners) {
+      try {
+        l(e);
+      } catch {
+        // a listener's failure never changes a decision
+      }
+    }
   }
 
   #reloadQueue(q: QueuePolicy): void {
@@ -377,24 +494,28 @@ export class Admission {
     if (this.#closed) throw new QueueDropError('closed', 'medium', req.actor.id, 'admission is closed');
     const policy = this.#policy;
     const actor = req.actor.id;
-    const now = this.#clock.now();
 
-    const until = this.#cooldowns.get(actor);
-    if (until !== undefined) {
-      if (now < until) {
+    const abuse = this.#abuse;
+    if (abuse !== null) {
+      // Requests of an actor in cooldown are refused before they count toward a spike.
+      let left = abuse.blockedForMs(actor);
+      if (left <= 0 && abuse.spikes !== null) {
+        abuse.request(actor); // a spike is a violation; the one past the threshold starts a cooldown
+        left = abuse.blockedForMs(actor);
+      }
+      if (left > 0) {
         this.#count('cooldown', false);
         throw new QosRefusal(
           'ACTOR_COOLDOWN',
           `${actor} is cooling down after repeated violations`,
           429,
-          until - now,
+          left,
           {
             actor,
-            cooldown_until_ms: Math.ceil(until - now),
+            cooldown_until_ms: Math.ceil(left),
           },
         );
       }
-      this.#cooldowns.delete(actor);
     }
 
     const permits: [CircuitBreaker, number][] = [];
@@ -462,12 +583,12 @@ export class Admission {
       this.#count('resource', true);
     }
 
-    this.#consumeQuota(tier, actor, key, now, giveBack);
+    this.#consumeQuota(tier, actor, key, giveBack);
     return { tier, breakers: permits };
   }
 
   /** Step 5: one unit of the tier's quota, all or nothing (a refusal spends nothing). */
-  #consumeQuota(tier: string | null, actor: string, key: string, now: number, giveBack: () => void): void {
+  #consumeQuota(tier: string | null, actor: string, key: string, giveBack: () => void): void {
     const quota = tier === null ? null : this.#policy.tiers[tier]!.quota;
     if (tier === null || quota === null) return;
     const d = this.#quotas.tryConsumeSync(quotaKey(tier, actor), 1);
@@ -475,7 +596,7 @@ export class Admission {
     if (!d.allowed) {
       giveBack();
       this.#count('quota', false);
-      this.#violation(actor, now);
+      this.#violation(actor, 'quota_exceeded', `quota ${d.used}/${d.limit}`);
       throw new QosRefusal(
         'QUOTA_EXCEEDED',
         `${actor} used its quota of ${d.limit} per ${windowOf(quota.periodMs)} (tier ${tier})`,
@@ -523,7 +644,7 @@ export class Admission {
     this.#count(which, false);
     const ch = channels.qosRateLimitExceeded;
     if (ch.hasSubscribers) ch.publish({ key, limit, windowMs, retryAfterMs, actor });
-    this.#violation(actor, this.#clock.now());
+    this.#violation(actor, 'rate_limited', `${what}: ${limit} per ${windowOf(windowMs)}`);
     throw new QosRefusal(
       'RATE_LIMITED',
       `rate limit of ${what} reached: ${limit} per ${windowOf(windowMs)}`,
@@ -538,33 +659,9 @@ export class Admission {
     );
   }
 
-  /** Counts a violation; past the abuse threshold the actor cools down. */
-  #violation(actor: string, now: number): void {
-    const abuse = this.#policy.abuse;
-    if (abuse === null) return;
-    let times = this.#violations.get(actor);
-    if (times === undefined) {
-      times = [];
-      this.#bounded(this.#violations);
-      this.#violations.set(actor, times);
-    }
-    times.push(now);
-    while (times.length > 0 && times[0]! <= now - abuse.windowMs) times.shift();
-    // Only the last `violations + 1` matter.
-    if (times.length > abuse.violations + 1) times.splice(0, times.length - abuse.violations - 1);
-    if (times.length > abuse.violations) {
-      this.#cooldowns.set(actor, now + abuse.cooldownMs);
-      this.#violations.delete(actor);
-      this.abuseDetected++;
-      const ch = channels.qosAbuseDetected;
-      if (ch.hasSubscribers)
-        ch.publish({
-          actor,
-          violations: times.length,
-          windowMs: abuse.windowMs,
-          cooldownMs: abuse.cooldownMs,
-        });
-    }
+  /** Counts a violation; past the abuse threshold the actor cools down (qos.abuse_detected). */
+  #violation(actor: string, kind: ViolationKind, detail: string): void {
+    this.#abuse?.violation(actor, kind, detail);
   }
 
   #bounded(m: Map<string, unknown>): void {
@@ -683,7 +780,7 @@ export class Admission {
     const slot = limiter === null ? -1 : limiter.slotFor(actorKey(actor.id), nowUs);
     const quota = tier === null ? null : policy.tiers[tier]!.quota;
     const use = tier === null || quota === null ? null : this.#quotas.getSync(quotaKey(tier, actor.id));
-    const until = this.#cooldowns.get(actor.id);
+    const abuse = this.#abuse;
     return {
       actor: actor.id,
       tier,
@@ -705,8 +802,8 @@ export class Admission {
               remaining: use!.remaining,
               resets_at: new Date(use!.resetsAt ?? this.#wall() + quota.periodMs).toISOString(),
             },
-      cooldownMs: until !== undefined && until > this.#clock.now() ? Math.ceil(until - this.#clock.now()) : 0,
-      violations: this.#violations.get(actor.id)?.length ?? 0,
+      cooldownMs: abuse === null ? 0 : Math.ceil(abuse.blockedForMs(actor.id)),
+      violations: abuse === null ? 0 : abuse.violationTracker.violations(actor.id).length,
     };
   }
 
@@ -732,6 +829,7 @@ export class Admission {
         .map(([actor, until]) => ({ actor, remainingMs: Math.ceil(until - this.#clock.now()) })),
       decisions: Object.fromEntries(this.decisions),
       abuseDetected: this.abuseDetected,
+      spikesDetected: this.spikesDetected,
     };
   }
 

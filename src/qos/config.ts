@@ -15,7 +15,8 @@
  *                "deadlineMs": 30000, "codel": { "targetMs": 5, "intervalMs": 100 } },
  *     "breakers": { "per": ["backend"], "failureRateThreshold": 0.5 },
  *     "adaptive": { "algorithm": "aimd", "minLimit": 4, "maxLimit": 256 },
- *     "abuse": { "violations": 10, "windowMs": 3600000, "cooldownMs": 600000 },
+ *     "abuse": { "violations": 10, "windowMs": 3600000, "cooldownMs": 600000,
+ *                "spike": { "intervalMs": 1000, "baselineIntervals": 30, "factor": 4, "minBaseline": 10 } },
  *     "global": { "redisUrl": "redis://127.0.0.1:6379", "failMode": "open" },
  *     "kernel": { "rules": [ { "prefix": "10.0.0.0/8", "ratePps": 1000, "burst": 2000 } ] }
  *   }
@@ -38,6 +39,7 @@ import {
   type BreakerPolicy,
   DEFAULT_ABUSE,
   DEFAULT_QOS_POLICY,
+  DEFAULT_SPIKE,
   DEFAULT_QOS_TIERS,
   type GlobalPolicy,
   type KernelPolicy,
@@ -48,6 +50,7 @@ import {
   type QuotaSpec,
   type ResourceKind,
   type ResourceLimit,
+  type SpikePolicy,
   type TierPolicy,
 } from './policy.js';
 import { PRIORITIES } from './queues/index.js';
@@ -249,11 +252,34 @@ function adaptive(path: QosPath, v: unknown): AdaptivePolicy {
   return out as unknown as AdaptivePolicy;
 }
 
-function abuse(path: QosPath, v: unknown): AbusePolicy {
-  const o = obj(path, v, ['violations', 'windowMs', 'cooldownMs']);
+function spike(path: QosPath, v: unknown): SpikePolicy | null {
+  if (v === undefined || v === null || v === false) return null;
+  if (v === true) return DEFAULT_SPIKE;
+  const o = obj(path, v, ['intervalMs', 'baselineIntervals', 'factor', 'minBaseline']);
+  const d = DEFAULT_SPIKE;
+  const factor = o.factor ?? d.factor;
+  if (typeof factor !== 'number' || !Number.isFinite(factor) || factor <= 1 || factor > 1e6)
+    fail([...path, 'factor'], 'a number greater than 1 (at most 1000000)', factor);
   return {
+    intervalMs: o.intervalMs === undefined ? d.intervalMs : ms([...path, 'intervalMs'], o.intervalMs),
+    baselineIntervals:
+      o.baselineIntervals === undefined
+        ? d.baselineIntervals
+        : int([...path, 'baselineIntervals'], o.baselineIntervals, 1, 10_000),
+    factor,
+    minBaseline:
+      o.minBaseline === undefined ? d.minBaseline : int([...path, 'minBaseline'], o.minBaseline, 1, 1e9),
+  };
+}
+
+function abuse(path: QosPath, v: unknown): AbusePolicy {
+  const o = obj(path, v, ['violations', 'windowMs', 'cooldownMs', 'spike']);
+  return {
+    spike: spike([...path, 'spike'], o.spike),
     violations:
-      o.violations === undefined ? DEFAULT_ABUSE.violations : int([...path, 'violations'], o.violations, 1),
+      o.violations === undefined
+        ? DEFAULT_ABUSE.violations
+        : int([...path, 'violations'], o.violations, 1, 100_000),
     windowMs: o.windowMs === undefined ? DEFAULT_ABUSE.windowMs : ms([...path, 'windowMs'], o.windowMs),
     cooldownMs:
       o.cooldownMs === undefined ? DEFAULT_ABUSE.cooldownMs : ms([...path, 'cooldownMs'], o.cooldownMs),

@@ -79,6 +79,22 @@ export interface AdaptivePolicy {
   readonly maxLimit?: number;
 }
 
+/**
+ * Per-actor spike detection (src/qos/abuse/spike-detector.ts): the requests of the current
+ * interval against the mean of the `baselineIntervals` before it; reaching
+ * `factor × max(baseline, minBaseline)` is a spike, counted as a violation of kind `spike`.
+ */
+export interface SpikePolicy {
+  /** Length of an interval, ms (default 1000). */
+  readonly intervalMs: number;
+  /** Intervals averaged into the baseline (default 30). */
+  readonly baselineIntervals: number;
+  /** How many times the baseline makes a spike (> 1, default 4). */
+  readonly factor: number;
+  /** Requests per interval an actor is assumed to make at least (default 10). */
+  readonly minBaseline: number;
+}
+
 export interface AbusePolicy {
   /** More than this many refusals (violations) within `windowMs` puts the actor in cooldown (default 10). */
   readonly violations: number;
@@ -86,6 +102,8 @@ export interface AbusePolicy {
   readonly windowMs: number;
   /** How long a cooldown blocks the actor, ms (default 10 min). */
   readonly cooldownMs: number;
+  /** Spike detection; null or absent: off (default — a load test must not cool itself down). */
+  readonly spike?: SpikePolicy | null;
 }
 
 export interface GlobalPolicy {
@@ -150,6 +168,15 @@ export const DEFAULT_ABUSE: AbusePolicy = Object.freeze({
   violations: 10,
   windowMs: HOUR,
   cooldownMs: 10 * MINUTE,
+  spike: null,
+});
+
+/** Spike settings when the config says `"spike": true` or leaves fields out. */
+export const DEFAULT_SPIKE: SpikePolicy = Object.freeze({
+  intervalMs: 1000,
+  baselineIntervals: 30,
+  factor: 4,
+  minBaseline: 10,
 });
 
 export const DEFAULT_QUEUE: QueuePolicy = Object.freeze({

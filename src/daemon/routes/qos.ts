@@ -12,6 +12,7 @@
  * {priority}, thunderpac_qos_shed_total{priority,reason}, thunderpac_qos_breakers{state},
  * thunderpac_qos_breaker_state{key} (non-closed breakers only, at most 100 keys: 1 open,
  * 0.5 half-open), thunderpac_qos_concurrency_limit, thunderpac_qos_cooldowns_total,
+ * thunderpac_qos_spikes_total,
  * thunderpac_qos_reloads_total{result}.
  */
 
@@ -115,6 +116,18 @@ export const qosRoutes: RoutePlugin = (app, ctx) => {
     if (req.method === 'POST' && req.routeOptions.url === '/v1/xdp/attachments' && reply.statusCode < 300)
       kernelSync();
   });
+
+  // qos.abuse_detected / qos.spike_detected: a log line each (the event, with the actor and its
+  // violations), counted in thunderpac_qos_cooldowns_total / thunderpac_qos_spikes_total, and on
+  // diagnostics_channel `thunderpac:qos:abuse_detected`. (Not on the event bus: its NATS stream
+  // captures only inference.* subjects.)
+  const offAbuse = admission.onAbuse((e) => {
+    ctx.log.warn(
+      { event: e.name, ...e },
+      e.name === 'qos.abuse_detected' ? 'qos: abuse detected, actor cooling down' : 'qos: request spike',
+    );
+  });
+  ctx.shutdown.addEventListener('abort', offAbuse, { once: true });
 
   const onHup = (): void => {
     reload().catch(() => {}); // logged and counted above
@@ -227,6 +240,15 @@ function registerQosMetrics(ctx: DaemonContext, admission: Admission): void {
     help: 'Executions admitted to run at once (the adaptive limit when configured).',
     registers,
     collect: () => limit.set(admission.concurrencyLimit),
+  });
+  const spikes: Counter = new Counter({
+    name: 'thunderpac_qos_spikes_total',
+    help: 'Request spikes detected per actor (qos.spike_detected; each one is a violation).',
+    registers,
+    collect: () => {
+      spikes.reset();
+      spikes.inc(admission.spikesDetected);
+    },
   });
   const cooldowns: Counter = new Counter({
     name: 'thunderpac_qos_cooldowns_total',
