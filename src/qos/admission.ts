@@ -40,6 +40,7 @@ import {
   GradientLimit,
 } from './backpressure/index.js';
 import { type Clock, systemClock } from './clock.js';
+import { GlobalStore, type GlobalDecision, RedisGcraLimiter } from './global/index.js';
 import {
   actorKey,
   actorResourceKey,
@@ -63,7 +64,13 @@ import { PRIORITIES, type Priority, PriorityFairQueue, QueueDropError } from './
 import { type QuotaDurability, type QuotaPlan, Quotas, quotaPlan } from './quotas/index.js';
 
 /** Why admission refused, as the daemon answers it. */
-export type QosRefusalCode = 'RATE_LIMITED' | 'QUOTA_EXCEEDED' | 'ACTOR_COOLDOWN' | 'CIRCUIT_OPEN';
+export type QosRefusalCode =
+  | 'RATE_LIMITED'
+  | 'QUOTA_EXCEEDED'
+  | 'ACTOR_COOLDOWN'
+  | 'CIRCUIT_OPEN'
+  /** qos.global with failMode 'closed' and Redis unreachable (503). */
+  | 'QOS_UNAVAILABLE';
 
 /** A refusal by policy: `statusCode` (429 / 503), `retryAfterS` (whole seconds, ≥ 1), `details`. */
 export class QosRefusal extends ThunderpacError {
@@ -171,6 +178,11 @@ function resourceDef(policy: QosPolicy, r: ResourceLimit): string {
   return JSON.stringify([policy.algorithm, r.kind, r.name, r.perActor, r.limits]);
 }
 
+function giveBackAll(permits: [CircuitBreaker, number][]): void {
+  for (const [b, p] of permits) b.abandon(p);
+  permits.length = 0;
+}
+
 /** The quota key of an actor in a tier (tier names have no ':', see config.ts). */
 function quotaKey(tier: string, actor: string): string {
   return `q:${tier}:${actor}`;
@@ -215,6 +227,9 @@ export class Admission {
   /** Tier quotas, keyed `q:<tier>:<actor>` (the plan follows the tier's quota in the policy). */
   readonly #quotas: Quotas;
   #quotaPlans = new Map<string, QuotaPlan>();
+  /** qos.global: the shared Redis connection and each tier's GCRA in it (empty: local only). */
+  #global: { def: string; store: GlobalStore } | null = null;
+  #globalTiers = new Map<string, { def: string; limiter: RedisGcraLimiter }>();
   /** Violations, cooldowns and spikes (src/qos/abuse); null when the policy has no abuse section. */
   #abuse: AbuseDetector | null = null;
   #abuseDef = '';
@@ -235,6 +250,8 @@ export class Admission {
   abuseDetected = 0;
   /** Spikes detected (monotonic). */
   spikesDetected = 0;
+  /** Global tier decisions by source: redis, lease, refused-until, local-fallback, unavailable. */
+  readonly globalDecisions = new Map<string, number>();
 
   constructor(policy: QosPolicy, options: AdmissionOptions = {}) {
     this.#clock = options.clock ?? systemClock;
@@ -315,6 +332,110 @@ export class Admission {
     this.#reloadBreakers(policy.breakers);
     this.#reloadAdaptive(policy.adaptive);
     this.#reloadAbuse(policy.abuse);
+    this.#reloadGlobal(policy);
+  }
+
+  /** New Redis settings: a new connection (the old one closed); a changed tier: a new GCRA on it. */
+  #reloadGlobal(policy: QosPolicy): void {
+    const g = policy.global;
+    const def = JSON.stringify(g === null ? null : [g.redisUrl, g.failMode, g.commandTimeoutMs, g.keyPrefix]);
+    if (def !== (this.#global?.def ?? 'null')) {
+      const old = this.#global;
+      this.#global = null;
+      this.#globalTiers = new Map();
+      if (old !== null) void old.store.close();
+      if (g !== null) {
+        const store = new GlobalStore(
+          {
+            url: g.redisUrl,
+            failMode: g.failMode,
+            ...(g.commandTimeoutMs !== undefined && { commandTimeoutMs: g.commandTimeoutMs }),
+            ...(g.keyPrefix !== undefined && { keyPrefix: g.keyPrefix }),
+          },
+          'global',
+        );
+        store.connect().catch(() => {}); // until it is ready, checks decide as failMode says
+        this.#global = { def, store };
+      }
+    }
+    const global = this.#global;
+    if (global === null || g === null) return;
+    const tiers = new Map<string, { def: string; limiter: RedisGcraLimiter }>();
+    for (const [name, t] of Object.entries(policy.tiers)) {
+      const burst = t.rate.burst ?? t.rate.limit;
+      const leaseSize = Math.min(burst, g.leaseSize ?? Math.min(10, Math.max(1, Math.floor(burst / 10))));
+      const tdef = JSON.stringify([t.rate, leaseSize, g.leaseTtlMs]);
+      const old = this.#globalTiers.get(name);
+      tiers.set(
+        name,
+        old?.def === tdef
+          ? old
+          : {
+              def: tdef,
+              limiter: new RedisGcraLimiter(
+                global.store,
+                {
+                  limit: t.rate.limit,
+                  periodMs: t.rate.periodMs,
+                  burst,
+                  leaseSize,
+                  ...(g.leaseTtlMs !== undefined && { leaseTtlMs: g.leaseTtlMs }),
+                  name: `tier.${name}`,
+                  clock: this.#clock,
+                },
+                `global.tiers.${name}`,
+              ),
+            },
+      );
+    }
+    this.#globalTiers = tiers;
+  }
+
+  /**
+   * qos.global: wait (at most `timeoutMs`) until Redis answers a PING; false when it does not
+   * (checks then decide as failMode says until it does). True without a global section.
+   */
+  async connectGlobal(timeoutMs = 2_000): Promise<boolean> {
+    const g = this.#global;
+    if (g === null) return true;
+    const deadline = performance.now() + timeoutMs;
+    for (;;) {
+      if (g.store.ready) {
+        try {
+          await g.store.command('PING');
+          return true;
+        } catch {
+          // not yet
+        }
+      }
+      if (performance.now() >= deadline || this.#global !== g) return false;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+
+  /** qos.global's health for metrics: null without a global section. */
+  globalStatus(): {
+    up: boolean;
+    failMode: 'open' | 'closed';
+    roundTrips: number;
+    errors: number;
+    degradedTransitions: number;
+    leaseSizes: Record<string, number>;
+  } | null {
+    const g = this.#global;
+    const p = this.#policy.global;
+    if (g === null || p === null) return null;
+    const c = g.store.counters;
+    const leaseSizes: Record<string, number> = {};
+    for (const [name, t] of this.#globalTiers) leaseSizes[name] = t.limiter.leaseSize;
+    return {
+      up: g.store.ready && c.degraded === 0,
+      failMode: p.failMode,
+      roundTrips: c.roundTrips,
+      errors: c.errors,
+      degradedTransitions: c.degradedTransitions,
+      leaseSizes,
+    };
   }
 
   /** Follow abuse detection: each cooldown started and each spike (listeners must not throw). */
@@ -491,6 +612,15 @@ export class Admission {
    * returns the tier and the breaker permits taken (give them back through a Permit).
    */
   check(req: AdmissionRequest): { tier: string | null; breakers: [CircuitBreaker, number][] } {
+    const permits = this.#checkFirst(req);
+    const tier = tierOf(this.#policy, req.actor);
+    this.#checkTierLocal(req.actor.id, tier, permits);
+    this.#checkRest(req, tier, permits);
+    return { tier, breakers: permits };
+  }
+
+  /** Steps 1–2: cooldown, then the breakers' permits (given back by whoever refuses later). */
+  #checkFirst(req: AdmissionRequest): [CircuitBreaker, number][] {
     if (this.#closed) throw new QueueDropError('closed', 'medium', req.actor.id, 'admission is closed');
     const policy = this.#policy;
     const actor = req.actor.id;
@@ -547,19 +677,72 @@ export class Admission {
       this.#count('breaker', true);
     }
 
-    const tier = tierOf(policy, req.actor);
-    const key = actorKey(actor);
-    if (tier !== null) {
-      const d = this.#tiers.get(tier)!.limiter.check(key);
-      this.#publishCheck(key, tier, d.allowed, d.remaining);
-      if (!d.allowed) {
-        giveBack();
-        const periodMs = policy.tiers[tier]!.rate.periodMs;
-        this.#refuseRate('tier', key, d.limit, periodMs, d.retryAfterMs, actor, `tier ${tier}`);
-      }
-      this.#count('tier', true);
-    }
+    return permits;
+  }
 
+  /** Step 3 on this host: the actor's tier limit. */
+  #checkTierLocal(actor: string, tier: string | null, permits: [CircuitBreaker, number][]): void {
+    if (tier === null) return;
+    const key = actorKey(actor);
+    const d = this.#tiers.get(tier)!.limiter.check(key);
+    this.#tierDecided(actor, tier, key, d, permits);
+  }
+
+  /** Step 3 across daemons (qos.global): the tier's limit in Redis, leases as the fast path. */
+  async #checkTierGlobal(
+    actor: string,
+    tier: string | null,
+    permits: [CircuitBreaker, number][],
+  ): Promise<void> {
+    if (tier === null) return;
+    const g = this.#globalTiers.get(tier);
+    if (g === undefined) return this.#checkTierLocal(actor, tier, permits);
+    const key = actorKey(actor);
+    let d: GlobalDecision;
+    try {
+      d = await g.limiter.check(key);
+    } catch (err) {
+      giveBackAll(permits);
+      throw err;
+    }
+    this.globalDecisions.set(d.source, (this.globalDecisions.get(d.source) ?? 0) + 1);
+    if (!d.allowed && d.source === 'unavailable') {
+      giveBackAll(permits);
+      this.#count('tier', false);
+      this.#publishCheck(key, tier, false, 0);
+      // Not the actor's fault: no violation.
+      throw new QosRefusal(
+        'QOS_UNAVAILABLE',
+        'the shared rate limit store (Redis) cannot be reached and qos.global.failMode is "closed"',
+        503,
+        d.retryAfterMs,
+        { key, tier, failMode: 'closed' },
+      );
+    }
+    this.#tierDecided(actor, tier, key, d, permits);
+  }
+
+  #tierDecided(
+    actor: string,
+    tier: string,
+    key: string,
+    d: { allowed: boolean; remaining: number; limit: number; retryAfterMs: number },
+    permits: [CircuitBreaker, number][],
+  ): void {
+    this.#publishCheck(key, tier, d.allowed, d.remaining);
+    if (!d.allowed) {
+      giveBackAll(permits);
+      const periodMs = this.#policy.tiers[tier]!.rate.periodMs;
+      this.#refuseRate('tier', key, d.limit, periodMs, d.retryAfterMs, actor, `tier ${tier}`);
+    }
+    this.#count('tier', true);
+  }
+
+  /** Steps 4–5: resource limits, then the quota. */
+  #checkRest(req: AdmissionRequest, tier: string | null, permits: [CircuitBreaker, number][]): void {
+    const actor = req.actor.id;
+    const key = actorKey(actor);
+    const giveBack = () => giveBackAll(permits);
     for (const r of this.#resources) {
       const name = this.#resourceName(r.spec.kind, req);
       if (name === undefined || (r.spec.name !== '*' && r.spec.name !== name)) continue;
@@ -584,7 +767,6 @@ export class Admission {
     }
 
     this.#consumeQuota(tier, actor, key, giveBack);
-    return { tier, breakers: permits };
   }
 
   /** Step 5: one unit of the tier's quota, all or nothing (a refusal spends nothing). */
@@ -673,7 +855,19 @@ export class Admission {
 
   /** Policy checks, then a slot now or a place in the queue. */
   async admit(req: AdmissionRequest): Promise<Permit> {
-    const { tier, breakers } = this.check(req);
+    let tier: string | null;
+    let breakers: [CircuitBreaker, number][];
+    if (this.#globalTiers.size === 0) ({ tier, breakers } = this.check(req));
+    else {
+      breakers = this.#checkFirst(req);
+      tier = tierOf(this.#policy, req.actor);
+      await this.#checkTierGlobal(req.actor.id, tier, breakers);
+      if (this.#closed) {
+        giveBackAll(breakers);
+        throw new QueueDropError('closed', 'medium', req.actor.id, 'admission is closed');
+      }
+      this.#checkRest(req, tier, breakers);
+    }
     const t = tier === null ? NO_TIER : this.#policy.tiers[tier]!;
     const permit = this.#permit(tier, t.priority, breakers);
     if (this.#tryTakeSlot()) return permit;
@@ -769,6 +963,10 @@ export class Admission {
     this.#queue.close();
     this.#pending.clear();
     this.#quotas.close(); // flushes and releases the journal's lock
+    const g = this.#global;
+    this.#global = null;
+    this.#globalTiers = new Map();
+    if (g !== null) await g.store.close();
   }
 
   /** Bucket level of the actor's tier limit and its quota use now (for GET /v1/qos). */
@@ -781,18 +979,27 @@ export class Admission {
     const quota = tier === null ? null : policy.tiers[tier]!.quota;
     const use = tier === null || quota === null ? null : this.#quotas.getSync(quotaKey(tier, actor.id));
     const abuse = this.#abuse;
+    const global = tier === null ? undefined : this.#globalTiers.get(tier);
     return {
       actor: actor.id,
       tier,
       bucket:
-        limiter === null
-          ? null
-          : {
+        global !== undefined
+          ? {
               key: actorKey(actor.id),
-              limit: limiter.limit,
-              remaining: slot < 0 ? 0 : limiter.remainingSlot(slot, nowUs),
-              resetAfterMs: slot < 0 ? 0 : limiter.resetAfterUsSlot(slot, nowUs) / 1000,
-            },
+              limit: global.limiter.limit,
+              global: true,
+              leaseSize: global.limiter.leaseSize,
+              leasedUnits: global.limiter.leasedUnits(actorKey(actor.id)),
+            }
+          : limiter === null
+            ? null
+            : {
+                key: actorKey(actor.id),
+                limit: limiter.limit,
+                remaining: slot < 0 ? 0 : limiter.remainingSlot(slot, nowUs),
+                resetAfterMs: slot < 0 ? 0 : limiter.resetAfterUsSlot(slot, nowUs) / 1000,
+              },
       quota:
         quota === null
           ? null

@@ -17,7 +17,8 @@
  *     "adaptive": { "algorithm": "aimd", "minLimit": 4, "maxLimit": 256 },
  *     "abuse": { "violations": 10, "windowMs": 3600000, "cooldownMs": 600000,
  *                "spike": { "intervalMs": 1000, "baselineIntervals": 30, "factor": 4, "minBaseline": 10 } },
- *     "global": { "redisUrl": "redis://127.0.0.1:6379", "failMode": "open" },
+ *     "global": { "redisUrl": "redis://127.0.0.1:6379", "failMode": "open", "leaseSize": 10,
+ *                 "leaseTtlMs": 1000, "commandTimeoutMs": 50, "keyPrefix": "thunderpac:qos:" },
  *     "kernel": { "rules": [ { "prefix": "10.0.0.0/8", "ratePps": 1000, "burst": 2000 } ] }
  *   }
  */
@@ -287,7 +288,14 @@ function abuse(path: QosPath, v: unknown): AbusePolicy {
 }
 
 function global(path: QosPath, v: unknown): GlobalPolicy {
-  const o = obj(path, v, ['redisUrl', 'failMode']);
+  const o = obj(path, v, [
+    'redisUrl',
+    'failMode',
+    'leaseSize',
+    'leaseTtlMs',
+    'commandTimeoutMs',
+    'keyPrefix',
+  ]);
   const url = o.redisUrl;
   let ok = false;
   if (typeof url === 'string') {
@@ -305,7 +313,22 @@ function global(path: QosPath, v: unknown): GlobalPolicy {
       o.failMode === undefined
         ? 'open'
         : oneOf([...path, 'failMode'], o.failMode, ['open', 'closed'] as const),
+    leaseSize:
+      o.leaseSize === undefined || o.leaseSize === null
+        ? null
+        : int([...path, 'leaseSize'], o.leaseSize, 1, 1_000_000),
+    leaseTtlMs: o.leaseTtlMs === undefined ? 1000 : ms([...path, 'leaseTtlMs'], o.leaseTtlMs, 3_600_000),
+    commandTimeoutMs:
+      o.commandTimeoutMs === undefined ? 50 : ms([...path, 'commandTimeoutMs'], o.commandTimeoutMs, 60_000),
+    keyPrefix: keyPrefix([...path, 'keyPrefix'], o.keyPrefix),
   };
+}
+
+function keyPrefix(path: QosPath, v: unknown): string {
+  if (v === undefined) return 'thunderpac:qos:';
+  if (typeof v !== 'string' || v.length > 128 || !/^[\x21-\x7e]*$/.test(v))
+    fail(path, 'a key prefix of at most 128 printable ASCII characters', v);
+  return v;
 }
 
 /** `a.b.c.d[/n]` or an IPv6 `x::y[/n]`; the host bits must be zero. */

@@ -106,11 +106,29 @@ export interface AbusePolicy {
   readonly spike?: SpikePolicy | null;
 }
 
+/**
+ * Tier rate limits shared by every daemon through Redis (src/qos/global: a GCRA per actor in an
+ * atomic Lua script, leases as the local fast path). Over any window the fleet admits at most
+ * the tier's definition + hosts × (leaseSize − 1) per actor while Redis answers; while it does
+ * not, each daemon decides alone (failMode 'open': a local GCRA of the same definition, so at
+ * most hosts × definition) or refuses with 503 ('closed').
+ */
 export interface GlobalPolicy {
   /** redis://host:port for limits shared across daemons. */
   readonly redisUrl: string;
   /** When Redis cannot be reached: admit on local decisions ('open', default) or refuse ('closed'). */
   readonly failMode: 'open' | 'closed';
+  /**
+   * Units a daemon takes from Redis per round trip and spends locally; null (default): per tier
+   * min(10, max(1, ⌊burst / 10⌋)). Always at most the tier's burst. 1: every check a round trip, exact.
+   */
+  readonly leaseSize?: number | null;
+  /** Unspent leased units are dropped after this, ms (default 1000). */
+  readonly leaseTtlMs?: number;
+  /** Longest one Redis call may take before the check decides without it, ms (default 50). */
+  readonly commandTimeoutMs?: number;
+  /** Prefix of every Redis key (default `thunderpac:qos:`): daemons sharing limits use the same. */
+  readonly keyPrefix?: string;
 }
 
 /** One per-source packet rate rule for the kernel's XDP rate limiter. */

@@ -12,7 +12,8 @@
  * {priority}, thunderpac_qos_shed_total{priority,reason}, thunderpac_qos_breakers{state},
  * thunderpac_qos_breaker_state{key} (non-closed breakers only, at most 100 keys: 1 open,
  * 0.5 half-open), thunderpac_qos_concurrency_limit, thunderpac_qos_cooldowns_total,
- * thunderpac_qos_spikes_total,
+ * thunderpac_qos_spikes_total; with qos.global: thunderpac_qos_global_redis_up,
+ * thunderpac_qos_global_decisions_total{source}, thunderpac_qos_global_fallbacks_total{mode}.
  * thunderpac_qos_reloads_total{result}.
  */
 
@@ -67,6 +68,7 @@ export async function reloadQos(ctx: DaemonContext, admission: Admission): Promi
     throw new QosReloadError(`cannot read ${file}: ${reason}`, '');
   }
   admission.reload(policy);
+  await admission.connectGlobal(); // a new qos.global connects now (false: decides by failMode)
   for (const l of reloadListeners.get(admission) ?? []) await l(policy);
   return policy;
 }
@@ -83,10 +85,22 @@ function policyJson(p: QosPolicy): unknown {
   return { ...p, global };
 }
 
-export const qosRoutes: RoutePlugin = (app, ctx) => {
+export const qosRoutes: RoutePlugin = async (app, ctx) => {
   const admission = admissionOf(ctx);
   if (admission === null) return;
   registerQosMetrics(ctx, admission);
+  const g = admission.policy.global;
+  if (g !== null) {
+    const up = await admission.connectGlobal();
+    const where = policyJson(admission.policy) as { global: { redisUrl: string } };
+    if (up)
+      ctx.log.info({ redis: where.global.redisUrl, failMode: g.failMode }, 'qos: global limits in Redis');
+    else
+      ctx.log.warn(
+        { redis: where.global.redisUrl, failMode: g.failMode },
+        'qos: Redis unreachable at start: deciding locally until it answers (failMode)',
+      );
+  }
   const reloads = new Counter({
     name: 'thunderpac_qos_reloads_total',
     help: 'Reloads of the qos section (SIGHUP or POST /v1/qos/reload), by result.',
@@ -248,6 +262,38 @@ function registerQosMetrics(ctx: DaemonContext, admission: Admission): void {
     collect: () => {
       spikes.reset();
       spikes.inc(admission.spikesDetected);
+    },
+  });
+  const redisUp: Gauge = new Gauge({
+    name: 'thunderpac_qos_global_redis_up',
+    help: 'qos.global: 1 while Redis answers, 0 while the daemon decides without it (absent without qos.global).',
+    registers,
+    collect: () => {
+      redisUp.reset();
+      const s = admission.globalStatus();
+      if (s !== null) redisUp.set(s.up ? 1 : 0);
+    },
+  });
+  const globalDecisions: Counter<'source'> = new Counter({
+    name: 'thunderpac_qos_global_decisions_total',
+    help: 'qos.global tier decisions by source: redis (a round trip), lease (local fast path), refused-until (remembered refusal), local-fallback (Redis down, failMode open), unavailable (Redis down, failMode closed: 503).',
+    labelNames: ['source'] as const,
+    registers,
+    collect: () => {
+      globalDecisions.reset();
+      for (const [source, n] of admission.globalDecisions) globalDecisions.inc({ source }, n);
+    },
+  });
+  const fallbacks: Counter<'mode'> = new Counter({
+    name: 'thunderpac_qos_global_fallbacks_total',
+    help: 'qos.global checks decided without Redis, by failMode: open (a local GCRA of the same definition decided), closed (refused with 503).',
+    labelNames: ['mode'] as const,
+    registers,
+    collect: () => {
+      fallbacks.reset();
+      if (admission.globalStatus() === null && admission.globalDecisions.size === 0) return;
+      fallbacks.inc({ mode: 'open' }, admission.globalDecisions.get('local-fallback') ?? 0);
+      fallbacks.inc({ mode: 'closed' }, admission.globalDecisions.get('unavailable') ?? 0);
     },
   });
   const cooldowns: Counter = new Counter({
