@@ -10,7 +10,10 @@
  * daemon answers with):
  *  1. cooldown (abuse)                → 429 ACTOR_COOLDOWN
  *  2. circuit breakers (backend/build) → 503 CIRCUIT_OPEN
- *  3. the actor's tier rate limit      → 429 RATE_LIMITED
+ *  3. the actor's tier rate limit      → 429 RATE_LIMITED; with policy.global (admit() only:
+ *     check() stays synchronous and local) a GCRA in Redis shared by every daemon, leases as
+ *     the local fast path; Redis unreachable: failMode 'open' decides locally, 'closed'
+ *                                      → 503 QOS_UNAVAILABLE
  *  4. per-resource limits              → 429 RATE_LIMITED
  *  5. the tier's quota (consumed last, so a refused request never spends quota)
  *                                      → 429 QUOTA_EXCEEDED
@@ -19,13 +22,18 @@
  *     or past deadline → QueueDropError (503s).
  * A request refused by a later limit has spent its earlier limits' budget (as Envoy's
  * descriptors do); every limit is still never exceeded. Each 429 counts as a violation of its
- * actor: more than `abuse.violations` within `abuse.windowMs` starts a cooldown.
+ * actor (src/qos/abuse's AbuseDetector; with abuse.spike, a request spike is one too): more
+ * than `abuse.violations` within `abuse.windowMs` starts a cooldown of exactly cooldownMs,
+ * announced through `onAbuse` and diagnostics_channel. Quotas go through src/qos/quotas,
+ * journaled in `quotaFile` when given (the daemon's store) so usage survives restarts.
  *
  * Reload (`reload(policy)`) keeps state where the definition did not change: a tier or
  * resource limit whose definition (algorithm and numbers) is the same keeps its limiter and
  * every key's level; a changed one starts fresh (full buckets: the new definition from now).
- * Quota usage, violations and cooldowns are kept (a changed quota limit applies to what is
- * already used). Breakers and the adaptive limit are kept unless their settings changed. The
+ * Quota usage is kept (a changed quota limit applies to what is already used); violations and
+ * cooldowns are kept while the abuse settings are unchanged (changed: a fresh detector). A
+ * changed qos.global connection starts a new one; a tier whose definition is unchanged keeps
+ * its global limiter (and its leases). Breakers and the adaptive limit are kept unless their settings changed. The
  * queue keeps its waiting items (moved into a new queue when its bounds changed).
  */
 
