@@ -3,7 +3,7 @@
  * policy, as a share of its capacity.
  *
  *   vite-node bench/onnx-overload.ts [-- --seconds 3] [--overload 5] [--model mlp] [--rounds 3]
- *       [--policy reject|drop-oldest|codel ...] [--max-batch 32]
+ *       [--policy reject|drop-oldest|codel ...] [--max-batch 32] [--queue 256]
  *
  * Policies: 'reject' and 'drop-oldest' shed by length only; 'codel' is 'reject' plus CoDel
  * shedding by queue delay (target 5 ms, interval 100 ms: RFC 8289's defaults). `--max-batch 1`
@@ -39,12 +39,13 @@ const { values } = parseArgs({
     rounds: { type: 'string', default: '3' },
     policy: { type: 'string', multiple: true },
     'max-batch': { type: 'string', default: '32' },
+    queue: { type: 'string', default: '256' },
   },
 });
 const seconds = Number(values.seconds);
 const overload = Number(values.overload);
 const rounds = Number(values.rounds);
-const QUEUE = 256;
+const QUEUE = Number(values.queue);
 const MAX_BURST_MS = 5;
 const MAX_BATCH = Number(values['max-batch']);
 const ALL_POLICIES = ['reject', 'drop-oldest', 'codel'] as const;

@@ -429,8 +429,7 @@ export class Pipeline<Req, Res> {
   #schedule(): void {
     while (this.#inFlight < this.#batchLimit() && this.#queue.length > 0) {
       const now = this.#clock.now();
-      if (this.#codel !== null && !this.#shedByDelay(now)) return;
-      const oldest = this.#queue.at(0)!;
+      let oldest = this.#queue.at(0)!;
       const waited = now - oldest.enqueuedAt;
       const full = this.#countKey(oldest.key) >= this.#o.maxBatchSize;
       if (!full && waited < this.#o.maxQueueDelayMs && this.#accepting) {
@@ -442,6 +441,11 @@ export class Pipeline<Req, Res> {
           }, this.#o.maxQueueDelayMs - waited);
         }
         return;
+      }
+      // A batch leaves now: that is CoDel's dequeue (only now, never on a mere look).
+      if (this.#codel !== null) {
+        if (!this.#shedByDelay(now)) return;
+        oldest = this.#queue.at(0)!;
       }
       let permit = 0;
       const breaker = this.#breaker;
@@ -466,37 +470,39 @@ export class Pipeline<Req, Res> {
     }
   }
 
+  /** CoDel's bookkeeping for the head as the one dequeued; false when the queue is empty. */
+  #observeHead(now: number): boolean {
+    const c = this.#codel!;
+    const head = this.#queue.at(0);
+    if (head === undefined) {
+      c.observeEmpty();
+      c.dropping = false;
+      return false;
+    }
+    c.observe(now, now - head.enqueuedAt, this.#queue.length - 1);
+    return true;
+  }
+
   /**
    * RFC 8289 dequeue at a batch launch: the oldest request is the one dequeued (its sojourn is
    * the batch's queue delay); while CoDel is dropping, heads are shed at its control-law times.
-   * Returns whether something is left to launch.
+   * Returns whether something is left to launch (CoDel never sheds the last request).
    */
   #shedByDelay(now: number): boolean {
     const c = this.#codel!;
-    const q = this.#queue;
-    const observeHead = (): boolean => {
-      const head = q.at(0);
-      if (head === undefined) {
-        c.observeEmpty();
-        c.dropping = false;
-        return false;
-      }
-      c.observe(now, now - head.enqueuedAt, q.length - 1);
-      return true;
-    };
-    if (!observeHead()) return false;
+    if (!this.#observeHead(now)) return false;
     if (c.dropping) {
       if (!c.okToDrop) c.dropping = false;
       while (c.dropping && now >= c.dropNext) {
         this.#shedHead();
         c.count++;
-        if (!observeHead()) return false;
+        if (!this.#observeHead(now)) return false;
         if (!c.okToDrop) c.dropping = false;
         else c.dropNext = c.controlLaw(c.dropNext, c.count);
       }
     } else if (c.okToDrop) {
       this.#shedHead();
-      const left = observeHead();
+      const left = this.#observeHead(now);
       c.dropping = true;
       const delta = c.count - c.lastCount;
       c.count = delta > 1 && now - c.dropNext < 16 * c.intervalMs ? delta : 1;
