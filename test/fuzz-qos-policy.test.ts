@@ -33,7 +33,13 @@ const FULL_SECTION = {
   },
   breakers: { per: ['backend', 'build'], failureRateThreshold: 0.5, openDurationMs: 30000 },
   adaptive: { algorithm: 'aimd', minLimit: 4, maxLimit: 256 },
-  abuse: { violations: 10, windowMs: 3600000, cooldownMs: 600000 },
+  abuse: {
+    violations: 10,
+    windowMs: 3600000,
+    cooldownMs: 600000,
+    spike: { intervalMs: 1000, baselineIntervals: 30, factor: 4, minBaseline: 10 },
+  },
+  global: { redisUrl: 'redis://127.0.0.1:6379', failMode: 'open' },
   kernel: { rules: [{ prefix: '10.0.0.0/8', ratePps: 1000, burst: 2000 }] },
 };
 
@@ -127,7 +133,8 @@ function check(section: unknown): QosPolicy | null {
 
 /** A parsed policy admits and refuses without throwing anything but its typed refusals. */
 async function exercise(policy: QosPolicy, actors: string[]): Promise<void> {
-  const admission = new Admission(policy);
+  // No Redis here: the global section is checked by the parse; the local policy is exercised.
+  const admission = new Admission({ ...policy, global: null });
   try {
     for (const id of actors) {
       try {
