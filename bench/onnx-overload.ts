@@ -3,12 +3,13 @@
  * policy, as a share of its capacity.
  *
  *   vite-node bench/onnx-overload.ts [-- --seconds 3] [--overload 5] [--model mlp] [--rounds 3]
- *       [--policy reject|drop-oldest|codel ...] [--max-batch 32] [--queue 256]
+ *       [--policy reject|drop-oldest|codel|codel-server ...] [--max-batch 32] [--queue 256]
  *
  * Policies: 'reject' and 'drop-oldest' shed by length only; 'codel' is 'reject' plus CoDel
- * shedding by queue delay (target 5 ms, interval 100 ms: RFC 8289's defaults). `--max-batch 1`
- * is the unbatched baseline (one execution per request). Served latency (submit → answer)
- * p50/p99 of the overload phase is reported per policy.
+ * shedding by queue delay (target 5 ms, interval 100 ms: RFC 8289's defaults); 'codel-server'
+ * the same with codelMode 'server' (the RPC-queue variant, see src/backends/onnx/pipeline.ts).
+ * `--max-batch 1` is the unbatched baseline (one execution per request). Served latency
+ * (submit → answer) p50/p99 of the overload phase is reported per policy.
  *
  * Each round, for each policy: capacity = completed/s with the queue kept full (closed loop, no
  * shedding); then `overload` × that capacity offered open loop (arrivals never wait for answers;
@@ -48,14 +49,23 @@ const rounds = Number(values.rounds);
 const QUEUE = Number(values.queue);
 const MAX_BURST_MS = 5;
 const MAX_BATCH = Number(values['max-batch']);
-const ALL_POLICIES = ['reject', 'drop-oldest', 'codel'] as const;
+const ALL_POLICIES = ['reject', 'drop-oldest', 'codel', 'codel-server'] as const;
 type Policy = (typeof ALL_POLICIES)[number];
 const POLICIES = ALL_POLICIES.filter((p) => values.policy === undefined || values.policy.includes(p));
 const SHED_CODES: Record<Policy, readonly string[]> = {
   reject: ['QUEUE_FULL'],
   'drop-oldest': ['DROPPED'],
   codel: ['QUEUE_FULL', 'QUEUE_DELAY'],
+  'codel-server': ['QUEUE_FULL', 'QUEUE_DELAY'],
 };
+/** The pipeline options of a policy (all 'reject' at the door but drop-oldest). */
+function policyOptions(policy: Policy) {
+  return {
+    overflow: policy === 'drop-oldest' ? ('drop-oldest' as const) : ('reject' as const),
+    ...(policy.startsWith('codel') && { codel: { targetMs: 5, intervalMs: 100 } }),
+    ...(policy === 'codel-server' && { codelMode: 'server' as const }),
+  };
+}
 
 const reg = new ModelRegistry({ dir: defaultModelDir() });
 const build = await reg.build(values.model);
@@ -89,8 +99,7 @@ async function phase(tp: Thunderpac, policy: Policy, ratePerSec: number | null):
     maxQueueDelayMs: 2,
     concurrency: 2,
     queueCapacity: QUEUE,
-    overflow: policy === 'codel' ? 'reject' : policy,
-    ...(policy === 'codel' && { codel: { targetMs: 5, intervalMs: 100 } }),
+    ...policyOptions(policy),
   });
   await Promise.all([pipeline.submit(request), pipeline.submit(request)]);
   const base = pipeline.metrics();
@@ -176,8 +185,7 @@ async function shedCostNs(policy: Policy): Promise<number> {
     maxQueueDelayMs: 2,
     concurrency: 2,
     queueCapacity: QUEUE,
-    overflow: policy === 'codel' ? 'reject' : policy,
-    ...(policy === 'codel' && { codel: { targetMs: 5, intervalMs: 100 } }),
+    ...policyOptions(policy),
     handler: () => new Promise(() => {}),
   });
   const ignore = (): void => {};
@@ -196,7 +204,12 @@ async function shedCostNs(policy: Policy): Promise<number> {
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const pct = (x: number): string => `${(100 * x).toFixed(1)}%`;
 
-const byPolicy = (): Record<Policy, number[]> => ({ reject: [], 'drop-oldest': [], codel: [] });
+const byPolicy = (): Record<Policy, number[]> => ({
+  reject: [],
+  'drop-oldest': [],
+  codel: [],
+  'codel-server': [],
+});
 const shedNs = byPolicy();
 for (let r = 0; r < rounds; r++) for (const policy of POLICIES) shedNs[policy].push(await shedCostNs(policy));
 

@@ -150,6 +150,63 @@ describe('CoDel on the batcher queue', () => {
   });
 });
 
+describe('server-mode CoDel (RPC queues: open-loop arrivals)', () => {
+  it('under a standing overload serves only requests that waited at most target, sheds the rest with typed errors', async () => {
+    const clock = new ManualClock();
+    const h = controlled();
+    const launchedAt = new Map<number, number>();
+    const p = new Pipeline<number, number>({
+      maxBatchSize: 2,
+      maxQueueDelayMs: 0,
+      concurrency: 1,
+      queueCapacity: 10_000,
+      overflow: 'reject',
+      clock,
+      codel: { targetMs: 15, intervalMs: 100 },
+      codelMode: 'server',
+      handler: (batch) => {
+        for (const x of batch) launchedAt.set(x, clock.now());
+        return h.handler(batch);
+      },
+    });
+    const settled: Settled[] = [];
+    const submittedAt = new Map<number, number>();
+    // 10 arrivals per 10 ms tick, 2 served per tick: 5× overload for 2 simulated seconds.
+    let id = 0;
+    for (let tick = 0; tick < 200; tick++) {
+      for (let i = 0; i < 10; i++) {
+        submittedAt.set(id, clock.now());
+        track(p.submit(id), id++, settled);
+      }
+      await flush();
+      clock.advance(10);
+      h.open.shift()?.done();
+      await flush();
+    }
+    const drained = p.drain();
+    while (h.open.length > 0) {
+      clock.advance(10);
+      h.open.shift()!.done();
+      await flush();
+    }
+    await drained;
+    await flush();
+    expect(settled).toHaveLength(id);
+    const served = settled.filter((s) => s.ok);
+    const shed = settled.filter((s) => !s.ok);
+    for (const s of shed) expect(s.error).toBeInstanceOf(QueueDelayError);
+    expect(p.metrics().shedByDelay).toBe(shed.length);
+    expect(shed.length / id).toBeGreaterThan(0.7); // it sheds the excess, not a trickle
+    const waits = served.map((s) => launchedAt.get(s.id)! - submittedAt.get(s.id)!);
+    expect(Math.max(...waits)).toBeLessThanOrEqual(100); // never more than an interval
+    // Past the first interval of overload, nothing launched had waited more than target.
+    const late = served.filter((s) => submittedAt.get(s.id)! >= 200);
+    expect(late.length).toBeGreaterThan(0);
+    for (const s of late) expect(launchedAt.get(s.id)! - submittedAt.get(s.id)!).toBeLessThanOrEqual(15);
+    for (const s of served) expect(s.value).toBe(s.id * 2);
+  });
+});
+
 describe('adaptive limit on batches in flight', () => {
   it('backs off when batches get slow, never runs more than the limit, and grows back when fast', async () => {
     const clock = new ManualClock();
@@ -218,8 +275,14 @@ function inputFor(model: string, rows: number, seed: number): Record<string, Ten
 }
 
 describe('onnx batcher under overload (real onnxruntime)', () => {
-  for (const model of ['mlp', 'cnn', 'tree'] as const) {
-    it(`${model}: sheds by delay with typed errors, never loses or duplicates, results identical to unbatched`, async () => {
+  for (const [model, codelMode] of [
+    ['mlp', 'rfc8289'],
+    ['cnn', 'rfc8289'],
+    ['tree', 'rfc8289'],
+    ['mlp', 'server'],
+    ['tree', 'server'],
+  ] as const) {
+    it(`${model} (${codelMode} CoDel): sheds by delay with typed errors, never loses or duplicates, results identical to unbatched`, async () => {
       tp = await Thunderpac.open({ store: false });
       const build = await reg.build(model);
       const clock = new ManualClock();
@@ -242,6 +305,7 @@ describe('onnx batcher under overload (real onnxruntime)', () => {
         overflow: 'reject',
         clock,
         codel: { targetMs: 5, intervalMs: 50 },
+        codelMode,
       });
       const N = 300;
       const inputs = Array.from({ length: N }, (_, i) => inputFor(model, 1 + (i % 3), i + 1));

@@ -15,7 +15,12 @@
  *   oldest waiting request is "dequeued" in CoDel's sense (its sojourn observed); once the
  *   delay has stayed above `targetMs` for `intervalMs`, requests are shed from the head at
  *   CoDel's control-law rate (QueueDelayError, 503 with Retry-After in the daemon). The length
- *   bound stays as the backstop for bursts that CoDel, by design, lets through.
+ *   bound stays as the backstop for bursts that CoDel, by design, lets through. RFC CoDel's
+ *   shed rate grows only as sqrt(count) / interval: right for senders that slow down when
+ *   dropped (TCP), far too slow for open-loop arrivals (bench:onnx-overload: < 1 % shed at 1.5×
+ *   and 5× overload). `codelMode: 'server'` is the variant for RPC queues (Facebook's "Fail at
+ *   Scale" controlled delay): while the queue has not been empty for `intervalMs`, a request
+ *   that waited more than `targetMs` is shed at launch time; otherwise more than `intervalMs`.
  * - `limit`: an adaptive limit (AIMD / Gradient2) on batches in flight, at most `concurrency`:
  *   each batch's measured latency (handler start → settle) and whether it faulted feed it.
  * - `breaker`: a circuit breaker (per model: pass `CircuitBreakers.get('model:…')` to share
@@ -134,6 +139,8 @@ export interface PipelineOptions<Req, Res> {
   readonly clock?: Clock;
   /** Shed by queue delay (RFC 8289 CoDel), e.g. CODEL_DEFAULTS; absent: by length only. */
   readonly codel?: CoDelOptions;
+  /** 'rfc8289' (default): the RFC's control law; 'server': the RPC-queue variant (see above). */
+  readonly codelMode?: 'rfc8289' | 'server';
   /** Adaptive limit on batches in flight (never above `concurrency`), fed batch latency. */
   readonly limit?: LimitAlgorithm;
   /** Circuit breaker fed one result per batch; open: refuse and shed. */
@@ -264,6 +271,8 @@ export class Pipeline<Req, Res> {
   readonly #limiter: ConcurrencyLimiter | null;
   readonly #breaker: CircuitBreaker | null;
   #breakerTimer: NodeJS.Timeout | undefined;
+  /** When the queue was last seen empty (codelMode 'server'). */
+  #lastEmptyAt = 0;
   #batches = 0;
   #batchItems = 0;
   #maxBatch = 0;
@@ -300,6 +309,9 @@ export class Pipeline<Req, Res> {
       this.#codel = null;
       this.#delayError = null;
     }
+    if (options.codelMode !== undefined && options.codelMode !== 'rfc8289' && options.codelMode !== 'server')
+      throw new RangeError(`codelMode must be 'rfc8289' or 'server', got ${String(options.codelMode)}`);
+    this.#lastEmptyAt = this.#clock.now();
     this.#limiter = options.limit ? new ConcurrencyLimiter(options.limit) : null;
     this.#breaker = options.breaker ?? null;
   }
@@ -342,13 +354,15 @@ export class Pipeline<Req, Res> {
       oldest.reject(this.#shedError);
     }
     return new Promise<Res>((resolve, reject) => {
+      const now = this.#clock.now();
+      if (this.#queue.length === 0) this.#lastEmptyAt = now;
       this.#queue.push({
         request,
         key: this.#o.batchKey?.(request) ?? '',
         correlationId: meta?.correlationId,
         seq,
         causationId,
-        enqueuedAt: this.#clock.now(),
+        enqueuedAt: now,
         resolve,
         reject,
       });
@@ -444,7 +458,7 @@ export class Pipeline<Req, Res> {
       }
       // A batch leaves now: that is CoDel's dequeue (only now, never on a mere look).
       if (this.#codel !== null) {
-        if (!this.#shedByDelay(now)) return;
+        if (!(this.#o.codelMode === 'server' ? this.#shedStale(now) : this.#shedByDelay(now))) return;
         oldest = this.#queue.at(0)!;
       }
       let permit = 0;
@@ -513,6 +527,28 @@ export class Pipeline<Req, Res> {
     return true;
   }
 
+  /**
+   * codelMode 'server': overloaded (the queue not empty for a whole interval), heads that waited
+   * more than target are shed; otherwise heads that waited more than an interval. Returns
+   * whether something is left to launch.
+   */
+  #shedStale(now: number): boolean {
+    const c = this.#codel!;
+    const q = this.#queue;
+    const maxWait = now - this.#lastEmptyAt > c.intervalMs ? c.targetMs : c.intervalMs;
+    let head = q.at(0);
+    while (head !== undefined && now - head.enqueuedAt > maxWait) {
+      this.#shedHead();
+      head = q.at(0);
+    }
+    if (head === undefined) {
+      this.#lastEmptyAt = now;
+      this.#checkIdle();
+      return false;
+    }
+    return true;
+  }
+
   #shedHead(): void {
     const p = this.#queue.shift()!;
     this.#m.shedByDelay++;
@@ -552,6 +588,7 @@ export class Pipeline<Req, Res> {
 
   #take(key: string): Pending<Req, Res>[] {
     const batch = this.#queue.takeWhere((p) => p.key === key, this.#o.maxBatchSize);
+    if (this.#queue.length === 0) this.#lastEmptyAt = this.#clock.now();
     if (this.#timer !== undefined && this.#queue.length === 0) {
       clearTimeout(this.#timer);
       this.#timer = undefined;
