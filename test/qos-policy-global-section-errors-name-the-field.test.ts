@@ -10,7 +10,7 @@ import { parseQosPolicy, QosPolicyError } from '../src/qos/config.js';
 const url = 'redis://127.0.0.1:6379';
 
 describe('qos.global settings', () => {
-  it('defaults: fail open, leases sized per tier, 1 s lease life, 50 ms command timeout', () => {
+  it('defaults: fail open, leases sized per tier, 1 s lease life, 50 ms command timeout, quotas shared', () => {
     expect(parseQosPolicy({ global: { redisUrl: url } }).global).toEqual({
       redisUrl: url,
       failMode: 'open',
@@ -18,6 +18,7 @@ describe('qos.global settings', () => {
       leaseTtlMs: 1000,
       commandTimeoutMs: 50,
       keyPrefix: 'thunderpac:qos:',
+      quotas: true,
     });
   });
 
@@ -31,6 +32,7 @@ describe('qos.global settings', () => {
       [{ redisUrl: url, commandTimeoutMs: 120_000 }, 'qos.global.commandTimeoutMs'],
       [{ redisUrl: url, keyPrefix: 'a b' }, 'qos.global.keyPrefix'],
       [{ redisUrl: url, leases: 3 }, 'qos.global.leases'],
+      [{ redisUrl: url, quotas: 'yes' }, 'qos.global.quotas'],
     ];
     for (const [global, path] of bad) {
       let err: unknown;

@@ -25,7 +25,8 @@
  * actor (src/qos/abuse's AbuseDetector; with abuse.spike, a request spike is one too): more
  * than `abuse.violations` within `abuse.windowMs` starts a cooldown of exactly cooldownMs,
  * announced through `onAbuse` and diagnostics_channel. Quotas go through src/qos/quotas,
- * journaled in `quotaFile` when given (the daemon's store) so usage survives restarts.
+ * journaled in `quotaFile` when given (the daemon's store) so usage survives restarts; with
+ * policy.global (quotas not false) admit() consumes them in Redis instead (one fleet budget).
  *
  * Reload (`reload(policy)`) keeps state where the definition did not change: a tier or
  * resource limit whose definition (algorithm and numbers) is the same keeps its limiter and
@@ -48,7 +49,7 @@ import {
   GradientLimit,
 } from './backpressure/index.js';
 import { type Clock, systemClock } from './clock.js';
-import { GlobalStore, type GlobalDecision, RedisGcraLimiter } from './global/index.js';
+import { type GlobalDecision, GlobalStore, RedisGcraLimiter, RedisQuota } from './global/index.js';
 import {
   actorKey,
   actorResourceKey,
@@ -191,6 +192,11 @@ function giveBackAll(permits: [CircuitBreaker, number][]): void {
   permits.length = 0;
 }
 
+/** End of the UTC-aligned period of `periodMs` running at `wall`. */
+function periodEndAt(wall: number, periodMs: number): number {
+  return Math.floor(wall / periodMs) * periodMs + periodMs;
+}
+
 /** The quota key of an actor in a tier (tier names have no ':', see config.ts). */
 function quotaKey(tier: string, actor: string): string {
   return `q:${tier}:${actor}`;
@@ -238,6 +244,7 @@ export class Admission {
   /** qos.global: the shared Redis connection and each tier's GCRA in it (empty: local only). */
   #global: { def: string; store: GlobalStore } | null = null;
   #globalTiers = new Map<string, { def: string; limiter: RedisGcraLimiter }>();
+  #globalQuotas = new Map<string, { def: string; quota: RedisQuota }>();
   /** Violations, cooldowns and spikes (src/qos/abuse); null when the policy has no abuse section. */
   #abuse: AbuseDetector | null = null;
   #abuseDef = '';
@@ -351,6 +358,7 @@ export class Admission {
       const old = this.#global;
       this.#global = null;
       this.#globalTiers = new Map();
+      this.#globalQuotas = new Map();
       if (old !== null) void old.store.close();
       if (g !== null) {
         const store = new GlobalStore(
@@ -397,6 +405,28 @@ export class Admission {
       );
     }
     this.#globalTiers = tiers;
+    const quotas = new Map<string, { def: string; quota: RedisQuota }>();
+    if (g.quotas !== false) {
+      for (const [name, t] of Object.entries(policy.tiers)) {
+        if (t.quota === null) continue;
+        const qdef = JSON.stringify(t.quota);
+        const old = this.#globalQuotas.get(name);
+        quotas.set(
+          name,
+          old?.def === qdef
+            ? old
+            : {
+                def: qdef,
+                quota: new RedisQuota(
+                  global.store,
+                  { limit: t.quota.limit, period: { everyMs: t.quota.periodMs }, name: `quota.${name}` },
+                  `global.tiers.${name}.quota`,
+                ),
+              },
+        );
+      }
+    }
+    this.#globalQuotas = quotas;
   }
 
   /**
@@ -747,7 +777,12 @@ export class Admission {
   }
 
   /** Steps 4–5: resource limits, then the quota. */
-  #checkRest(req: AdmissionRequest, tier: string | null, permits: [CircuitBreaker, number][]): void {
+  #checkRest(
+    req: AdmissionRequest,
+    tier: string | null,
+    permits: [CircuitBreaker, number][],
+    quota = true,
+  ): void {
     const actor = req.actor.id;
     const key = actorKey(actor);
     const giveBack = () => giveBackAll(permits);
@@ -774,7 +809,63 @@ export class Admission {
       this.#count('resource', true);
     }
 
-    this.#consumeQuota(tier, actor, key, giveBack);
+    if (quota) this.#consumeQuota(tier, actor, key, giveBack);
+  }
+
+  /** Step 5 across daemons (qos.global.quotas): one unit of the tier's quota in Redis. */
+  async #consumeQuotaGlobal(
+    tier: string | null,
+    actor: string,
+    permits: [CircuitBreaker, number][],
+  ): Promise<void> {
+    const q = tier === null ? undefined : this.#globalQuotas.get(tier);
+    const quota = tier === null ? null : this.#policy.tiers[tier]!.quota;
+    const key = actorKey(actor);
+    if (q === undefined || quota === null || tier === null) {
+      this.#consumeQuota(tier, actor, key, () => giveBackAll(permits));
+      return;
+    }
+    let d: Awaited<ReturnType<RedisQuota['consume']>>;
+    try {
+      d = await q.quota.consume(quotaKey(tier, actor), 1);
+    } catch (err) {
+      giveBackAll(permits);
+      throw err;
+    }
+    this.globalDecisions.set(`quota-${d.source}`, (this.globalDecisions.get(`quota-${d.source}`) ?? 0) + 1);
+    const wall = this.#wall();
+    const resetsAt = d.resetsAt ?? periodEndAt(wall, quota.periodMs);
+    if (!d.allowed) {
+      giveBackAll(permits);
+      this.#count('quota', false);
+      if (d.source === 'unavailable') {
+        throw new QosRefusal(
+          'QOS_UNAVAILABLE',
+          'the shared quota store (Redis) cannot be reached and qos.global.failMode is "closed"',
+          503,
+          this.#global?.store.retryHintMs ?? 1000,
+          { key, tier, failMode: 'closed' },
+        );
+      }
+      this.#violation(actor, 'quota_exceeded', `quota ${d.used}/${d.limit}`);
+      throw new QosRefusal(
+        'QUOTA_EXCEEDED',
+        `${actor} used its quota of ${d.limit} per ${windowOf(quota.periodMs)} (tier ${tier})`,
+        429,
+        resetsAt - wall,
+        {
+          key,
+          limit: d.limit,
+          used: d.used,
+          period_ms: quota.periodMs,
+          resets_at: new Date(resetsAt).toISOString(),
+          global: true,
+        },
+      );
+    }
+    this.#count('quota', true);
+    const ch = channels.qosQuotaConsumed;
+    if (ch.hasSubscribers) ch.publish({ actor, tier, amount: 1, used: d.used, limit: d.limit, resetsAt });
   }
 
   /** Step 5: one unit of the tier's quota, all or nothing (a refusal spends nothing). */
@@ -865,7 +956,7 @@ export class Admission {
   async admit(req: AdmissionRequest): Promise<Permit> {
     let tier: string | null;
     let breakers: [CircuitBreaker, number][];
-    if (this.#globalTiers.size === 0) ({ tier, breakers } = this.check(req));
+    if (this.#global === null) ({ tier, breakers } = this.check(req));
     else {
       breakers = this.#checkFirst(req);
       tier = tierOf(this.#policy, req.actor);
@@ -874,7 +965,8 @@ export class Admission {
         giveBackAll(breakers);
         throw new QueueDropError('closed', 'medium', req.actor.id, 'admission is closed');
       }
-      this.#checkRest(req, tier, breakers);
+      this.#checkRest(req, tier, breakers, false);
+      await this.#consumeQuotaGlobal(tier, req.actor.id, breakers);
     }
     const t = tier === null ? NO_TIER : this.#policy.tiers[tier]!;
     const permit = this.#permit(tier, t.priority, breakers);
@@ -974,6 +1066,7 @@ export class Admission {
     const g = this.#global;
     this.#global = null;
     this.#globalTiers = new Map();
+    this.#globalQuotas = new Map();
     if (g !== null) await g.store.close();
   }
 
@@ -1019,6 +1112,27 @@ export class Admission {
             },
       cooldownMs: abuse === null ? 0 : Math.ceil(abuse.blockedForMs(actor.id)),
       violations: abuse === null ? 0 : abuse.violationTracker.violations(actor.id).length,
+    };
+  }
+
+  /** actorState, with the quota read from Redis when qos.global keeps it there. */
+  async actorStateShared(actor: QosActor): Promise<Record<string, unknown>> {
+    const out = this.actorState(actor);
+    const tier = out.tier as string | null;
+    const q = tier === null ? undefined : this.#globalQuotas.get(tier);
+    if (q === undefined || tier === null) return out;
+    const d = await q.quota.get(quotaKey(tier, actor.id));
+    const periodMs = this.#policy.tiers[tier]?.quota?.periodMs ?? 0;
+    return {
+      ...out,
+      quota: {
+        limit: d.limit,
+        used: d.used,
+        remaining: d.remaining,
+        resets_at: new Date(d.resetsAt ?? periodEndAt(this.#wall(), periodMs)).toISOString(),
+        global: true,
+        source: d.source,
+      },
     };
   }
 

@@ -18,7 +18,8 @@
  *     "abuse": { "violations": 10, "windowMs": 3600000, "cooldownMs": 600000,
  *                "spike": { "intervalMs": 1000, "baselineIntervals": 30, "factor": 4, "minBaseline": 10 } },
  *     "global": { "redisUrl": "redis://127.0.0.1:6379", "failMode": "open", "leaseSize": 10,
- *                 "leaseTtlMs": 1000, "commandTimeoutMs": 50, "keyPrefix": "thunderpac:qos:" },
+ *                 "leaseTtlMs": 1000, "commandTimeoutMs": 50, "keyPrefix": "thunderpac:qos:",
+ *                 "quotas": true },
  *     "kernel": { "rules": [ { "prefix": "10.0.0.0/8", "ratePps": 1000, "burst": 2000 } ] }
  *   }
  */
@@ -295,7 +296,10 @@ function global(path: QosPath, v: unknown): GlobalPolicy {
     'leaseTtlMs',
     'commandTimeoutMs',
     'keyPrefix',
+    'quotas',
   ]);
+  if (o.quotas !== undefined && typeof o.quotas !== 'boolean')
+    fail([...path, 'quotas'], 'a boolean', o.quotas);
   const url = o.redisUrl;
   let ok = false;
   if (typeof url === 'string') {
@@ -321,6 +325,7 @@ function global(path: QosPath, v: unknown): GlobalPolicy {
     commandTimeoutMs:
       o.commandTimeoutMs === undefined ? 50 : ms([...path, 'commandTimeoutMs'], o.commandTimeoutMs, 60_000),
     keyPrefix: keyPrefix([...path, 'keyPrefix'], o.keyPrefix),
+    quotas: o.quotas !== false,
   };
 }
 

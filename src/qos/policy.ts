@@ -129,6 +129,12 @@ export interface GlobalPolicy {
   readonly commandTimeoutMs?: number;
   /** Prefix of every Redis key (default `thunderpac:qos:`): daemons sharing limits use the same. */
   readonly keyPrefix?: string;
+  /**
+   * Tier quotas kept in Redis too (default true): one budget per actor for the fleet, consumed
+   * atomically. Redis down: failMode 'open' counts on this host alone (at most hosts × limit
+   * extra), 'closed' refuses (503). Make the Redis persistent (appendonly) to keep them.
+   */
+  readonly quotas?: boolean;
 }
 
 /** One per-source packet rate rule for the kernel's XDP rate limiter. */

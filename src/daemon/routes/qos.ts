@@ -156,7 +156,7 @@ export const qosRoutes: RoutePlugin = async (app, ctx) => {
     let actor = null;
     if (typeof actorId === 'string' && actorId.length > 0 && actorId.length <= 200) {
       // The caller itself resolves with its roles and groups; another id by its own name.
-      actor = admission.actorState(caller?.id === actorId ? caller : { id: actorId, roles: [] });
+      actor = await admission.actorStateShared(caller?.id === actorId ? caller : { id: actorId, roles: [] });
     }
     return { policy: policyJson(admission.policy), state: admission.state(), actor };
   });
