@@ -70,7 +70,13 @@ import {
   tierOf,
 } from './policy.js';
 import { PRIORITIES, type Priority, PriorityFairQueue, QueueDropError } from './queues/index.js';
-import { type QuotaDurability, type QuotaPlan, Quotas, quotaPlan } from './quotas/index.js';
+import {
+  type QuotaDurability,
+  QuotaKeysFullError,
+  type QuotaPlan,
+  Quotas,
+  quotaPlan,
+} from './quotas/index.js';
 
 /** Why admission refused, as the daemon answers it. */
 export type QosRefusalCode =
@@ -872,7 +878,16 @@ export class Admission {
   #consumeQuota(tier: string | null, actor: string, key: string, giveBack: () => void): void {
     const quota = tier === null ? null : this.#policy.tiers[tier]!.quota;
     if (tier === null || quota === null) return;
-    const d = this.#quotas.tryConsumeSync(quotaKey(tier, actor), 1);
+    let d: ReturnType<Quotas['tryConsumeSync']>;
+    try {
+      d = this.#quotas.tryConsumeSync(quotaKey(tier, actor), 1);
+    } catch (err) {
+      giveBack();
+      if (!(err instanceof QuotaKeysFullError)) throw err;
+      // Never admitted untracked: refused until keys' periods end.
+      this.#count('quota', false);
+      throw new QosRefusal('QOS_UNAVAILABLE', err.message, 503, 1000, { key, tier });
+    }
     const resetsAt = d.resetsAt ?? this.#wall() + quota.periodMs;
     if (!d.allowed) {
       giveBack();

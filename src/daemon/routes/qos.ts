@@ -276,7 +276,7 @@ function registerQosMetrics(ctx: DaemonContext, admission: Admission): void {
   });
   const globalDecisions: Counter<'source'> = new Counter({
     name: 'thunderpac_qos_global_decisions_total',
-    help: 'qos.global tier decisions by source: redis (a round trip), lease (local fast path), refused-until (remembered refusal), local-fallback (Redis down, failMode open), unavailable (Redis down, failMode closed: 503).',
+    help: 'qos.global tier decisions by source: redis (a round trip), lease (local fast path), refused-until (remembered refusal), local-fallback (Redis down, failMode open), unavailable (Redis down, failMode closed: 503); quota-redis, quota-local-fallback, quota-unavailable for tier quotas.',
     labelNames: ['source'] as const,
     registers,
     collect: () => {
@@ -292,8 +292,11 @@ function registerQosMetrics(ctx: DaemonContext, admission: Admission): void {
     collect: () => {
       fallbacks.reset();
       if (admission.globalStatus() === null && admission.globalDecisions.size === 0) return;
-      fallbacks.inc({ mode: 'open' }, admission.globalDecisions.get('local-fallback') ?? 0);
-      fallbacks.inc({ mode: 'closed' }, admission.globalDecisions.get('unavailable') ?? 0);
+      const n = (source: string) =>
+        (admission.globalDecisions.get(source) ?? 0) +
+        (admission.globalDecisions.get(`quota-${source}`) ?? 0);
+      fallbacks.inc({ mode: 'open' }, n('local-fallback'));
+      fallbacks.inc({ mode: 'closed' }, n('unavailable'));
     },
   });
   const cooldowns: Counter = new Counter({
