@@ -4,7 +4,8 @@
  * for exactly abuse.cooldownMs: every request answered before the cooldown could have ended is
  * refused as cooling down, every request sent after it must have ended is decided by the tier
  * again. The daemon logs `qos.abuse_detected` with the actor and its violations, counts it in
- * thunderpac_qos_cooldowns_total and GET /v1/qos lists the cooldown.
+ * thunderpac_qos_cooldowns_total, GET /v1/qos lists the cooldown, and the event is on the bus
+ * (`system.qos.abuse_detected`, read through GET /v1/events).
  */
 
 import { readFileSync } from 'node:fs';
@@ -101,6 +102,20 @@ describe('abuse cooldown in the daemon', () => {
       'rate_limited',
       'rate_limited',
     ]);
+    // And on the event bus, where a watcher reads it like any other event.
+    const onBus = await daemon().request({ path: '/v1/events/system.qos.>?wait_ms=2000' });
+    expect(onBus.status).toBe(200);
+    const abuse = onBus.body.messages.filter(
+      (m: { subject: string }) => m.subject === 'system.qos.abuse_detected',
+    );
+    expect(abuse).toHaveLength(1);
+    expect(abuse[0].data).toMatchObject({
+      name: 'qos.abuse_detected',
+      actor: 'uid:0',
+      cooldownMs: COOLDOWN_MS,
+      windowMs: 60_000,
+    });
+    expect(abuse[0].data.violations).toHaveLength(3);
     const metrics = await daemon().request({ path: '/metrics' });
     expect(metrics.text).toMatch(/^thunderpac_qos_cooldowns_total 1$/m);
     expect(metrics.text).toMatch(

@@ -37,7 +37,7 @@ import {
 import type { NatsBusConfig } from './nats-config.js';
 
 /** The subjects the stream must capture. */
-export const STREAM_SUBJECTS = ['inference.>', 'system.dlq.>'] as const;
+export const STREAM_SUBJECTS = ['inference.>', 'system.dlq.>', 'system.qos.>'] as const;
 
 function isApiError(error: unknown, code: number): boolean {
   return error instanceof JetStreamApiError && error.code === code;
@@ -148,6 +148,19 @@ export class NatsBus implements EventBus {
         throw new BusError(
           'NATS_STREAM_MISMATCH',
           `nats.stream: stream ${stream} exists but does not capture ${missed.join(', ')} (its subjects: ${info.config.subjects?.join(', ')}); it must capture ${STREAM_SUBJECTS.join(' and ')}`,
+        );
+      }
+      // A stream made before QoS events existed: add their subjects (optional, so a stream
+      // that cannot take them still serves inference; the events are then only logged).
+      if (!info.config.subjects?.some((f) => subjectMatches(f, 'system.qos.abuse_detected'))) {
+        const subjects = [...(info.config.subjects ?? []), 'system.qos.>'];
+        await this.#jsm.streams.update(stream, { subjects }).then(
+          () => this.#log.info({ stream, subjects }, 'nats: stream now captures system.qos.>'),
+          (err: unknown) =>
+            this.#log.warn(
+              { err, stream },
+              'nats: cannot add system.qos.> to the stream; QoS events stay off the broker',
+            ),
         );
       }
     } catch (error) {

@@ -28,6 +28,7 @@ import {
 } from '../events/nats-config.js';
 import { ConfigError, type DaemonConfig } from '../config.js';
 import { DaemonStartError } from '../socket-path.js';
+import { admissionOf } from './qos.js';
 
 /** sysexits' EX_UNAVAILABLE: the broker the config names cannot be reached or used. */
 const EXIT_UNAVAILABLE = 69;
@@ -95,9 +96,21 @@ export const eventsRoutes: RoutePlugin = async (app, ctx) => {
   const stopConsuming = () => consumer.stop(ctx.config.limits.drainTimeoutMs);
   ctx.shutdown.addEventListener('abort', () => void stopConsuming(), { once: true });
   app.addHook('onClose', async () => {
+    stopAnnouncing();
     await stopConsuming();
     await bus.close();
   });
+
+  // QoS abuse events go on the bus too (`system.qos.abuse_detected`, `system.qos.spike_detected`),
+  // so a watcher reads them like any other event (GET /v1/events/system.qos.>, or the broker).
+  // Announced after the refusal is answered; a bus that refuses it is logged, never a 5xx.
+  const stopAnnouncing =
+    admissionOf(ctx)?.onAbuse((event) => {
+      const subject = `system.qos.${event.name.slice('qos.'.length)}`;
+      bus.publish(subject, encoder.encode(JSON.stringify(event))).catch((err: unknown) => {
+        ctx.log.warn({ err, subject, actor: event.actor }, 'qos: announcing on the bus failed');
+      });
+    }) ?? (() => {});
 
   app.post<{ Params: { subject: string } }>(
     '/v1/events/:subject',
@@ -160,7 +173,12 @@ export const eventsRoutes: RoutePlugin = async (app, ctx) => {
           'params.subject',
         );
       }
-      const action: Action = subject.startsWith('inference.') ? 'model.infer' : 'receipt.read';
+      // Who was refused and why is QoS state: readable by those who may read the QoS policy.
+      const action: Action = subject.startsWith('inference.')
+        ? 'model.infer'
+        : subject.startsWith('system.qos.')
+          ? 'qos.read'
+          : 'receipt.read';
       ctx.auth.authorize(req, action);
       const gone = new AbortController();
       const abort = (): void => gone.abort();
