@@ -2,7 +2,8 @@
  * The keyed store: a limiter bounded to a few keys (evicting only keys whose state equals a
  * fresh key's) decides exactly as an unbounded one over many keys; when every stored key is
  * still in use, a new key is refused (never admitted without state) with the time until one
- * frees; and keys are independent: traffic on one never changes another's decisions.
+ * frees; keys in use are not churned out by sweeps (only keys fresh for idleMs are); and keys
+ * are independent: traffic on one never changes another's decisions.
  */
 
 import fc from 'fast-check';
@@ -33,8 +34,9 @@ describe.each(ALGORITHMS)('%s', (algorithm) => {
         traffic,
         fc.integer({ min: 1, max: 12 }),
         fc.integer({ min: 0, max: 4 }),
-        (events, maxKeys, sweepPerInsert) => {
-          const bounded = make(algorithm, { maxKeys, sweepPerInsert });
+        fc.constantFrom(0, 1, 15, 10_000),
+        (events, maxKeys, sweepPerInsert, idleMs) => {
+          const bounded = make(algorithm, { maxKeys, sweepPerInsert, idleMs });
           const unbounded = make(algorithm);
           let t = 0;
           for (const ev of events) {
@@ -86,6 +88,22 @@ describe.each(ALGORITHMS)('%s', (algorithm) => {
     expect(l.size).toBeLessThanOrEqual(1_000);
     expect(l.evictions).toBeGreaterThan(28_000);
     expect(l.storeFullRefusals).toBe(0);
+  });
+
+  it('keys in use are not evicted by sweeps: a working set of maxKeys keys checked every period stays stored', () => {
+    const l = make(algorithm, { maxKeys: 100 });
+    let t = 0;
+    for (let round = 0; round < 20; round++) {
+      for (let k = 0; k < 100; k++) {
+        t += 100; // every key once per 10 ms, fresh again well within the 10 s idle bound
+        l.acquireAt(`k${k}`, 1, t);
+      }
+    }
+    expect(l.evictions).toBe(0);
+    expect(l.size).toBe(100);
+    // A new key past the idle bound frees the keys that have been fresh that long.
+    expect(l.acquireAt('new', 1, t + 10_000_000 + 20_000)).toBe(0);
+    expect(l.evictions).toBeGreaterThan(0);
   });
 
   it('a full store of busy keys refuses a new key until the earliest key is fresh again', () => {

@@ -8,7 +8,11 @@
  * future check identically. Each insert of a new key examines `sweepPerInsert` stored keys (a
  * cursor that walks the Map round robin) and frees those that are fresh, so idle keys leave at
  * the rate new ones arrive, once the store is half full (below that, idle keys stay: evicting
- * and re-inserting them costs more than it saves). When `maxKeys` are stored, one full sweep runs; if no key is fresh
+ * and re-inserting them costs more than it saves). Those sweeps free only keys fresh for at
+ * least `idleMs` (default 10 s): a key in use, fresh again between its checks, is not evicted
+ * only to be inserted again at its next check (with a working set near `maxKeys` that churn
+ * made nearly every check an insert). When `maxKeys` are stored, one full sweep runs and frees
+ * every fresh key; if no key is fresh
  * the store is full: the new key is refused (never admitted without state, which would admit
  * without limit) with a retry time of the earliest moment a stored key becomes fresh, and no
  * further sweeps run until then.
@@ -33,7 +37,12 @@ export interface KeyStoreOptions {
   readonly sweepPerInsert?: number;
   /** Longest accepted key in UTF-16 code units (default 256). */
   readonly maxKeyLength?: number;
+  /** How long a key must have been fresh before an insert's sweep frees it (default 10,000 ms). */
+  readonly idleMs?: number;
 }
+
+/** Default of KeyStoreOptions.idleMs. */
+export const DEFAULT_IDLE_MS = 10_000;
 
 /** Slots allocated before the first growth. */
 const INITIAL_SLOTS = 1024;
@@ -67,6 +76,7 @@ export abstract class KeyedLimiter implements Limiter, SlotLimiter {
   readonly maxKeys: number;
   readonly maxKeyLength: number;
   readonly #sweepPerInsert: number;
+  readonly #idleUs: number;
   readonly #free: number[] = [];
   #nextSlot = 0;
   #cursor: MapIterator<[string, number]> | null = null;
@@ -84,6 +94,8 @@ export abstract class KeyedLimiter implements Limiter, SlotLimiter {
       options?.sweepPerInsert ?? DEFAULT_SWEEP_PER_INSERT,
       1 << 20,
     );
+    this.#idleUs =
+      1000 * nonNegativeInteger(`${path}.idleMs`, options?.idleMs ?? DEFAULT_IDLE_MS, 86_400_000);
     this.maxKeyLength = positiveInteger(
       `${path}.maxKeyLength`,
       options?.maxKeyLength ?? DEFAULT_MAX_KEY_LENGTH,
@@ -170,7 +182,7 @@ export abstract class KeyedLimiter implements Limiter, SlotLimiter {
         continue;
       }
       const [key, slot] = next.value;
-      if (this.freshAtUs(slot) <= nowUs) this.#evict(key, slot);
+      if (this.freshAtUs(slot) <= nowUs - this.#idleUs) this.#evict(key, slot);
     }
   }
 
