@@ -13,7 +13,7 @@ say() { printf '\033[1msetup:\033[0m %s\n' "$*"; }
 # --- Debian packages ----------------------------------------------------------------------
 packages=(clang llvm lld libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config iproute2 make cmake g++
   wabt binaryen wasi-libc libclang-rt-14-dev-wasm32
-  nats-server prometheus redis-server)
+  nats-server prometheus redis-server postgresql)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -23,12 +23,12 @@ if ((${#missing[@]})); then
   SUDO=; [ "$(id -u)" -eq 0 ] || SUDO=sudo
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-  # nats-server (the daemon's event-bus tests), prometheus (for promtool) and redis-server (the
-  # QoS global limits' tests) are installed for their binaries: the tests start their own
-  # servers on loopback. On a systemd host the packages' own services would start listening, so
+  # nats-server (the daemon's event-bus tests), prometheus (for promtool), redis-server (the
+  # QoS global limits' tests) and postgresql (the store's fleet index tests) are installed for
+  # their binaries: the tests start their own servers on loopback. On a systemd host the packages' own services would start listening, so
   # they are stopped and disabled.
   if [ -d /run/systemd/system ]; then
-    $SUDO systemctl disable --now nats-server prometheus redis-server >/dev/null 2>&1 || true
+    $SUDO systemctl disable --now nats-server prometheus redis-server postgresql >/dev/null 2>&1 || true
   fi
 fi
 
