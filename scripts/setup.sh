@@ -25,8 +25,8 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   # nats-server (the daemon's event-bus tests), prometheus (for promtool), redis-server (the
   # QoS global limits' tests) and postgresql (the store's fleet index tests) are installed for
-  # their binaries: the tests start their own servers on loopback. On a systemd host the packages' own services would start listening, so
-  # they are stopped and disabled.
+  # their binaries: the tests start their own servers on loopback. On a systemd host the
+  # packages' own services would start listening, so they are stopped and disabled.
   if [ -d /run/systemd/system ]; then
     $SUDO systemctl disable --now nats-server prometheus redis-server postgresql >/dev/null 2>&1 || true
   fi
