@@ -26,11 +26,17 @@ import type { RecordStore } from '../runtime/record-store.js';
 import { BlobStore } from './blobs.js';
 import { StoreReadOnlyError } from './errors.js';
 import { ReceiptIndex, type ReceiptPage, type ReceiptQuery } from './receipt-index.js';
+import { Fleet, type FleetOptions } from './fleet/fleet.js';
 import { ReceiptLog, type ReceiptLogOptions } from './receipt-log.js';
 
 export interface StoreOptions extends ReceiptLogOptions {
   /** fsync blobs before renaming them into place (default false: process-crash safe only). */
   readonly durableBlobs?: boolean;
+  /**
+   * Fleet mode (opt-in): mirror the receipts into a PostgreSQL fleet index shared with other
+   * hosts, and query across them through `store.fleet` (fleet/fleet.ts). Never blocks appends.
+   */
+  readonly fleet?: FleetOptions;
 }
 
 export class Store implements RecordStore {
@@ -41,6 +47,8 @@ export class Store implements RecordStore {
   readonly #payloadLinks = new Set<string>();
   readonly readOnly: boolean;
   #receiptIndex: ReceiptIndex | undefined;
+  /** The fleet index and this store's mirror into it, when the `fleet` option is set. */
+  readonly fleet: Fleet | undefined;
 
   constructor(dir: string, options: StoreOptions = {}) {
     this.dir = dir;
@@ -50,6 +58,7 @@ export class Store implements RecordStore {
     this.#payloadDir = join(dir, 'payloads');
     if (!this.readOnly) mkdirSync(this.#payloadDir, { recursive: true });
     this.receipts = new ReceiptLog(join(dir, 'receipts.log'), options);
+    this.fleet = options.fleet ? new Fleet(dir, this.receipts, options.fleet, this.readOnly) : undefined;
   }
 
   putBuild(build: Build): void {
@@ -117,6 +126,7 @@ export class Store implements RecordStore {
 
   appendReceipt(receipt: Receipt, body?: Uint8Array): void {
     this.receipts.append(receipt, body);
+    this.fleet?.mirror?.notify();
   }
 
   /**
@@ -145,6 +155,9 @@ export class Store implements RecordStore {
   }
 
   close(): void {
+    // The mirror stops first (it reads the log); what it confirmed stays, the next open resumes.
+    this.fleet?.stop();
+    void this.fleet?.close();
     this.receipts.close();
   }
 }
