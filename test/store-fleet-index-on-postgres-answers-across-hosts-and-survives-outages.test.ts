@@ -10,12 +10,13 @@
  * bad options name their field.
  */
 
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '../src/daemon/config.js';
 import { ValidationError } from '../src/runtime/errors.js';
 import { type Receipt, type ReceiptBody, sealReceipt } from '../src/runtime/receipt.js';
 import {
@@ -373,5 +374,60 @@ describe('fleet options', () => {
     expect(parseFleetOptions({ postgres: 'postgres://u@h:5432/db' }, 'store.fleet')).toMatchObject({
       batchSize: 1000,
     });
+  });
+});
+
+describe('the daemon config section store.fleet', () => {
+  const defaults = {
+    socket: '/run/t.sock',
+    store: () => '/var/lib/t',
+    modelsDir: '/m',
+    bpffsRoot: '/sys/fs/bpf',
+  };
+  const load = (text: string) => {
+    const file = join(tempDir(), 'config.json');
+    writeFileSync(file, text);
+    return { file, load: () => loadConfig({ config: file }, defaults) };
+  };
+  afterAll(() => {
+    for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+  });
+
+  it('is off by default, and a string store is still a directory', () => {
+    expect(load('{ "store": "/srv/s" }').load()).toMatchObject({ store: '/srv/s', storeFleet: null });
+    expect(loadConfig({}, defaults).storeFleet).toBeNull();
+  });
+
+  it('turns fleet mode on with its options', () => {
+    const c = load(
+      '{ "store": { "dir": "/srv/s", "fleet": { "postgres": "postgres://tp@db:5432/fleet", "host": "edge-1", "batchSize": 500 } } }',
+    ).load();
+    expect(c.store).toBe('/srv/s');
+    expect(c.storeFleet).toMatchObject({
+      postgres: 'postgres://tp@db:5432/fleet',
+      host: 'edge-1',
+      batchSize: 500,
+      delayMs: 20,
+    });
+  });
+
+  it('names file:line:col and the field of a bad value', () => {
+    const { file, load: l } = load(
+      '{\n  "store": {\n    "fleet": {\n      "postgres": "postgres://db/f",\n      "batchSize": -1\n    }\n  }\n}',
+    );
+    let err: unknown;
+    try {
+      l();
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(ConfigError);
+    expect((err as Error).message).toMatch(
+      new RegExp(`^${file}:5:20: store\\.fleet\\.batchSize: expected an integer in \\[1, 10000\\], found -1`),
+    );
+    const { load: l2 } = load('{ "store": { "fleet": { "postgress": "x" } } }');
+    expect(l2).toThrow(/store\.fleet\.postgress: unknown key/);
+    const { load: l3 } = load('{ "store": { "directory": "/x" } }');
+    expect(l3).toThrow(/store\.directory: unknown key/);
   });
 });

@@ -25,6 +25,8 @@ import {
 import { parseQosPolicy, QosPolicyError } from '../qos/config.js';
 import type { QosPolicy } from '../qos/policy.js';
 import { NatsConfigError, parseNatsConfig } from './events/nats-config.js';
+import { parseFleetOptions, type ResolvedFleetOptions } from '../store/fleet/connection.js';
+import { FleetConfigError } from '../store/fleet/errors.js';
 import type { PolicyConfig } from './policy.js';
 import { parsePolicy } from './policy.js';
 
@@ -113,6 +115,11 @@ export interface DaemonConfig {
   /** TCP listener, only when configured. */
   readonly listen: ListenConfig | null;
   readonly store: string;
+  /**
+   * Fleet mode: `store.fleet` (`"store": { "dir": …, "fleet": { "postgres": URL, … } }`), the
+   * store's receipts mirrored into a shared PostgreSQL index (src/store/fleet/); null when off.
+   */
+  readonly storeFleet: ResolvedFleetOptions | null;
   readonly modelsDir: string;
   /** Root of XDP records and per-attachment pin directories. */
   readonly bpffsRoot: string;
@@ -257,12 +264,14 @@ export function loadConfig(flags: ConfigFlags, defaults: ConfigDefaults): Daemon
   }
 
   const qos = readQos(source);
+  const { dir: storeDir, fleet: storeFleet } = readStore(source, top.get('store'));
 
   return {
     socket,
     socketMode,
     listen,
-    store: flags.store ?? str('store') ?? defaults.store(),
+    store: flags.store ?? storeDir ?? defaults.store(),
+    storeFleet,
     modelsDir: flags.modelsDir ?? str('modelsDir') ?? defaults.modelsDir,
     bpffsRoot: str('bpffsRoot', isAbsolutePath, 'an absolute path') ?? defaults.bpffsRoot,
     limits,
@@ -285,6 +294,37 @@ export function readQos(source: ConfigSource): QosPolicy {
   } catch (err) {
     if (err instanceof QosPolicyError) {
       const segments = ['qos', ...err.segments];
+      throw new ConfigError(source.locate(segments), formatPath(segments), err.detail);
+    }
+    throw err;
+  }
+}
+
+/**
+ * `store`: a directory (a string, as before), or `{ "dir": …, "fleet": { "postgres": URL, … } }`
+ * for fleet mode; the fleet section's errors name their field (`store.fleet.batchSize`).
+ */
+function readStore(
+  source: ConfigSource,
+  node: ReturnType<ConfigSource['node']>,
+): { dir: string | undefined; fleet: ResolvedFleetOptions | null } {
+  if (!node) return { dir: undefined, fleet: null };
+  if (node.type !== 'object') {
+    return {
+      dir: readString(source, ['store'], node, 'a non-empty path or an object { dir, fleet }', isPath),
+      fleet: null,
+    };
+  }
+  const members = readObject(source, ['store'], node, ['dir', 'fleet']);
+  const dirNode = members.get('dir');
+  const dir = dirNode ? readString(source, ['store', 'dir'], dirNode, 'a non-empty path', isPath) : undefined;
+  const fleetNode = members.get('fleet');
+  if (!fleetNode || fleetNode.type === 'null') return { dir, fleet: null };
+  try {
+    return { dir, fleet: parseFleetOptions(getNodeValue(fleetNode), 'store.fleet') };
+  } catch (err) {
+    if (err instanceof FleetConfigError) {
+      const segments = err.path.split('.');
       throw new ConfigError(source.locate(segments), formatPath(segments), err.detail);
     }
     throw err;

@@ -70,7 +70,8 @@ function requestIdGenerator(): (req: IncomingMessage) => string {
 
 async function openStore(config: DaemonConfig): Promise<Thunderpac> {
   try {
-    return await Thunderpac.open({ store: config.store });
+    const fleet = config.storeFleet; // fleet mode: receipts mirrored into a shared PostgreSQL index
+    return await Thunderpac.open({ store: config.store, ...(fleet && { storeOptions: { fleet } }) });
   } catch (err) {
     if (err instanceof StoreLockedError) {
       const holder = err.holderPid === undefined ? 'another process' : `process ${err.holderPid}`;
