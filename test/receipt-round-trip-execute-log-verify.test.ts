@@ -1,4 +1,4 @@
-import { readdirSync, readFileSync, rmSync, writeFileSync, mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -94,9 +94,9 @@ describe('receipt round trip: execute → log → verify', () => {
     const receipt = await runEcho();
     const build = tp.store!.getBuild(receipt.buildId);
     const digest = build.manifest.artifacts['module.wasm']!.digest;
-    const path = tp.store!.blobs.pathOf(digest);
+    const { path, offset, length } = tp.store!.artifacts.locate(digest);
     const bytes = readFileSync(path);
-    bytes[bytes.length - 1] = bytes[bytes.length - 1]! ^ 1;
+    bytes[offset + length - 1] = bytes[offset + length - 1]! ^ 1;
     writeFileSync(path, bytes);
     await reopen();
     const report = await tp.verify(receipt.id);
@@ -106,11 +106,10 @@ describe('receipt round trip: execute → log → verify', () => {
 
   it('detects a tampered stored input', async () => {
     const receipt = await runEcho();
-    // Find the blob the payload link points at and change it.
-    const link = readFileSync(join(dir, 'payloads', receipt.input.hash!), 'utf8');
-    const path = tp.store!.blobs.pathOf(link);
+    // Find the block holding the payload and change its last byte.
+    const { path, offset, length } = tp.store!.artifacts.locate(receipt.input.hash!);
     const bytes = readFileSync(path);
-    bytes[bytes.length - 1] = bytes[bytes.length - 1]! ^ 1;
+    bytes[offset + length - 1] = bytes[offset + length - 1]! ^ 1;
     writeFileSync(path, bytes);
     await reopen();
     const report = await tp.verify(receipt.id);
@@ -118,14 +117,25 @@ describe('receipt round trip: execute → log → verify', () => {
     expect(report.problem).toMatch(/altered|does not match/);
   });
 
-  it('stores artifacts content-addressed: every blob hashes to its name', async () => {
+  it('stores artifacts content-addressed: every block hashes to its id', async () => {
     await runEcho();
-    const root = join(dir, 'blobs', 'sha256');
-    for (const sub of readdirSync(root)) {
-      for (const name of readdirSync(join(root, sub))) {
-        expect(sha256Hex(readFileSync(join(root, sub, name)))).toBe(name);
-      }
+    const store = tp.store!;
+    store.flush();
+    let blocks = 0;
+    for (const seg of store.blocks.segments()) {
+      blocks += store.blocks.verifySegment(seg, (id, loc) => {
+        const bytes = readFileSync(store.blocks.segmentPath(seg)).subarray(
+          loc.offset,
+          loc.offset + loc.length,
+        );
+        expect(sha256Hex(bytes)).toBe(id);
+      });
     }
+    for (const id of store.blocks.largeBlocks()) {
+      expect(sha256Hex(readFileSync(store.blocks.largePath(id)))).toBe(id);
+      blocks++;
+    }
+    expect(blocks).toBeGreaterThan(0);
   });
 });
 

@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -51,11 +51,32 @@ describe('store', () => {
     expect(() => store.getReceipt(id)).toThrow(NotFoundError);
   });
 
-  it('never returns a blob whose bytes no longer match its address', () => {
-    const digest = store.blobs.put(new Uint8Array([9, 9, 9]));
+  it('never returns a block whose bytes no longer match its address, naming file and byte', () => {
+    const digest = store.artifacts.put(new Uint8Array([9, 9, 9]), { kind: 'blob' });
     expect(digest).toBe(sha256Hex(new Uint8Array([9, 9, 9])));
-    writeFileSync(store.blobs.pathOf(digest), 'tampered');
-    expect(() => store.blobs.get(digest)).toThrow(IntegrityError);
+    store.flush();
+    const { path, offset } = store.artifacts.locate(digest);
+    const bytes = readFileSync(path);
+    bytes[offset] = 7;
+    writeFileSync(path, bytes);
+    expect(() => store.artifacts.get(digest)).toThrow(IntegrityError);
+    expect(() => store.artifacts.get(digest)).toThrow(new RegExp(`${path}.*at byte ${offset}`));
+  });
+
+  it('still reads the legacy blob layout, re-hashed', () => {
+    store.close();
+    const bytes = new Uint8Array([4, 5, 6]);
+    const digest = sha256Hex(bytes);
+    mkdirSync(join(dir, 'blobs', 'sha256', digest.slice(0, 2)), { recursive: true });
+    writeFileSync(join(dir, 'blobs', 'sha256', digest.slice(0, 2), digest), bytes);
+    mkdirSync(join(dir, 'payloads'), { recursive: true });
+    const payloadHash = 'c'.repeat(64);
+    writeFileSync(join(dir, 'payloads', payloadHash), digest);
+    store = new Store(dir);
+    expect(store.hasPayload(payloadHash)).toBe(true);
+    expect([...store.getPayload(payloadHash)]).toEqual([4, 5, 6]);
+    writeFileSync(join(dir, 'blobs', 'sha256', digest.slice(0, 2), digest), 'tampered');
+    expect(() => store.getPayload(payloadHash)).toThrow(IntegrityError);
   });
 
   it('refuses a stored manifest whose artifact digest is not a digest, with the field path', () => {

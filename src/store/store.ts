@@ -1,29 +1,54 @@
 /**
- * The artifact store: builds, payloads and receipts under one directory.
+ * The artifact store: builds, payloads, artifacts and receipts under one directory.
  *
- *   <dir>/blobs/sha256/..     build manifests (addressed by build id), artifacts, inputs, outputs
- *   <dir>/payloads/..         index from payload hash to the blob holding its encoding
  *   <dir>/receipts.log        the append-only receipt log (its flock is the store's writer lock)
+ *   <dir>/blocks/...          block store: small blocks packed in segments, large ones alone
+ *                             (blocks/block-store.ts)
+ *   <dir>/index/...           the artifact index: CURRENT = checkpoint + log (artifacts/)
+ *   <dir>/snapshots/...       snapshot tables (artifacts/snapshots.ts)
+ *   <dir>/blobs/, payloads/   the layout before the block store: still read, never written
+ *
+ * Builds, payloads and artifacts are all index entries: a build manifest is kind 'build' under
+ * its build id (its canonical encoding hashes to it), each build artifact kind 'build-artifact'
+ * under its digest, a payload kind 'payload' under its payload hash (computed over a header +
+ * the raw data, runtime/payload.ts, so the key differs from the block id). A key missing from
+ * the index is looked up in the legacy layout.
+ *
+ * Write order: blocks are queued, then their index records; both are written (one write each)
+ * before a receipt is handed to the receipt log, so a receipt never reaches the log before the
+ * payloads it names, and an index record never before its block. Puts outside an execution are
+ * written at the end of the event-loop turn. Durability follows the receipt log's `sync`:
+ * 'always' fdatasyncs blocks and index before the receipt; 'batch' fdatasyncs them every
+ * `syncIntervalMs` (a process crash loses nothing written; power loss up to an interval).
  *
  * One writer at a time: a writable Store holds the receipt log's lock until close, and a second
- * writer (another process, or a second writable Store in this one) gets StoreLockedError. Blobs
- * and payload links are written under unique temporary names and renamed into place, so they are
- * safe beside a writer anyway. `readOnly: true` opens without the lock, creates and writes
- * nothing, and works while a writer holds the store (the CLI's `receipt list/show/verify`).
- *
- * A build manifest's canonical encoding hashes to the build id, so manifests are ordinary blobs.
- * Payload hashes are computed over a header + the raw data (see runtime/payload.ts) rather than
- * over the stored encoding, so a small link file maps one to the other.
+ * writer (another process, or a second writable Store in this one) gets StoreLockedError.
+ * `readOnly: true` opens without the lock, creates and writes nothing, and works while a writer
+ * holds the store (the CLI's `receipt list/show/verify`); it refreshes its view of the index on
+ * a miss.
  */
 
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type Build, type BuildManifest, openBuild } from '../runtime/build.js';
 import { decodeCanonical, encodeCanonical } from '../runtime/canonical.js';
 import { IntegrityError, NotFoundError } from '../runtime/errors.js';
 import type { Receipt } from '../runtime/receipt.js';
 import type { RecordStore } from '../runtime/record-store.js';
+import { ArtifactIndex } from './artifacts/artifact-index.js';
+import { Artifacts } from './artifacts/artifacts.js';
+import { type SnapshotInfo, Snapshots } from './artifacts/snapshots.js';
 import { BlobStore } from './blobs.js';
+import { BlockStore } from './blocks/block-store.js';
+import {
+  type CompactReport,
+  compactSegments,
+  type GcOptions,
+  type GcReport,
+  runGc,
+  type StoreStat,
+  storeStat,
+} from './gc.js';
 import { StoreReadOnlyError } from './errors.js';
 import { ReceiptIndex, type ReceiptPage, type ReceiptQuery } from './receipt-index.js';
 import { Fleet, type FleetOptions } from './fleet/fleet.js';
@@ -32,6 +57,12 @@ import { ReceiptLog, type ReceiptLogOptions } from './receipt-log.js';
 export interface StoreOptions extends ReceiptLogOptions {
   /** fsync blobs before renaming them into place (default false: process-crash safe only). */
   readonly durableBlobs?: boolean;
+  /** Blocks up to this many bytes are packed into segments (default 256 KiB). */
+  readonly packThreshold?: number;
+  /** Segments are sealed at this size (default 64 MiB). */
+  readonly segmentBytes?: number;
+  /** Index log records before a checkpoint (plus an eighth of the checkpoint's; default 50000). */
+  readonly checkpointEvery?: number;
   /**
    * Fleet mode (opt-in): mirror the receipts into a PostgreSQL fleet index shared with other
    * hosts, and query across them through `store.fleet` (fleet/fleet.ts). Never blocks appends.
@@ -41,10 +72,20 @@ export interface StoreOptions extends ReceiptLogOptions {
 
 export class Store implements RecordStore {
   readonly dir: string;
+  /** The legacy blob directory: read when a key is not in the index, never written. */
   readonly blobs: BlobStore;
+  readonly blocks: BlockStore;
+  readonly index: ArtifactIndex;
+  readonly artifacts: Artifacts;
+  readonly snapshots_: Snapshots;
   readonly receipts: ReceiptLog;
   readonly #payloadDir: string;
-  readonly #payloadLinks = new Set<string>();
+  readonly #legacy: boolean;
+  readonly #syncPolicy: 'always' | 'batch' | 'never';
+  readonly #syncIntervalMs: number;
+  #flushScheduled = false;
+  #syncTimer: NodeJS.Timeout | undefined;
+  #closed = false;
   readonly readOnly: boolean;
   #receiptIndex: ReceiptIndex | undefined;
   /** The fleet index and this store's mirror into it, when the `fleet` option is set. */
@@ -54,38 +95,121 @@ export class Store implements RecordStore {
     this.dir = dir;
     this.readOnly = options.readOnly ?? false;
     if (!this.readOnly) mkdirSync(dir, { recursive: true });
-    this.blobs = new BlobStore(dir, { durable: options.durableBlobs ?? false, readOnly: this.readOnly });
+    this.blobs = new BlobStore(dir, { readOnly: true });
     this.#payloadDir = join(dir, 'payloads');
-    if (!this.readOnly) mkdirSync(this.#payloadDir, { recursive: true });
+    this.#legacy = existsSync(this.#payloadDir) || existsSync(join(dir, 'blobs'));
+    this.#syncPolicy = options.sync ?? 'batch';
+    this.#syncIntervalMs = options.syncIntervalMs ?? 100;
+    // The receipt log first: its lock makes this the one writer before anything else is opened.
     this.receipts = new ReceiptLog(join(dir, 'receipts.log'), options);
+    try {
+      this.blocks = new BlockStore(join(dir, 'blocks'), {
+        readOnly: this.readOnly,
+        durable: options.durableBlobs ?? this.#syncPolicy === 'always',
+        packThreshold: options.packThreshold,
+        segmentBytes: options.segmentBytes,
+      });
+      this.index = new ArtifactIndex(join(dir, 'index'), {
+        readOnly: this.readOnly,
+        checkpointEvery: options.checkpointEvery,
+      });
+    } catch (err) {
+      this.receipts.close();
+      throw err;
+    }
+    this.artifacts = new Artifacts(this.blocks, this.index, this.#wrote, () => this.index.refresh());
+    this.snapshots_ = new Snapshots(join(dir, 'snapshots'), this.readOnly);
     this.fleet = options.fleet ? new Fleet(dir, this.receipts, options.fleet, this.readOnly) : undefined;
   }
 
+  /** Something was queued: write it at the end of this event-loop turn. */
+  readonly #wrote = (): void => {
+    if (this.#flushScheduled) return;
+    this.#flushScheduled = true;
+    setImmediate(() => {
+      this.#flushScheduled = false;
+      if (!this.#closed) this.flush();
+    });
+  };
+
+  /**
+   * Write queued blocks, then queued index records (one write each); with sync 'always' also
+   * fdatasync them, otherwise schedule an fdatasync within `syncIntervalMs`.
+   */
+  flush(): void {
+    if (this.readOnly || this.#closed) return;
+    const wrote = this.blocks.pendingBytes + this.index.pendingBytes > 0;
+    this.blocks.flush();
+    this.index.flush();
+    if (!wrote) return;
+    if (this.#syncPolicy === 'always') {
+      this.blocks.sync();
+      this.index.sync();
+    } else if (this.#syncPolicy === 'batch' && !this.#syncTimer) {
+      this.#syncTimer = setTimeout(() => {
+        this.#syncTimer = undefined;
+        if (this.#closed) return;
+        this.blocks.sync();
+        this.index.sync();
+      }, this.#syncIntervalMs);
+      this.#syncTimer.unref();
+    }
+    if (this.index.wantsCheckpoint) this.checkpoint();
+  }
+
+  /** Fold the artifact index log into a new checkpoint (blocks made durable first). */
+  checkpoint(): void {
+    if (this.readOnly) throw new StoreReadOnlyError(this.dir, 'checkpoint the artifact index');
+    this.blocks.sync();
+    this.index.checkpoint();
+  }
+
+  #readOnlyCheck(what: string): void {
+    if (this.readOnly) throw new StoreReadOnlyError(this.dir, what);
+  }
+
   putBuild(build: Build): void {
-    if (this.readOnly) throw new StoreReadOnlyError(this.dir, `store build ${build.id}`);
+    this.#readOnlyCheck(`store build ${build.id}`);
     for (const [name, ref] of Object.entries(build.manifest.artifacts)) {
-      this.blobs.put(build.artifacts.get(name)!, ref.digest);
+      if (this.index.get(ref.digest)?.state === 'live') continue;
+      this.artifacts.put(build.artifacts.get(name)!, { kind: 'build-artifact', key: ref.digest });
     }
     // Manifest last: a build is only findable once all its artifacts are in place.
-    this.blobs.put(encodeCanonical(build.manifest), build.id);
+    if (this.index.get(build.id)?.state !== 'live') {
+      this.artifacts.put(encodeCanonical(build.manifest), { kind: 'build', key: build.id });
+    }
+  }
+
+  /** Bytes under a key: the index, else the legacy blob directory. */
+  #bytes(key: string, what: string): Uint8Array {
+    if (this.artifacts.has(key)) return this.artifacts.get(key, what);
+    if (this.#legacy) {
+      try {
+        return this.blobs.get(key);
+      } catch (err) {
+        if (!(err instanceof NotFoundError)) throw err;
+      }
+    }
+    throw this.artifacts.missing(key, what);
   }
 
   getBuild(id: string): Build {
-    let manifestBytes: Uint8Array;
-    try {
-      manifestBytes = this.blobs.get(id);
-    } catch (err) {
-      if (err instanceof NotFoundError) throw new NotFoundError('build', id);
-      throw err;
-    }
+    this.blobs.pathOf(id); // validates the id's shape
+    const manifestBytes = this.#bytes(id, 'build');
     const manifest = decodeCanonical<BuildManifest>(manifestBytes);
     const artifacts = new Map<string, Uint8Array>();
     for (const [name, ref] of Object.entries(manifest.artifacts ?? {})) {
       try {
-        artifacts.set(name, this.blobs.get(ref.digest));
+        artifacts.set(name, this.#bytes(ref.digest, 'build artifact'));
       } catch (err) {
         if (err instanceof NotFoundError) continue; // openBuild reports the missing artifact by name
-        throw new IntegrityError(`build ${id}: artifact '${name}' was altered on disk`, ref.digest);
+        if (err instanceof IntegrityError) {
+          throw new IntegrityError(
+            `build ${id}: artifact '${name}' was altered on disk (${err.message})`,
+            ref.digest,
+          );
+        }
+        throw err;
       }
     }
     return openBuild(manifest, artifacts, id);
@@ -97,34 +221,34 @@ export class Store implements RecordStore {
   }
 
   putPayload(hash: string, encoded: Uint8Array): void {
-    if (this.#payloadLinks.has(hash)) return;
-    if (this.readOnly) throw new StoreReadOnlyError(this.dir, `store payload ${hash}`);
-    const blob = this.blobs.put(encoded);
-    const link = this.#linkPath(hash);
-    if (!existsSync(link)) {
-      const tmp = `${link}.tmp-${process.pid}`;
-      writeFileSync(tmp, blob);
-      renameSync(tmp, link);
-    }
-    this.#payloadLinks.add(hash);
+    if (this.index.get(hash)?.state === 'live') return;
+    this.#readOnlyCheck(`store payload ${hash}`);
+    this.artifacts.put(encoded, { kind: 'payload', key: hash });
   }
 
   hasPayload(hash: string): boolean {
-    return this.#payloadLinks.has(hash) || existsSync(this.#linkPath(hash));
+    if (this.artifacts.has(hash)) return true;
+    return this.#legacy && existsSync(this.#linkPath(hash));
   }
 
   getPayload(hash: string): Uint8Array {
     const link = this.#linkPath(hash);
-    let blob: string;
-    try {
-      blob = readFileSync(link, 'utf8');
-    } catch {
-      throw new NotFoundError('payload', hash);
+    if (this.artifacts.has(hash)) return this.artifacts.get(hash, 'payload');
+    if (this.#legacy) {
+      let blob: string | undefined;
+      try {
+        blob = readFileSync(link, 'utf8');
+      } catch {
+        blob = undefined;
+      }
+      if (blob !== undefined) return this.blobs.get(blob.trim());
     }
-    return this.blobs.get(blob.trim());
+    throw this.artifacts.missing(hash, 'payload');
   }
 
   appendReceipt(receipt: Receipt, body?: Uint8Array): void {
+    // Blocks and index records before the receipt that names them.
+    if (this.blocks.pendingBytes + this.index.pendingBytes > 0) this.flush();
     this.receipts.append(receipt, body);
     this.fleet?.mirror?.notify();
   }
@@ -154,7 +278,55 @@ export class Store implements RecordStore {
     return this.#receiptIndex;
   }
 
+  /** Record what CURRENT holds now as a snapshot (pins its blocks against GC). */
+  snapshot(label?: string): SnapshotInfo {
+    this.#readOnlyCheck('take a snapshot');
+    this.flush();
+    return this.snapshots_.create(this.index.entries(), label);
+  }
+
+  /** Snapshots, oldest first. */
+  snapshots(): SnapshotInfo[] {
+    return this.snapshots_.list();
+  }
+
+  /** Remove a snapshot (what only it pinned becomes reclaimable). */
+  dropSnapshot(id: string): void {
+    this.#readOnlyCheck(`drop snapshot ${id}`);
+    this.snapshots_.drop(id);
+  }
+
+  /** Garbage collection under a retention policy (gc.ts); returns what it freed. */
+  gc(options: GcOptions = {}): GcReport {
+    if (!options.dryRun) this.#readOnlyCheck('run gc');
+    this.flush();
+    return runGc(this, options);
+  }
+
+  /** Rewrite segments with dead space (gc.ts). */
+  compact(options: { minDeadRatio?: number } = {}): CompactReport {
+    this.#readOnlyCheck('compact');
+    this.flush();
+    return compactSegments(this, options.minDeadRatio ?? 0);
+  }
+
+  /** Counts and sizes: artifacts, bytes and files on disk, segments, receipts, snapshots. */
+  stat(): StoreStat {
+    this.flush();
+    return storeStat(this);
+  }
+
   close(): void {
+    if (this.#closed) return;
+    if (this.#syncTimer) clearTimeout(this.#syncTimer);
+    if (!this.readOnly) {
+      this.blocks.sync();
+      this.index.sync();
+      if (this.index.wantsCheckpoint) this.index.checkpoint();
+    }
+    this.#closed = true;
+    this.blocks.close();
+    this.index.close();
     // The mirror stops first (it reads the log); what it confirmed stays, the next open resumes.
     this.fleet?.stop();
     void this.fleet?.close();
