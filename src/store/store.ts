@@ -53,6 +53,8 @@ import { StoreReadOnlyError } from './errors.js';
 import { ReceiptIndex, type ReceiptPage, type ReceiptQuery } from './receipt-index.js';
 import { Fleet, type FleetOptions } from './fleet/fleet.js';
 import { ReceiptLog, type ReceiptLogOptions } from './receipt-log.js';
+import { type LedgerOptions, ReceiptLedger } from './merkle/ledger.js';
+import { TreeHeadSigner } from './signing.js';
 
 export interface StoreOptions extends ReceiptLogOptions {
   /** fsync blobs before renaming them into place (default false: process-crash safe only). */
@@ -68,6 +70,10 @@ export interface StoreOptions extends ReceiptLogOptions {
    * hosts, and query across them through `store.fleet` (fleet/fleet.ts). Never blocks appends.
    */
   readonly fleet?: FleetOptions;
+  /** Sign tree heads with this Ed25519 key (a PKCS#8 PEM file path, or a signer): merkle/ledger.ts. */
+  readonly signingKey?: string | TreeHeadSigner;
+  /** How long after an append a tree head is made (default 100 ms). */
+  readonly headIntervalMs?: number;
 }
 
 export class Store implements RecordStore {
@@ -120,6 +126,29 @@ export class Store implements RecordStore {
     this.artifacts = new Artifacts(this.blocks, this.index, this.#wrote, () => this.index.refresh());
     this.snapshots_ = new Snapshots(join(dir, 'snapshots'), this.readOnly);
     this.fleet = options.fleet ? new Fleet(dir, this.receipts, options.fleet, this.readOnly) : undefined;
+    const key = options.signingKey;
+    this.#ledgerOptions = {
+      readOnly: this.readOnly,
+      ...(options.sync !== undefined && { sync: options.sync }),
+      ...(key !== undefined && { signer: typeof key === 'string' ? TreeHeadSigner.fromFile(key) : key }),
+      ...(options.headIntervalMs !== undefined && { headIntervalMs: options.headIntervalMs }),
+    };
+    // A writer keeps the Merkle tree with every append; a reader opens it when asked for a proof.
+    try {
+      if (!this.readOnly) this.#ledger = new ReceiptLedger(dir, this.receipts, this.#ledgerOptions);
+    } catch (err) {
+      this.receipts.close();
+      throw err;
+    }
+  }
+
+  readonly #ledgerOptions: LedgerOptions;
+  #ledger: ReceiptLedger | undefined;
+
+  /** The Merkle tree over the receipts, its tree heads and proofs (merkle/ledger.ts). */
+  get ledger(): ReceiptLedger {
+    this.#ledger ??= new ReceiptLedger(this.dir, this.receipts, this.#ledgerOptions);
+    return this.#ledger;
   }
 
   /** Something was queued: write it at the end of this event-loop turn. */
@@ -250,6 +279,10 @@ export class Store implements RecordStore {
     // Blocks and index records before the receipt that names them.
     if (this.blocks.pendingBytes + this.index.pendingBytes > 0) this.flush();
     this.receipts.append(receipt, body);
+    if (this.#ledger) {
+      const { id: _, ...rest } = receipt;
+      this.#ledger.append(receipt.id, body?.byteLength ?? encodeCanonical(rest).byteLength);
+    }
     this.fleet?.mirror?.notify();
   }
 
@@ -330,6 +363,7 @@ export class Store implements RecordStore {
     // The mirror stops first (it reads the log); what it confirmed stays, the next open resumes.
     this.fleet?.stop();
     void this.fleet?.close();
+    this.#ledger?.close(); // flushes the log, then makes the last tree head
     this.receipts.close();
   }
 }
