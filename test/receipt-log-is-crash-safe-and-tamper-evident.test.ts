@@ -178,11 +178,11 @@ describe('receipt log batching', () => {
     log.close();
   });
 
-  it('writes at 64 KiB of queued records even if the event loop never turns', () => {
+  it('writes at 256 KiB of queued records even if the event loop never turns', () => {
     const log = new ReceiptLog(path);
-    for (let i = 0; i < 200; i++) log.append(receipt(i));
-    expect(statSync(path).size).toBeGreaterThan(32 * 1024);
+    for (let i = 0; i < 1000; i++) log.append(receipt(i));
+    expect(statSync(path).size).toBeGreaterThan(128 * 1024);
     log.close();
-    expect(new ReceiptLog(path, { readOnly: true }).size).toBe(200);
+    expect(new ReceiptLog(path, { readOnly: true }).size).toBe(1000);
   });
 });

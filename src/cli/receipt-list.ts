@@ -109,14 +109,15 @@ export function listReceiptsCommand(store: Store, flags: ReceiptListFlags, json:
   const unfiltered = Object.keys(request.filters).length === 0 && request.order === 'oldest';
   if (!json && unfiltered && request.limit === undefined) {
     // Today's output, without building the index: every id in log order.
+    // Read from the log's checkpoint a block at a time: no array of every id.
     let out = '';
-    for (const id of store.receipts.ids()) {
+    store.receipts.eachId((id) => {
       out += `${id}\n`;
       if (out.length > 64 * 1024) {
         process.stdout.write(out);
         out = '';
       }
-    }
+    });
     process.stdout.write(out);
     return 0;
   }

@@ -11,6 +11,7 @@
  */
 
 import { decodeCanonical } from '../runtime/canonical.js';
+import { ValidationError } from '../runtime/errors.js';
 
 export interface IndexedFields {
   readonly actor?: unknown;
@@ -23,7 +24,10 @@ export interface IndexedFields {
 const WANTED = ['actor', 'backend', 'buildId', 'startedAt', 'status'].map(
   (name) => [name, new TextEncoder().encode(name)] as const,
 );
-const utf8 = new TextDecoder();
+/** Buffer's native latin1 decoder, which takes any Uint8Array as `this` (several times faster than TextDecoder for short strings). */
+const latin1Slice = (
+  Buffer.prototype as unknown as { latin1Slice(this: Uint8Array, start: number, end: number): string }
+).latin1Slice;
 
 /** The wanted field whose name the bytes [start, end) spell, compared byte by byte (no string made). */
 function wantedName(b: Uint8Array, start: number, end: number): string | undefined {
@@ -199,7 +203,7 @@ export function scan(b: Uint8Array): IndexedFields | undefined {
       if (value === undefined) return undefined; // not a string: the decoder says what it is
       // Non-ASCII (an actor's name): the decoder's own UTF-8 rules, as it would read it.
       for (let j = value[0]; j < value[1]; j++) if (b[j]! >= 0x80) return undefined;
-      out[name] = utf8.decode(b.subarray(value[0], value[1]));
+      out[name] = latin1Slice.call(b, value[0], value[1]); // ASCII: latin1 reads it the same, natively
       found++;
       pos = value[1];
     } else {
@@ -208,4 +212,148 @@ export function scan(b: Uint8Array): IndexedFields | undefined {
     }
   }
   return out;
+}
+
+/** Strings to small integers and back; 0 is reserved for "absent". */
+export class Interner {
+  readonly #ids = new Map<string, number>();
+  readonly #names: string[];
+
+  constructor(names: readonly string[] = ['']) {
+    this.#names = [...names];
+    for (let i = 1; i < this.#names.length; i++) this.#ids.set(this.#names[i]!, i);
+  }
+
+  id(name: string): number {
+    let id = this.#ids.get(name);
+    if (id === undefined) {
+      id = this.#names.length;
+      this.#names.push(name);
+      this.#ids.set(name, id);
+    }
+    return id;
+  }
+
+  /** The id of a name seen before, else -1 (a filter on a name never seen matches nothing). */
+  find(name: string): number {
+    return this.#ids.get(name) ?? -1;
+  }
+
+  get size(): number {
+    return this.#names.length;
+  }
+
+  get names(): readonly string[] {
+    return this.#names;
+  }
+
+  /** Approximate bytes held (the strings and the map entries). */
+  get bytes(): number {
+    let n = 0;
+    for (const s of this.#names) n += 2 * s.length + 64;
+    return n;
+  }
+}
+
+const INITIAL_CAPACITY = 1024;
+
+/**
+ * The receipt index's columns by ordinal (start time, status, backend, build, actor), growable,
+ * with their interned strings: built from receipt bodies, or resumed from a checkpoint's columns
+ * (receipt-checkpoint.ts). Shared by the index (receipt-index.ts) and the checkpoint writer
+ * (receipt-log.ts), so both intern and read fields the same way.
+ */
+export class ColumnBuilder {
+  count = 0;
+  #capacity = 0;
+  startedMs = new Float64Array(0);
+  status = new Uint16Array(0);
+  backend = new Uint16Array(0);
+  build = new Uint32Array(0);
+  actor = new Uint32Array(0);
+  readonly statuses: Interner;
+  readonly backends: Interner;
+  readonly builds: Interner;
+  readonly actors: Interner;
+
+  constructor(from?: IndexColumnsLike) {
+    this.statuses = new Interner(from?.statuses);
+    this.backends = new Interner(from?.backends);
+    this.builds = new Interner(from?.builds);
+    this.actors = new Interner(from?.actors);
+    if (from) {
+      const n = from.startedMs.length;
+      this.#grow(Math.max(INITIAL_CAPACITY, n + (n >> 3)));
+      this.startedMs.set(from.startedMs);
+      this.status.set(from.status);
+      this.backend.set(from.backend);
+      this.build.set(from.build);
+      this.actor.set(from.actor);
+      this.count = n;
+    }
+  }
+
+  get capacity(): number {
+    return this.#capacity;
+  }
+
+  /** Index one receipt body (its canonical bytes). */
+  add(body: Uint8Array): void {
+    const f = indexedFieldsOf(body);
+    const i = this.count;
+    if (i === this.#capacity) this.#grow(Math.max(INITIAL_CAPACITY, this.#capacity * 2));
+    this.startedMs[i] = typeof f.startedAt === 'string' ? Date.parse(f.startedAt) : Number.NaN;
+    this.status[i] = this.statuses.id(String(f.status));
+    this.backend[i] = this.backends.id(String(f.backend));
+    this.build[i] = this.builds.id(String(f.buildId));
+    this.actor[i] = typeof f.actor === 'string' ? this.actors.id(f.actor) : 0;
+    if (this.statuses.size > 0xffff || this.backends.size > 0xffff) {
+      // Never in a log this runtime wrote (two statuses, four backends): refuse rather than wrap.
+      throw new ValidationError('size', 'receipt log', 'at most 65535 statuses or backends', 'more');
+    }
+    this.count = i + 1;
+  }
+
+  #grow(capacity: number): void {
+    const grown = <T extends Float64Array | Uint16Array | Uint32Array>(old: T, make: (n: number) => T): T => {
+      const next = make(capacity);
+      next.set(old.subarray(0, this.count) as never);
+      return next;
+    };
+    this.startedMs = grown(this.startedMs, (n) => new Float64Array(n));
+    this.status = grown(this.status, (n) => new Uint16Array(n));
+    this.backend = grown(this.backend, (n) => new Uint16Array(n));
+    this.build = grown(this.build, (n) => new Uint32Array(n));
+    this.actor = grown(this.actor, (n) => new Uint32Array(n));
+    this.#capacity = capacity;
+  }
+
+  /** The first `count` rows as views (not copies) with the string tables. */
+  columns(): IndexColumnsLike {
+    const n = this.count;
+    return {
+      startedMs: this.startedMs.subarray(0, n),
+      status: this.status.subarray(0, n),
+      backend: this.backend.subarray(0, n),
+      build: this.build.subarray(0, n),
+      actor: this.actor.subarray(0, n),
+      statuses: this.statuses.names,
+      backends: this.backends.names,
+      builds: this.builds.names,
+      actors: this.actors.names,
+    };
+  }
+}
+
+/** Columns by ordinal and their string tables (the shape receipt-checkpoint.ts persists). */
+export interface IndexColumnsLike {
+  readonly startedMs: Float64Array;
+  readonly status: Uint16Array;
+  readonly backend: Uint16Array;
+  readonly build: Uint32Array;
+  readonly actor: Uint32Array;
+  readonly statuses: readonly string[];
+  readonly backends: readonly string[];
+  readonly builds: readonly string[];
+  readonly actors: readonly string[];
 }

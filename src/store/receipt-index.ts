@@ -7,11 +7,14 @@
  * columns per receipt, by log position (ordinal): start time (ms, float64), status and backend
  * (interned, uint16), build id and actor (interned, uint32; 0 = no actor). That is 20 bytes a
  * receipt, plus the interned strings once each (a long-lived store sees few builds and actors);
- * the id and the record's offset are the log's own (`ids()`, `get`). The columns are built by
- * one sequential pass over the log's records the first time a query runs (so commands that
- * never list — `run`, `receipt show` — do not pay for it), and each later query first takes in
- * what was appended since: the writer's own appends, or, for a read-only open beside a writer
- * (the CLI beside a daemon), what `ReceiptLog.refresh` finds the writer added.
+ * the id and the record's offset are the log's own (`getAt`). The columns are not rebuilt from the
+ * log on each open: the log's checkpoint (receipt-checkpoint.ts, `<dir>/receipts.idx`) persists
+ * them with the ids and offsets, so the first query reads them from there (about 20 MB at a
+ * million receipts, every block crc-checked) and indexes only the records after the checkpoint by
+ * a sequential pass over their bodies; commands that never list (`run`, `receipt show`) read none
+ * of it. Each later query first takes in what was appended since: the writer's own appends, or,
+ * for a read-only open beside a writer (the CLI beside a daemon), what `ReceiptLog.refresh` finds
+ * the writer added.
  *
  * A query scans the columns from its cursor in log order, comparing integers: no per-receipt
  * allocation, about a nanosecond or two a receipt, so even a filter that matches nothing in
@@ -29,7 +32,7 @@ import { sha256Hex } from '../runtime/canonical.js';
 import { ValidationError } from '../runtime/errors.js';
 import type { Receipt } from '../runtime/receipt.js';
 import { describeUntrusted } from '../runtime/untrusted.js';
-import { indexedFieldsOf } from './receipt-fields.js';
+import { ColumnBuilder } from './receipt-fields.js';
 import { type LogPosition, ReceiptLog } from './receipt-log.js';
 
 export const DEFAULT_LIST_LIMIT = 100;
@@ -60,38 +63,6 @@ export interface ReceiptPage {
   readonly receipts: readonly Receipt[];
   /** The cursor of the next page, or null when this page holds the last match. */
   readonly next: string | null;
-}
-
-/** Strings to small integers and back; 0 is reserved for "absent". */
-class Interner {
-  readonly #ids = new Map<string, number>();
-  readonly #names: string[] = [''];
-
-  id(name: string): number {
-    let id = this.#ids.get(name);
-    if (id === undefined) {
-      id = this.#names.length;
-      this.#names.push(name);
-      this.#ids.set(name, id);
-    }
-    return id;
-  }
-
-  /** The id of a name seen before, else -1 (a filter on a name never seen matches nothing). */
-  find(name: string): number {
-    return this.#ids.get(name) ?? -1;
-  }
-
-  get size(): number {
-    return this.#names.length;
-  }
-
-  /** Approximate bytes held (the strings and the map entries). */
-  get bytes(): number {
-    let n = 0;
-    for (const s of this.#names) n += 2 * s.length + 64;
-    return n;
-  }
 }
 
 const ISO_8601 =
@@ -170,22 +141,10 @@ function filtersDigest(q: ReceiptQuery, order: ReceiptOrder): string {
   return sha256Hex(key).slice(0, 16);
 }
 
-const INITIAL_CAPACITY = 1024;
-
 export class ReceiptIndex {
   readonly #log: ReceiptLog;
   #position: LogPosition = ReceiptLog.START;
-  #count = 0;
-  #capacity = 0;
-  #startedMs = new Float64Array(0);
-  #status = new Uint16Array(0);
-  #backend = new Uint16Array(0);
-  #build = new Uint32Array(0);
-  #actor = new Uint32Array(0);
-  readonly #statuses = new Interner();
-  readonly #backends = new Interner();
-  readonly #builds = new Interner();
-  readonly #actors = new Interner();
+  #cols = new ColumnBuilder();
 
   constructor(log: ReceiptLog) {
     this.#log = log;
@@ -193,51 +152,32 @@ export class ReceiptIndex {
 
   /** Receipts indexed so far (after `catchUp`, every receipt in the log). */
   get size(): number {
-    return this.#count;
+    return this.#cols.count;
   }
 
   /** Bytes the index holds: its columns (allocated capacity) and interned strings. */
   get bytes(): number {
-    const columns = this.#capacity * (8 + 2 + 2 + 4 + 4);
-    return columns + this.#statuses.bytes + this.#backends.bytes + this.#builds.bytes + this.#actors.bytes;
+    const c = this.#cols;
+    const columns = c.capacity * (8 + 2 + 2 + 4 + 4);
+    return columns + c.statuses.bytes + c.backends.bytes + c.builds.bytes + c.actors.bytes;
   }
 
-  /** Take in every receipt appended since the last call (the writer's, or another process's). */
+  /**
+   * Take in every receipt appended since the last call (the writer's, or another process's). The
+   * first call resumes from the log's checkpoint columns (receipt-checkpoint.ts) when the log has
+   * one, and reads only the records after it.
+   */
   catchUp(): void {
     this.#log.refresh();
-    if (this.#position.ordinal >= this.#log.ids().length) return;
-    this.#position = this.#log.scanBodies(this.#position, (_id, body) => this.#add(body));
-  }
-
-  #add(body: Uint8Array): void {
-    const f = indexedFieldsOf(body);
-    const i = this.#count;
-    if (i === this.#capacity) this.#grow();
-    this.#startedMs[i] = typeof f.startedAt === 'string' ? Date.parse(f.startedAt) : Number.NaN;
-    this.#status[i] = this.#statuses.id(String(f.status));
-    this.#backend[i] = this.#backends.id(String(f.backend));
-    this.#build[i] = this.#builds.id(String(f.buildId));
-    this.#actor[i] = typeof f.actor === 'string' ? this.#actors.id(f.actor) : 0;
-    if (this.#statuses.size > 0xffff || this.#backends.size > 0xffff) {
-      // Never in a log this runtime wrote (two statuses, four backends): refuse rather than wrap.
-      throw new ValidationError('size', 'receipt log', 'at most 65535 statuses or backends', 'more');
+    if (this.#position.ordinal === 0) {
+      const ck = this.#log.checkpointColumns();
+      if (ck && ck.count > 0) {
+        this.#cols = new ColumnBuilder(ck.columns);
+        this.#position = this.#log.positionAt(ck.count);
+      }
     }
-    this.#count = i + 1;
-  }
-
-  #grow(): void {
-    const capacity = Math.max(INITIAL_CAPACITY, this.#capacity * 2);
-    const grown = <T extends Float64Array | Uint16Array | Uint32Array>(old: T, make: (n: number) => T): T => {
-      const next = make(capacity);
-      next.set(old as never);
-      return next;
-    };
-    this.#startedMs = grown(this.#startedMs, (n) => new Float64Array(n));
-    this.#status = grown(this.#status, (n) => new Uint16Array(n));
-    this.#backend = grown(this.#backend, (n) => new Uint16Array(n));
-    this.#build = grown(this.#build, (n) => new Uint32Array(n));
-    this.#actor = grown(this.#actor, (n) => new Uint32Array(n));
-    this.#capacity = capacity;
+    if (this.#position.ordinal >= this.#log.size) return;
+    this.#position = this.#log.scanBodies(this.#position, (_id, body) => this.#cols.add(body));
   }
 
   /**
@@ -275,22 +215,23 @@ export class ReceiptIndex {
 
     this.catchUp();
     // A name never indexed matches nothing; -1 is no interned id.
-    const build = q.build === undefined ? 0 : this.#builds.find(q.build);
-    const actor = q.actor === undefined ? 0 : this.#actors.find(q.actor);
-    const status = q.status === undefined ? 0 : this.#statuses.find(q.status);
-    const backend = q.backend === undefined ? 0 : this.#backends.find(q.backend);
-    const n = this.#count;
+    const cols = this.#cols;
+    const build = q.build === undefined ? 0 : cols.builds.find(q.build);
+    const actor = q.actor === undefined ? 0 : cols.actors.find(q.actor);
+    const status = q.status === undefined ? 0 : cols.statuses.find(q.status);
+    const backend = q.backend === undefined ? 0 : cols.backends.find(q.backend);
+    const n = cols.count;
     const step = order === 'newest' ? -1 : 1;
     let at = cursor ? cursor.at : order === 'newest' ? n - 1 : 0;
     if (cursor && cursor.at >= n) at = order === 'newest' ? n - 1 : n; // a cursor past the end: nothing new
     const matches: number[] = [];
     let next: number | null = null;
     if (build >= 0 && actor >= 0 && status >= 0 && backend >= 0) {
-      const startedMs = this.#startedMs;
-      const statusCol = this.#status;
-      const backendCol = this.#backend;
-      const buildCol = this.#build;
-      const actorCol = this.#actor;
+      const startedMs = cols.startedMs;
+      const statusCol = cols.status;
+      const backendCol = cols.backend;
+      const buildCol = cols.build;
+      const actorCol = cols.actor;
       for (; at >= 0 && at < n; at += step) {
         if (build !== 0 && buildCol[at] !== build) continue;
         if (actor !== 0 && actorCol[at] !== actor) continue;
@@ -308,9 +249,8 @@ export class ReceiptIndex {
         matches.push(at);
       }
     }
-    const ids = this.#log.ids();
     return {
-      receipts: matches.map((i) => this.#log.get(ids[i]!)),
+      receipts: matches.map((i) => this.#log.getAt(i)),
       next: next === null ? null : encodeCursor({ at: next, order, filters }),
     };
   }

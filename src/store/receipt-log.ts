@@ -78,10 +78,17 @@ import { hash } from 'node:crypto';
 import { dirname } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { decodeCanonical, encodeCanonical, sha256Hex } from '../runtime/canonical.js';
-import { IntegrityError, NotFoundError } from '../runtime/errors.js';
+import { IntegrityError, NotFoundError, ValidationError } from '../runtime/errors.js';
 import type { Receipt } from '../runtime/receipt.js';
 import { LogIntegrityError, StoreReadOnlyError } from './errors.js';
 import { lockForWriting } from './file-lock.js';
+import {
+  CheckpointDamage,
+  CheckpointReader,
+  type IndexColumns,
+  writeCheckpoint,
+} from './receipt-checkpoint.js';
+import { ColumnBuilder } from './receipt-fields.js';
 
 /** The format version is in the magic: a reader refuses a log written in another format. */
 const MAGIC = Buffer.from('TPRLOG3\n');
@@ -97,9 +104,7 @@ const HEADER = 8;
 const GENESIS = Buffer.alloc(32);
 const PREV = 32;
 /** Queued records are written at once past this many bytes, whatever the event loop does. */
-const MAX_PENDING_BYTES = 64 * 1024;
-/** Index marker of a record queued but not yet written. */
-const PENDING = Symbol('pending');
+const MAX_PENDING_BYTES = 256 * 1024;
 const U32 = 2 ** 32;
 
 /** One-shot sha256 (no Hash object: about twice as fast for records of a few hundred bytes). */
@@ -156,11 +161,17 @@ export interface ReceiptLogOptions {
    * the log. A missing log reads as empty.
    */
   readonly readOnly?: boolean;
-}
-
-interface Entry {
-  readonly offset: number;
-  readonly length: number;
+  /**
+   * The checkpoint file (receipt-checkpoint.ts): default the log's path with `.log` replaced by
+   * `.idx`; false: none (every open scans the whole log).
+   */
+  readonly checkpoint?: string | false;
+  /**
+   * A writer writes a checkpoint on close (and on open) when at least this many records lie past
+   * the current one, and on a sync when max(16 × this, count / 8) do. Default 1024: a small log is
+   * scanned whole on open (which checks every record), a large one opens from its checkpoint.
+   */
+  readonly checkpointMin?: number;
 }
 
 /** A place in the log between two records: how many come before it, and its byte offset. */
@@ -254,26 +265,57 @@ function openExisting(path: string, flags: number): number | undefined {
   }
 }
 
+/** Receipt ids: 64 lower-case hex digits. */
+const ID_SHAPE = /^[0-9a-f]{64}$/;
+/** Ids read from a checkpoint per chunk (64 KiB of raw ids). */
+const ID_CHUNK = 2048;
+
+/** What `verify()` found: the whole log checked record by record. */
+export interface LogVerifyReport {
+  /** Records checked (crc, hash chain, head). */
+  readonly records: number;
+  /** Byte offset after the last record. */
+  readonly end: number;
+  /** Bytes of a torn tail after the committed end (ignored, or cut by the next writer). */
+  readonly tornBytes: number;
+  /** The checkpoint: 'absent', 'consistent' (every id and offset matches the log), or 'rebuilt: why'. */
+  readonly checkpoint: string;
+}
+
 export class ReceiptLog {
   readonly path: string;
   readonly readOnly: boolean;
+  /** The checkpoint file (receipt-checkpoint.ts), or undefined when checkpoints are off. */
+  readonly checkpointPath: string | undefined;
   /** -1 when a read-only open found no log (yet: `refresh` looks again). */
   #fd: number;
   readonly #sync: SyncPolicy;
   readonly #syncIntervalMs: number;
-  readonly #index = new Map<string, Entry | typeof PENDING>();
-  readonly #order: string[] = [];
+  readonly #checkpointMin: number;
+  /** The checkpoint in use: ordinals below #ckCount are looked up there. */
+  #ck: CheckpointReader | undefined;
+  #ckCount = 0;
+  /** Ids of ordinals #ckCount.. (written and queued), and record offsets of the written ones. */
+  #tailIds: string[] = [];
+  #tailOffsets: number[] = [];
+  /** id → ordinal for the first #tailMapped tail ids (extended on lookup, not on append). */
+  #tailMap = new Map<string, number>();
+  #tailMapped = 0;
   #end = DATA_START;
+  /** Records written (ordinals below are on disk; queued ones come after). */
   #count = 0;
   #lastHash: Buffer = GENESIS;
   #headSeq = 0;
   /** The end the head on disk commits. */
   #committedEnd = DATA_START;
   #syncTimer: NodeJS.Timeout | undefined;
-  #pending: { id: string; body: Uint8Array }[] = [];
+  #pending: Uint8Array[] = [];
   #pendingBytes = 0;
   #writeScheduled = false;
   #closed = false;
+  /** A checkpoint was refused or dropped: the writer writes a fresh one at its next chance. */
+  #checkpointStale = false;
+  #checkpointStatus = 'absent';
   /**
    * Bytes of a torn tail found on open (0 when there was none): cut when opened for writing,
    * left in the file (and not read) when opened read-only.
@@ -285,6 +327,9 @@ export class ReceiptLog {
     this.readOnly = options.readOnly ?? false;
     this.#sync = options.sync ?? 'batch';
     this.#syncIntervalMs = options.syncIntervalMs ?? 100;
+    this.#checkpointMin = Math.max(1, options.checkpointMin ?? 1024);
+    this.checkpointPath =
+      options.checkpoint === false ? undefined : (options.checkpoint ?? `${path.replace(/\.log$/, '')}.idx`);
     if (this.readOnly) {
       this.#fd = openExisting(path, constants.O_RDONLY) ?? -1;
       if (this.#fd < 0) {
@@ -303,9 +348,24 @@ export class ReceiptLog {
       if (!this.readOnly) lockForWriting(this.#fd, path);
       this.recoveredBytes = this.#open();
     } catch (err) {
+      this.#ck?.close();
       closeSync(this.#fd);
       throw err;
     }
+  }
+
+  /**
+   * How this open used the checkpoint: 'absent', 'used', 'written' (this writer wrote it),
+   * 'refused: why' (it did not tie to the log, so the log was scanned instead) or 'dropped: why'
+   * (a block failed its checksum when read, so the log was scanned instead).
+   */
+  get checkpointStatus(): string {
+    return this.#checkpointStatus;
+  }
+
+  /** Records covered by the checkpoint in use (0 without one). */
+  get checkpointedCount(): number {
+    return this.#ckCount;
   }
 
   #open(): number {
@@ -346,13 +406,137 @@ export class ReceiptLog {
     }
     this.#headSeq = head.seq;
     this.#committedEnd = head.end;
-    const torn = this.#scan(size, head);
+    const ck = this.#tieCheckpoint(head, size);
+    let torn: number;
+    if (ck) {
+      this.#useCheckpoint(ck);
+      try {
+        torn = this.#scan(size, head);
+      } catch (err) {
+        if (!(err instanceof LogIntegrityError)) throw err;
+        // The log after the checkpoint does not continue it: the log is damaged (the full scan
+        // below says where) or the checkpoint does not describe it. Never trust it: scan it all.
+        this.#forgetCheckpoint(`refused: the log does not continue from it (${err.message})`);
+        torn = this.#scan(size, head);
+      }
+    } else {
+      torn = this.#scan(size, head);
+    }
     if (this.readOnly) return torn;
     if (torn > 0) ftruncateSync(this.#fd, this.#end);
     // Records recovered after the head (or a cut tail) become committed now, so the next open
     // holds this writer to them.
     if (this.#end !== head.end || torn > 0) this.#commit();
+    if (this.#checkpointStale || this.#count - this.#ckCount >= this.#checkpointMin) this.#fold();
     return torn;
+  }
+
+  /**
+   * The checkpoint, when it ties to this log: it covers committed records only, and the record it
+   * names as its last ends at its end, passes its checksum and hashes to its last hash (so it is
+   * this log's, as it is now). Else undefined, with the reason in checkpointStatus.
+   */
+  #tieCheckpoint(head: Head, size: number): CheckpointReader | undefined {
+    if (this.checkpointPath === undefined) return undefined;
+    let ck: CheckpointReader | undefined;
+    try {
+      ck = CheckpointReader.open(this.checkpointPath);
+    } catch (err) {
+      if (!(err instanceof CheckpointDamage)) throw err;
+      this.#refuse(err.message);
+      return undefined;
+    }
+    if (!ck) return undefined;
+    const reason = this.#tieReason(ck, head, size);
+    if (reason === undefined) return ck;
+    ck.close();
+    this.#refuse(`${this.checkpointPath}: ${reason}`);
+    return undefined;
+  }
+
+  #refuse(reason: string): void {
+    this.#checkpointStatus = `refused: ${reason}`;
+    this.#checkpointStale = true;
+  }
+
+  #tieReason(ck: CheckpointReader, head: Head, size: number): string | undefined {
+    if (ck.count === 0) return 'covers no records';
+    if (ck.end > head.end || ck.count > head.count) {
+      return `covers ${ck.count} records up to byte ${ck.end}, past what the log head commits (${head.count} records, byte ${head.end})`;
+    }
+    if (ck.end === head.end && (ck.count !== head.count || !ck.lastHash.equals(head.lastHash))) {
+      return `ends where the log head does (byte ${head.end}) but differs from it (${ck.count} records, ${head.count} committed)`;
+    }
+    if (ck.lastOffset < DATA_START || ck.lastOffset + HEADER + PREV > Math.min(size, ck.end)) {
+      return `names its last record at byte ${ck.lastOffset}, outside the log`;
+    }
+    const header = Buffer.alloc(HEADER);
+    readSync(this.#fd, header, 0, HEADER, ck.lastOffset);
+    const length = header.readUInt32BE(0);
+    if (ck.lastOffset + HEADER + length !== ck.end) {
+      return `its last record (byte ${ck.lastOffset}) does not end at its end (byte ${ck.end})`;
+    }
+    const payload = Buffer.alloc(length);
+    readSync(this.#fd, payload, 0, length, ck.lastOffset + HEADER);
+    if (crc32(payload) !== header.readUInt32BE(4) || !sha256(payload).equals(ck.lastHash)) {
+      return `the log's record at byte ${ck.lastOffset} is not the one it was made from (a checkpoint of another log, or of this log before it was rewritten)`;
+    }
+    return undefined;
+  }
+
+  #useCheckpoint(ck: CheckpointReader): void {
+    this.#ck = ck;
+    this.#ckCount = ck.count;
+    this.#count = ck.count;
+    this.#end = ck.end;
+    this.#lastHash = ck.lastHash;
+    this.#tailIds = [];
+    this.#tailOffsets = [];
+    this.#tailMap = new Map();
+    this.#tailMapped = 0;
+    this.#checkpointStatus = 'used';
+  }
+
+  /** Back to no checkpoint and nothing read (the caller scans the log again). */
+  #forgetCheckpoint(status: string): void {
+    this.#ck?.close();
+    this.#ck = undefined;
+    this.#ckCount = 0;
+    this.#count = 0;
+    this.#end = DATA_START;
+    this.#lastHash = GENESIS;
+    this.#tailIds = [];
+    this.#tailOffsets = [];
+    this.#tailMap = new Map();
+    this.#tailMapped = 0;
+    this.#checkpointStatus = status;
+    this.#checkpointStale = true;
+  }
+
+  /**
+   * A block of the checkpoint failed its checksum (or pointed at a record that is not the one it
+   * names) after open: stop using it and learn the records it covered by scanning the log, which
+   * checks them all (and reports the log's own damage, if that was the cause).
+   */
+  #dropCheckpoint(reason: string): void {
+    const queued = this.#tailIds.slice(this.#count - this.#ckCount);
+    const end = this.#end;
+    const count = this.#count;
+    const lastHash = this.#lastHash;
+    this.#forgetCheckpoint(`dropped: ${reason}`);
+    this.#scan(end, { seq: this.#headSeq, count, end, lastHash, at: HEAD_SLOTS[0] });
+    this.#tailIds.push(...queued);
+  }
+
+  /** `f`, and again after dropping the checkpoint when the checkpoint turns out damaged. */
+  #ckTry<T>(f: () => T): T {
+    try {
+      return f();
+    } catch (err) {
+      if (!(err instanceof CheckpointDamage) || !this.#ck) throw err;
+      this.#dropCheckpoint(err.message);
+      return f();
+    }
   }
 
   #newestHead(header: Buffer): Head {
@@ -426,9 +610,8 @@ export class ReceiptLog {
           prev.toString('hex'),
         );
       }
-      const id = sha256Hex(payload.subarray(PREV));
-      this.#index.set(id, { offset: offset + HEADER, length });
-      this.#order.push(id);
+      this.#tailIds.push(hash('sha256', payload.subarray(PREV), 'hex'));
+      this.#tailOffsets.push(offset);
       this.#lastHash = sha256(payload);
       this.#count++;
       offset = next;
@@ -494,12 +677,106 @@ export class ReceiptLog {
     return tail.every((b) => b === 0);
   }
 
+  /** Receipts in the log (written and queued). */
   get size(): number {
-    return this.#index.size;
+    return this.#ckCount + this.#tailIds.length;
   }
 
   has(id: string): boolean {
-    return this.#index.has(id);
+    return this.ordinalOf(id) >= 0;
+  }
+
+  /** The ordinal (log position) of a receipt id, the last one if it was logged twice; -1 if absent. */
+  ordinalOf(id: string): number {
+    if (typeof id !== 'string' || !ID_SHAPE.test(id)) return -1;
+    const inTail = this.#tailOrdinal(id);
+    if (inTail >= 0 || !this.#ck) return inTail;
+    return this.#ckTry(() => (this.#ck ? this.#ck.ordinalOf(Buffer.from(id, 'hex')) : this.#tailOrdinal(id)));
+  }
+
+  #tailOrdinal(id: string): number {
+    const ids = this.#tailIds;
+    for (let i = this.#tailMapped; i < ids.length; i++) this.#tailMap.set(ids[i]!, this.#ckCount + i);
+    this.#tailMapped = ids.length;
+    return this.#tailMap.get(id) ?? -1;
+  }
+
+  /** The id of the receipt at `ordinal` (0 ≤ ordinal < size). */
+  idAt(ordinal: number): string {
+    this.#checkOrdinal(ordinal, this.size);
+    if (ordinal >= this.#ckCount) return this.#tailIds[ordinal - this.#ckCount]!;
+    return this.#ckTry(() =>
+      ordinal < this.#ckCount
+        ? this.#ck!.idAt(ordinal).toString('hex')
+        : this.#tailIds[ordinal - this.#ckCount]!,
+    );
+  }
+
+  #checkOrdinal(ordinal: number, below: number): void {
+    if (!Number.isSafeInteger(ordinal) || ordinal < 0 || ordinal >= below) {
+      throw new ValidationError('range', 'ordinal', `an integer in [0, ${below})`, String(ordinal));
+    }
+  }
+
+  /** Ids of ordinals [from, to) (to ≤ size), in log order. */
+  #idRange(from: number, to: number): string[] {
+    const out: string[] = [];
+    let o = from;
+    while (o < to) {
+      if (o >= this.#ckCount) {
+        const base = this.#ckCount;
+        for (; o < to; o++) out.push(this.#tailIds[o - base]!);
+        break;
+      }
+      const chunkEnd = Math.min(to, this.#ckCount, o + ID_CHUNK);
+      const start = o;
+      const raw = this.#ckTry(() => (start < this.#ckCount ? this.#ck!.ids(start, chunkEnd) : undefined));
+      if (!raw) continue; // dropped: the tail now holds them
+      for (let i = 0; i < chunkEnd - start; i++) out.push(raw.toString('hex', i * 32, i * 32 + 32));
+      o = chunkEnd;
+    }
+    return out;
+  }
+
+  /**
+   * Visit every receipt id from ordinal `from` on, in log order, reading the checkpoint's id
+   * column a block at a time: no array of all ids is built (`receipt list`).
+   */
+  eachId(visit: (id: string, ordinal: number) => void, from = 0): void {
+    for (let o = from; o < this.size; ) {
+      const to = Math.min(this.size, o + ID_CHUNK);
+      for (const id of this.#idRange(o, to)) visit(id, o++);
+    }
+  }
+
+  /**
+   * Every receipt id in log order, as one array. O(n) in time and memory (a million ids are about
+   * 100 MB of strings): for tests and small logs; large ones go through `eachId`, `idAt` or
+   * `idsWithPrefix`.
+   */
+  ids(): readonly string[] {
+    return this.#idRange(0, this.size);
+  }
+
+  /** At most `limit` ids (in log order) that start with the hex `prefix`. */
+  idsWithPrefix(prefix: string, limit = 100): string[] {
+    if (typeof prefix !== 'string' || !/^[0-9a-f]{1,64}$/.test(prefix)) {
+      throw new ValidationError(
+        'type',
+        'prefix',
+        '1 to 64 lower-case hex digits',
+        JSON.stringify(String(prefix)),
+      );
+    }
+    const ordinals = this.#ck
+      ? this.#ckTry(() => (this.#ck ? this.#ck.ordinalsWithPrefix(prefix, limit) : []))
+      : [];
+    const out = ordinals.map((o) => this.idAt(o));
+    for (const id of this.#tailIds) {
+      if (out.length >= limit) break;
+      if (id.startsWith(prefix)) out.push(id);
+    }
+    return out;
   }
 
   /**
@@ -509,7 +786,7 @@ export class ReceiptLog {
    *
    * With `sync: 'always'` the record is written and fdatasynced before this returns. Otherwise
    * records are queued and written together — one write per event-loop turn, or sooner when
-   * 64 KiB are pending — so a burst of executions costs one syscall, not one each.
+   * 256 KiB are pending — so a burst of executions costs one syscall, not one each.
    */
   append(receipt: Receipt, body?: Uint8Array): void {
     if (this.#closed) throw new IntegrityError(`${this.path}: receipt log is closed`);
@@ -523,10 +800,9 @@ export class ReceiptLog {
         throw new IntegrityError('receipt does not hash to its id; refusing to log it', receipt.id, id);
       }
     }
-    this.#pending.push({ id: receipt.id, body: encoded });
+    this.#pending.push(encoded);
     this.#pendingBytes += HEADER + PREV + encoded.byteLength;
-    this.#index.set(receipt.id, PENDING);
-    this.#order.push(receipt.id);
+    this.#tailIds.push(receipt.id);
     if (this.#sync === 'always' || this.#pendingBytes >= MAX_PENDING_BYTES) this.#writePending();
     else if (!this.#writeScheduled) {
       this.#writeScheduled = true;
@@ -544,18 +820,21 @@ export class ReceiptLog {
     if (this.#pending.length === 0) return;
     const batch = Buffer.allocUnsafe(this.#pendingBytes);
     let at = 0;
-    for (const { id, body } of this.#pending) {
+    let lastHash = this.#lastHash;
+    const offsets = this.#tailOffsets;
+    for (const body of this.#pending) {
       const payloadLength = PREV + body.byteLength;
       const payload = batch.subarray(at + HEADER, at + HEADER + payloadLength);
-      this.#lastHash.copy(payload, 0);
+      lastHash.copy(payload, 0);
       payload.set(body, PREV);
       batch.writeUInt32BE(payloadLength, at);
       batch.writeUInt32BE(crc32(payload), at + 4);
-      this.#index.set(id, { offset: this.#end + at + HEADER, length: payloadLength });
-      this.#lastHash = sha256(payload);
+      offsets.push(this.#end + at);
+      lastHash = sha256(payload);
       at += HEADER + payloadLength;
     }
     writeSync(this.#fd, batch, 0, batch.byteLength, this.#end);
+    this.#lastHash = lastHash;
     this.#end += batch.byteLength;
     this.#count += this.#pending.length;
     this.#pending = [];
@@ -570,6 +849,9 @@ export class ReceiptLog {
   /**
    * Make what is written durable (per the policy), then move the head to it. The head goes to
    * the slot the current head is not in, so a torn head write leaves the current one readable.
+   * Then, when the records past the checkpoint have grown past max(16 × checkpointMin, count/8),
+   * a new checkpoint is written (so the scan on open stays bounded while rewriting the checkpoint
+   * costs O(1) amortized per receipt).
    */
   #commit(): void {
     if (this.#sync !== 'never') fdatasyncSync(this.#fd);
@@ -579,20 +861,117 @@ export class ReceiptLog {
     writeSync(this.#fd, slot, 0, HEAD_BYTES, HEAD_SLOTS[seq % 2]);
     this.#headSeq = seq;
     this.#committedEnd = this.#end;
+    const tail = this.#count - this.#ckCount;
+    if (tail >= Math.max(16 * this.#checkpointMin, this.#count >> 3)) this.#fold();
+  }
+
+  /**
+   * Write a checkpoint of every committed record (the old checkpoint's ids, offsets and columns,
+   * plus the records after it, whose bodies are read back to index them), then use it: the tail
+   * kept in memory shrinks to what is queued. Only a writer, only when the head commits all
+   * that is written.
+   */
+  #fold(): void {
+    const path = this.checkpointPath;
+    if (this.readOnly || path === undefined || this.#committedEnd !== this.#end || this.#count === 0) return;
+    const n = this.#count;
+    this.#ckTry(() => {
+      const old = this.#ck;
+      const oldCount = this.#ckCount;
+      const ids = Buffer.allocUnsafe(32 * n);
+      const offsets = new Float64Array(n);
+      const columns = old ? new ColumnBuilder(old.columns()) : new ColumnBuilder();
+      if (old) {
+        old.ids(0, oldCount).copy(ids, 0);
+        offsets.set(old.offsets(0, oldCount));
+      }
+      for (let o = oldCount; o < n; o++) {
+        ids.write(this.#tailIds[o - oldCount]!, 32 * o, 32, 'hex');
+        offsets[o] = this.#tailOffsets[o - oldCount]!;
+      }
+      this.#walk({ ordinal: oldCount, offset: this.#recordStart(oldCount) }, n, (_o, body) =>
+        columns.add(body),
+      );
+      writeCheckpoint(path, {
+        count: n,
+        end: this.#end,
+        lastHash: this.#lastHash,
+        lastOffset: offsets[n - 1]!,
+        ids,
+        offsets,
+        columns: columns.columns(),
+      });
+    });
+    const ck = CheckpointReader.open(path);
+    if (!ck) return;
+    const written = n - this.#ckCount;
+    this.#ck?.close();
+    this.#ck = ck;
+    this.#ckCount = n;
+    this.#tailIds = this.#tailIds.slice(written);
+    this.#tailOffsets = this.#tailOffsets.slice(written);
+    this.#tailMap = new Map();
+    this.#tailMapped = 0;
+    this.#checkpointStale = false;
+    this.#checkpointStatus = 'written';
+  }
+
+  /** Write a checkpoint now (a writer; a no-op read-only or with checkpoints off). */
+  checkpoint(): void {
+    if (this.#closed || this.readOnly) return;
+    this.#writePending();
+    this.#commit();
+    if (this.#count > this.#ckCount || this.#checkpointStale) this.#fold();
+  }
+
+  /** Byte offset of the record at `ordinal` (< count: written). */
+  #recordStart(ordinal: number): number {
+    if (ordinal === this.#count) return this.#end;
+    if (ordinal >= this.#ckCount) return this.#tailOffsets[ordinal - this.#ckCount]!;
+    return this.#ckTry(() =>
+      ordinal < this.#ckCount ? this.#ck!.offsetAt(ordinal) : this.#tailOffsets[ordinal - this.#ckCount]!,
+    );
   }
 
   get(id: string): Receipt {
-    if (this.#index.get(id) === PENDING) this.#writePending();
-    const entry = this.#index.get(id);
-    if (!entry || entry === PENDING) throw new NotFoundError('receipt', id);
-    const payload = Buffer.alloc(entry.length);
-    readSync(this.#fd, payload, 0, entry.length, entry.offset);
-    return { id, ...decodeCanonical<Omit<Receipt, 'id'>>(payload.subarray(PREV)) };
+    const ordinal = this.ordinalOf(id);
+    if (ordinal < 0) throw new NotFoundError('receipt', id);
+    return this.getAt(ordinal);
   }
 
-  /** Receipt ids in append order. */
-  ids(): readonly string[] {
-    return this.#order;
+  /**
+   * The receipt at `ordinal`. The record is checked as it is read: its checksum, and that its
+   * body hashes to the id the index gives it (LogIntegrityError otherwise; when the index was the
+   * checkpoint's, the checkpoint is dropped and the log scanned, which says what is wrong).
+   */
+  getAt(ordinal: number): Receipt {
+    this.#checkOrdinal(ordinal, this.size);
+    if (ordinal >= this.#count) this.#writePending();
+    return this.#ckTry(() => {
+      const fromCheckpoint = ordinal < this.#ckCount;
+      const start = this.#recordStart(ordinal);
+      const id = this.idAt(ordinal);
+      const fail = (why: string): never => {
+        if (fromCheckpoint)
+          throw new CheckpointDamage(
+            this.checkpointPath ?? '',
+            0,
+            `record ${ordinal} at byte ${start}: ${why}`,
+          );
+        throw new LogIntegrityError(this.path, start, why);
+      };
+      const header = Buffer.alloc(HEADER);
+      if (readSync(this.#fd, header, 0, HEADER, start) < HEADER) fail('record is past the end of the file');
+      const length = header.readUInt32BE(0);
+      if (length < PREV || start + HEADER + length > this.#end)
+        fail(`record declares an impossible length ${length}`);
+      const payload = Buffer.alloc(length);
+      readSync(this.#fd, payload, 0, length, start + HEADER);
+      if (crc32(payload) !== header.readUInt32BE(4)) fail('record fails its checksum (corrupted log)');
+      const body = payload.subarray(PREV);
+      if (hash('sha256', body, 'hex') !== id) fail(`record does not hash to its id ${id}`);
+      return { id, ...decodeCanonical<Omit<Receipt, 'id'>>(body) };
+    });
   }
 
   /**
@@ -615,6 +994,8 @@ export class ReceiptLog {
         this.#open();
       } catch (err) {
         this.#fd = -1;
+        this.#ck?.close();
+        this.#forgetCheckpoint('absent');
         closeSync(fd);
         throw err;
       }
@@ -651,30 +1032,86 @@ export class ReceiptLog {
   static readonly START: LogPosition = { ordinal: 0, offset: DATA_START };
 
   /**
+   * The place before the record at `ordinal` (0 ≤ ordinal ≤ size; `size` is the end). Queued
+   * records are written first. A side index that persisted only an ordinal resumes from here.
+   */
+  positionAt(ordinal: number): LogPosition {
+    this.#checkOrdinal(ordinal, this.size + 1);
+    if (ordinal > this.#count || (ordinal === this.#count && this.#pending.length > 0)) this.#writePending();
+    return { ordinal, offset: this.#recordStart(ordinal) };
+  }
+
+  /** The place after the last record (queued records are written first). */
+  get endPosition(): LogPosition {
+    if (this.#pending.length > 0 && !this.#closed) this.#writePending();
+    return { ordinal: this.#count, offset: this.#end };
+  }
+
+  /**
    * Visit the body (canonical receipt bytes) of every record from `at` to the last one this log
    * holds, in log order, reading the file in large sequential chunks; records still queued are
-   * written first. Returns the position after the last record visited. For indexes built beside
-   * the log (receipt-index.ts): a body is only valid during its visit.
+   * written first. Returns the position after the last record visited.
+   *
+   * This is how an index built beside the log (receipt-index.ts, the Merkle tree, the lineage
+   * index) catches up: persist the returned position with the index, and on the next open call
+   * `refresh()` (read-only) and then `scanBodies(saved, …)`; only the records after it are read.
+   * `at` must be a position this log gave (LogIntegrityError... no: a ValidationError naming
+   * `position` when its offset is not where record `at.ordinal` starts — an index of another log,
+   * or of this one before it was replaced). Every record is checksum-checked as it is read; a body
+   * is only valid during its visit.
    */
-  scanBodies(at: LogPosition, visit: (id: string, body: Uint8Array) => void): LogPosition {
+  scanBodies(at: LogPosition, visit: (id: string, body: Uint8Array, ordinal: number) => void): LogPosition {
     if (this.#pending.length > 0 && !this.#closed) this.#writePending();
+    if (
+      !Number.isSafeInteger(at.ordinal) ||
+      at.ordinal < 0 ||
+      at.ordinal > this.#count ||
+      this.#recordStart(at.ordinal) !== at.offset
+    ) {
+      throw new ValidationError(
+        'range',
+        'position',
+        `a position of this log (ordinal 0..${this.#count} at the byte where that record starts)`,
+        `ordinal ${at.ordinal} at byte ${at.offset}`,
+      );
+    }
+    let ids: string[] = [];
+    let idsFrom = at.ordinal;
+    return this.#walk(at, this.#count, (ordinal, body) => {
+      if (ordinal - idsFrom >= ids.length) {
+        idsFrom = ordinal;
+        ids = this.#idRange(ordinal, Math.min(this.#count, ordinal + ID_CHUNK));
+      }
+      visit(ids[ordinal - idsFrom]!, body, ordinal);
+    });
+  }
+
+  /** Bodies of the written records from `at` to ordinal `to`, crc-checked, read in 1 MiB chunks. */
+  #walk(at: LogPosition, to: number, visit: (ordinal: number, body: Uint8Array) => void): LogPosition {
     let ordinal = at.ordinal;
     let offset = at.offset;
     const end = this.#end;
     let chunk: Buffer = Buffer.allocUnsafe(0);
     let chunkAt = 0; // file offset of chunk[0]
-    while (offset < end && ordinal < this.#count) {
+    while (offset < end && ordinal < to) {
       if (offset + HEADER > chunkAt + chunk.length) {
         chunk = this.#readChunk(offset, end, HEADER, chunk);
         chunkAt = offset;
       }
       const length = chunk.readUInt32BE(offset - chunkAt);
+      if (length < PREV || offset + HEADER + length > end) {
+        throw new LogIntegrityError(this.path, offset, `record declares an impossible length ${length}`);
+      }
       if (offset + HEADER + length > chunkAt + chunk.length) {
         chunk = this.#readChunk(offset, end, HEADER + length, chunk);
         chunkAt = offset;
       }
       const start = offset - chunkAt + HEADER;
-      visit(this.#order[ordinal]!, chunk.subarray(start + PREV, start + length));
+      const payload = chunk.subarray(start, start + length);
+      if (crc32(payload) !== chunk.readUInt32BE(offset - chunkAt + 4)) {
+        throw new LogIntegrityError(this.path, offset, 'record fails its checksum (corrupted log)');
+      }
+      visit(ordinal, payload.subarray(PREV));
       ordinal++;
       offset += HEADER + length;
     }
@@ -684,7 +1121,10 @@ export class ReceiptLog {
   /** At least `need` bytes of the file from `offset` (up to `end`), in a chunk of 1 MiB or more. */
   #readChunk(offset: number, end: number, need: number, old: Buffer): Buffer {
     const want = Math.min(Math.max(need, 1 << 20), end - offset);
-    const chunk = old.length >= want ? old : Buffer.allocUnsafe(Math.max(want, 1 << 20));
+    const chunk =
+      old.buffer.byteLength >= want && old.byteOffset === 0
+        ? Buffer.from(old.buffer, 0, want)
+        : Buffer.allocUnsafe(Math.max(want, 1 << 20));
     let got = 0;
     while (got < want) {
       const n = readSync(this.#fd, chunk, got, want - got, offset + got);
@@ -692,6 +1132,72 @@ export class ReceiptLog {
       got += n;
     }
     return chunk.subarray(0, want);
+  }
+
+  /**
+   * The receipt index's columns from the checkpoint (receipt-index.ts resumes from them instead
+   * of reading every record), or undefined without a usable checkpoint.
+   */
+  checkpointColumns(): { readonly count: number; readonly columns: IndexColumns } | undefined {
+    if (!this.#ck) return undefined;
+    return this.#ckTry(() => (this.#ck ? { count: this.#ckCount, columns: this.#ck.columns() } : undefined));
+  }
+
+  /**
+   * Full verification (fsck): the whole log read again from its first byte, independently of
+   * this open and of the checkpoint — every record's checksum, the whole hash chain, the head —
+   * then every id and offset the open knows (from the checkpoint or its own scan) compared with
+   * what the log holds. Damage in the log → LogIntegrityError naming the byte. A checkpoint that
+   * disagrees with the log is dropped (and rewritten by a writer): reported in `checkpoint`.
+   */
+  verify(): LogVerifyReport {
+    if (!this.readOnly && !this.#closed) this.flush();
+    const fresh = new ReceiptLog(this.path, { readOnly: true, checkpoint: false });
+    try {
+      const n = Math.min(fresh.size, this.#count);
+      let checkpoint = this.#ck ? 'consistent' : 'absent';
+      if (this.#ckCount > 0) {
+        let wrong: string | undefined;
+        try {
+          const mine = this.#ck!;
+          for (let o = 0; o < Math.min(n, this.#ckCount) && !wrong; o += ID_CHUNK) {
+            const to = Math.min(n, this.#ckCount, o + ID_CHUNK);
+            const ids = mine.ids(o, to);
+            const offsets = mine.offsets(o, to);
+            for (let i = 0; i < to - o; i++) {
+              if (
+                ids.toString('hex', i * 32, i * 32 + 32) !== fresh.#tailIds[o + i] ||
+                offsets[i] !== fresh.#tailOffsets[o + i]
+              ) {
+                wrong = `record ${o + i} differs from the log`;
+                break;
+              }
+            }
+          }
+        } catch (err) {
+          if (!(err instanceof CheckpointDamage)) throw err;
+          wrong = err.message;
+        }
+        if (wrong !== undefined) {
+          this.#dropCheckpoint(wrong);
+          if (!this.readOnly && !this.#closed) this.#fold();
+          checkpoint = `rebuilt: ${wrong}`;
+        }
+      }
+      const tail = this.#tailIds;
+      for (let o = this.#ckCount; o < n; o++) {
+        if (tail[o - this.#ckCount] !== fresh.#tailIds[o]) {
+          throw new LogIntegrityError(
+            this.path,
+            fresh.#tailOffsets[o]!,
+            `record ${o} changed since this log was opened`,
+          );
+        }
+      }
+      return { records: fresh.size, end: fresh.#end, tornBytes: fresh.recoveredBytes, checkpoint };
+    } finally {
+      fresh.close();
+    }
   }
 
   /** Write queued records, fdatasync (unless sync is 'never') and move the head to them. */
@@ -705,10 +1211,25 @@ export class ReceiptLog {
     this.#commit();
   }
 
+  /**
+   * Flush, write a checkpoint when at least `checkpointMin` records (or a refused checkpoint's
+   * worth) lie past the current one, and close.
+   */
   close(): void {
     if (this.#closed) return;
     this.flush();
+    if (
+      !this.readOnly &&
+      (this.#count - this.#ckCount >= this.#checkpointMin || (this.#checkpointStale && this.#count > 0))
+    ) {
+      try {
+        this.#fold();
+      } catch {
+        // A checkpoint is an optimization: failing to write one must not fail the close.
+      }
+    }
     this.#closed = true;
+    this.#ck?.close();
     if (this.#fd >= 0) closeSync(this.#fd); // closing drops the writer lock
   }
 }
