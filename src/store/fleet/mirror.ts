@@ -374,12 +374,12 @@ export class FleetMirror {
           insert into thunderpac_fleet_receipts
             (id, host, ordinal, build_id, actor, status, backend, started_ms, input_hash, output_hash, body)
           select u.id, ${this.host}, u.ordinal, u.build_id, u.actor, u.status, u.backend, u.started_ms,
-                 u.input_hash, u.output_hash, decode(u.body, 'hex')
+                 u.input_hash, u.output_hash, u.body
           from unnest(${col((r) => r.id)}::text[], ${col((r) => r.ordinal)}::bigint[],
                       ${col((r) => r.buildId)}::text[], ${col((r) => r.actor)}::text[],
                       ${col((r) => r.status)}::text[], ${col((r) => r.backend)}::text[],
                       ${col((r) => r.startedMs)}::double precision[], ${col((r) => r.inputHash)}::text[],
-                      ${col((r) => r.outputHash)}::text[], ${col((r) => Buffer.from(r.body).toString('hex'))}::text[])
+                      ${col((r) => r.outputHash)}::text[], ${col((r) => r.body)}::bytea[])
             as u(id, ordinal, build_id, actor, status, backend, started_ms, input_hash, output_hash, body)
           on conflict (id) do nothing`;
           if (childIds.length > 0) {
