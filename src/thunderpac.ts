@@ -20,8 +20,11 @@ import {
   type ExecutorOptions,
   type VerifyReport,
 } from './runtime/executor.js';
+import { type DagResult, type DagSpec, type DagVerifyReport, runDag, verifyDag } from './runtime/dag.js';
 import { Sandbox, type SandboxOptions } from './runtime/sandbox.js';
+import { ThunderpacError as TPError } from './runtime/errors.js';
 import type { Backend } from './runtime/types.js';
+import { dagStoreOf } from './store/provenance/provenance.js';
 import { Store, type StoreOptions } from './store/store.js';
 
 export interface ThunderpacOptions {
@@ -93,6 +96,21 @@ export class Thunderpac {
 
   verify(receiptId: string): Promise<VerifyReport> {
     return this.executor.verify(receiptId);
+  }
+
+  /** Run a DAG of executions, each step sealed with its receipt and parents (runtime/dag.ts). */
+  runDag(spec: DagSpec): Promise<DagResult> {
+    return runDag(this.executor, dagStoreOf(this.#needStore()), spec);
+  }
+
+  /** Replay the DAG a receipt ran in, step by step, up to that receipt's step. */
+  verifyDag(receiptId: string): Promise<DagVerifyReport> {
+    return verifyDag(this.executor, dagStoreOf(this.#needStore()), receiptId);
+  }
+
+  #needStore(): Store {
+    if (!this.store) throw new TPError('NO_STORE', 'DAG runs need a store (Thunderpac.open({ store: DIR }))');
+    return this.store;
   }
 
   async close(): Promise<void> {

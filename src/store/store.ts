@@ -51,6 +51,7 @@ import {
 } from './gc.js';
 import { StoreReadOnlyError } from './errors.js';
 import { ReceiptIndex, type ReceiptPage, type ReceiptQuery } from './receipt-index.js';
+import { Provenance } from './provenance/provenance.js';
 import { Fleet, type FleetOptions } from './fleet/fleet.js';
 import { ReceiptLog, type ReceiptLogOptions } from './receipt-log.js';
 import { type LedgerOptions, ReceiptLedger } from './merkle/ledger.js';
@@ -311,6 +312,14 @@ export class Store implements RecordStore {
     return this.#receiptIndex;
   }
 
+  #provenance: Provenance | undefined;
+
+  /** Lineage index, DAG records and provenance queries (provenance/), opened on first use. */
+  get provenance(): Provenance {
+    this.#provenance ??= new Provenance(this);
+    return this.#provenance;
+  }
+
   /** Record what CURRENT holds now as a snapshot (pins its blocks against GC). */
   snapshot(label?: string): SnapshotInfo {
     this.#readOnlyCheck('take a snapshot');
@@ -364,6 +373,7 @@ export class Store implements RecordStore {
     this.fleet?.stop();
     void this.fleet?.close();
     this.#ledger?.close(); // flushes the log, then makes the last tree head
+    this.#provenance?.close();
     this.receipts.close();
   }
 }
