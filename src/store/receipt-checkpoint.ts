@@ -19,7 +19,7 @@
  *     bytes 72..80     u64 bodyLength
  *     bytes 80..240    10 sections: u64 offset in the body, u64 length
  *     bytes 240..244   u32 zero
- *     bytes 244..248   u32 crc32 of bytes 0..244 followed by the block crc table
+ *     bytes 244..248   u32 crc32 of bytes 0..244, 248..256, then the block crc table
  *     bytes 248..256   zero
  *     bytes 256..      block crc table: blockCount × u32 crc32 of each blockSize bytes of the body
  *     then             the body (sections one after another)
@@ -217,7 +217,7 @@ export function writeCheckpoint(path: string, data: CheckpointData): void {
     const block = body.subarray(b * CHECKPOINT_BLOCK, Math.min(bodyLength, (b + 1) * CHECKPOINT_BLOCK));
     head.writeUInt32LE(crc32(block), HEADER + 4 * b);
   }
-  head.writeUInt32LE(crc32(head.subarray(HEADER), crc32(head.subarray(0, CRC_AT))), CRC_AT);
+  head.writeUInt32LE(headerCrc(head.subarray(0, HEADER), head.subarray(HEADER)), CRC_AT);
   const tmp = `${path}.tmp-${process.pid}`;
   const fd = openSync(tmp, 'w');
   try {
@@ -232,6 +232,11 @@ export function writeCheckpoint(path: string, data: CheckpointData): void {
     unlinkSync(tmp);
     throw err;
   }
+}
+
+/** crc32 of the header's bytes but its own 4 (0..244 and 248..256), then of the block crc table. */
+function headerCrc(head: Buffer, table: Buffer): number {
+  return crc32(table, crc32(head.subarray(CRC_AT + 4, HEADER), crc32(head.subarray(0, CRC_AT))));
 }
 
 function writeAll(fd: number, buf: Buffer, position: number): void {
@@ -301,7 +306,7 @@ export class CheckpointReader implements CheckpointHead {
     }
     const crcs = Buffer.alloc(4 * blockCount);
     readSync(fd, crcs, 0, crcs.length, HEADER);
-    if (crc32(crcs, crc32(head.subarray(0, CRC_AT))) !== head.readUInt32LE(CRC_AT)) {
+    if (headerCrc(head, crcs) !== head.readUInt32LE(CRC_AT)) {
       throw new CheckpointDamage(path, CRC_AT, 'header fails its checksum');
     }
     this.#blockCrcs = copyInto((n) => new Uint32Array(n), 4, crcs);

@@ -465,7 +465,7 @@ export class ReceiptLog {
       return `covers ${ck.count} records up to byte ${ck.end}, past what the log head commits (${head.count} records, byte ${head.end})`;
     }
     if (ck.end === head.end && (ck.count !== head.count || !ck.lastHash.equals(head.lastHash))) {
-      return `ends where the log head does (byte ${head.end}) but differs from it (${ck.count} records, ${head.count} committed)`;
+      return `ends where the log head does (byte ${head.end}) but differs from it (${ck.count} records, ${head.count} committed): a checkpoint of another log, or of this log before it was rewritten`;
     }
     if (ck.lastOffset < DATA_START || ck.lastOffset + HEADER + PREV > Math.min(size, ck.end)) {
       return `names its last record at byte ${ck.lastOffset}, outside the log`;
