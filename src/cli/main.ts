@@ -34,6 +34,7 @@ import {
 } from './io.js';
 import { CliJsonError } from './json.js';
 import { listReceiptsCommand, RECEIPT_LIST_FLAGS } from './receipt-list.js';
+import { proveCommand, RECEIPT_PROOF_FLAGS, verifyProofCommand } from './receipt-proof.js';
 import { CliPathError, pathError, userPathErrno } from './paths.js';
 
 const USAGE = `usage:
@@ -47,6 +48,8 @@ const USAGE = `usage:
   thunderpac p4 run <prog.p4|prog.json> --port N --packet HEX [--json] [--store DIR]
   thunderpac receipt verify <receipt-id> [--json] [--store DIR|--socket PATH]
   thunderpac receipt show <receipt-id> [--store DIR|--socket PATH]
+  thunderpac receipt prove <receipt-id> | --consistency OLD[:NEW] [--store DIR]
+  thunderpac receipt verify-proof FILE|- [--public-key PEM-FILE|ed25519:HEX] [--allow-unsigned] [--json]
   thunderpac receipt list [--build ID] [--actor A] [--status S] [--backend B] [--since ISO] [--until ISO]
                           [--limit N] [--order oldest|newest] [--json] [--store DIR|--socket PATH]
   thunderpac xdp attach <obj> --prog NAME --dev IFACE [--mode native|skb|offload|best] [--replace] [--pin] [--netns NAME] [--socket PATH]
@@ -145,9 +148,12 @@ async function receipt(argv: string[]): Promise<number> {
       store: { type: 'string' },
       socket: { type: 'string' },
       ...RECEIPT_LIST_FLAGS,
+      ...RECEIPT_PROOF_FLAGS,
     },
   });
   const [action, id] = positionals;
+  // Checking a proof needs neither a store nor a daemon (src/cli/receipt-proof.ts).
+  if (action === 'verify-proof') return verifyProofCommand(id, values);
   const socket = clientSocket(values.socket);
   if (socket !== undefined) {
     refuseLocalFlags(values, ['store']);
@@ -172,8 +178,12 @@ async function receipt(argv: string[]): Promise<number> {
         if (!id) throw new UsageError('receipt verify needs a receipt id');
         return printVerifyReport(await tp.verify(id), id, values.json);
       }
+      case 'prove':
+        return proveCommand(store, id, values.consistency);
       default:
-        throw new UsageError(`unknown receipt action '${action ?? ''}' (verify, show, list)`);
+        throw new UsageError(
+          `unknown receipt action '${action ?? ''}' (verify, show, list, prove, verify-proof)`,
+        );
     }
   } finally {
     await tp.close();
