@@ -5,8 +5,9 @@
  * Why a file of our own rather than lmdb: receipts are an audit trail — written once, in order,
  * never updated — and the log's job is to make loss and tampering visible. An append-only file
  * gives that with one `write` per batch of receipts; a B-tree store would add a mutable structure
- * we would then have to audit. The in-memory index (id → offset) is rebuilt by one sequential
- * scan on open.
+ * we would then have to audit. What a lookup needs (id → record, the query columns) is kept in a
+ * checkpoint beside the log (receipt-checkpoint.ts, `receipts.idx`), derived from the log and
+ * checked against it, so opening a log of millions of receipts does not scan it.
  *
  * Layout (format 3, magic `TPRLOG3\n`):
  *
@@ -24,7 +25,15 @@
  * slots in their own pages are written alternately, so a torn head write leaves the other, older
  * head intact; the newest slot whose checksum holds is the head.
  *
- * Open checks, and what happens:
+ * Open checks, and what happens. Open reads the head and, when there is a checkpoint
+ * (receipt-checkpoint.ts) that ties to the log — it covers only committed records, its last record
+ * is at the byte it says, passes its checksum and hashes to the checkpoint's last hash (so it was
+ * made from this log as it is), and where it ends at the head's end it agrees with the head's count
+ * and hash — the records it covers are not read: open scans from the checkpoint's end. A checkpoint
+ * that does not tie, or whose blocks fail their checksums when read later, is refused or dropped
+ * (`checkpointStatus` says which and why), the log is scanned instead, and a writer rewrites it:
+ * it is never trusted over the log. From where the scan starts (the first record, or the
+ * checkpoint's end):
  *   - every byte before the head's `end` is committed: any bad record, broken link, or a count or
  *     last hash that differs from the head → LogIntegrityError naming the byte; nothing is cut;
  *   - a file shorter than the head's `end` (the end was cut) → LogIntegrityError;
@@ -37,6 +46,14 @@
  *     complete record that fails its checksum, a bad record that a valid record follows — is
  *     corruption → LogIntegrityError.
  *
+ * Records under the checkpoint are checked when they are read: every read (`get`, `getAt`,
+ * `scanBodies`) checks the record's crc, and `get`/`getAt` that its body hashes to its id. The
+ * whole check — every crc, the whole chain, the head, and the checkpoint compared with the log —
+ * is `verify()` (fsck). A writer writes a checkpoint on close and open when `checkpointMin`
+ * (default 1024) records lie past the current one, and after a sync when max(16 × checkpointMin,
+ * count / 8) do: a log smaller than that is scanned whole on every open, as before; a large one's
+ * open reads the checkpoint's header and the records after it.
+ *
  * So a damaged committed record is always reported. After the head's end the one damage that
  * cannot be told from a crash is a length field grown past the end of the file in the very last
  * record: that record is cut like a torn write. A cleanly closed log has nothing after its head.
@@ -47,14 +64,16 @@
  * after it, and `refresh()` takes in what the writer appended since (the head re-read, newly
  * committed bytes checked as on open, complete records past the head taken when they check and
  * chain; one still being written is left for the next refresh). `scanBodies` hands the record
- * bodies, in order and in large reads, to indexes built beside the log (receipt-index.ts).
+ * bodies, in order and in large reads, to indexes built beside the log (receipt-index.ts, the
+ * Merkle tree, the lineage index); such an index persists the LogPosition it reached and resumes
+ * with `scanBodies(saved, …)` (`positionAt(ordinal)` gives the position of an ordinal).
  *
  * Durability, and when the head moves (the head only ever claims bytes already as durable as the
  * policy makes them, so a crash never leaves a head that claims more than the log holds):
  *   - `sync: 'always'`: each append is written and fdatasynced, then the head is written, before
  *     append returns (survives power loss; costs a disk flush per execution);
  *   - `'batch'` (default): appends are queued and written once per event-loop turn (or at
- *     64 KiB); every `syncIntervalMs` and on close the log is fdatasynced and then the head is
+ *     256 KiB); every `syncIntervalMs` and on close the log is fdatasynced and then the head is
  *     written: a process crash loses at most the receipts of the current turn, power loss at most
  *     `syncIntervalMs` of them;
  *   - `'never'`: as batch without fdatasync; after a power loss the head may claim records the
@@ -1055,9 +1074,9 @@ export class ReceiptLog {
    * This is how an index built beside the log (receipt-index.ts, the Merkle tree, the lineage
    * index) catches up: persist the returned position with the index, and on the next open call
    * `refresh()` (read-only) and then `scanBodies(saved, …)`; only the records after it are read.
-   * `at` must be a position this log gave (LogIntegrityError... no: a ValidationError naming
-   * `position` when its offset is not where record `at.ordinal` starts — an index of another log,
-   * or of this one before it was replaced). Every record is checksum-checked as it is read; a body
+   * `at` must be a position of this log: a ValidationError naming `position` when its offset is
+   * not where record `at.ordinal` starts (an index of another log, or of this one before it was
+   * replaced; a side index that also saved the chain hash can compare more). Every record is checksum-checked as it is read; a body
    * is only valid during its visit.
    */
   scanBodies(at: LogPosition, visit: (id: string, body: Uint8Array, ordinal: number) => void): LogPosition {
