@@ -10,6 +10,7 @@
  * bad options name their field.
  */
 
+import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -27,8 +28,13 @@ import {
   parseFleetOptions,
 } from '../src/store/fleet/fleet.js';
 import type { FleetQuery } from '../src/store/fleet/fleet-index.js';
+import { ensureSchema } from '../src/store/fleet/schema.js';
+import { ReceiptLog } from '../src/store/receipt-log.js';
 import { Store } from '../src/store/store.js';
 import { type PostgresServer, postgresMissing, startPostgresServer } from './helpers/postgres-server.js';
+
+const VITE_NODE = join(process.cwd(), 'node_modules', '.bin', 'vite-node');
+const FLEET_APPENDER = join(process.cwd(), 'test', 'helpers', 'fleet-appender.ts');
 
 const missing = postgresMissing();
 if (missing) console.warn(`skipping the fleet index tests: ${missing}`);
@@ -107,6 +113,7 @@ describe.skipIf(missing !== undefined)('fleet index on a real PostgreSQL cluster
   beforeAll(async () => {
     pg = await startPostgresServer();
     sql = postgres(pg.url, { max: 1, onnotice: false });
+    await ensureSchema(sql); // the tests read the tables before any store has made them
   }, 60_000);
   afterAll(async () => {
     await sql?.end({ timeout: 1 });
@@ -325,6 +332,45 @@ describe.skipIf(missing !== undefined)('fleet index on a real PostgreSQL cluster
       store.close();
     }
   }, 120_000);
+
+  it('a host killed -9 at any point mid-mirror resumes: the index holds its log exactly, in order, once', async () => {
+    const dir = tempDir();
+    const host = 'host-killed';
+    const confirmed = async () => {
+      const [r] =
+        await sql`select coalesce(max(ordinal), 0)::int as n from thunderpac_fleet_hosts where host = ${host}`;
+      return (r as { n: number }).n;
+    };
+    for (let round = 0; round < 3; round++) {
+      const before = await confirmed();
+      const child = spawn(VITE_NODE, [FLEET_APPENDER, '--', dir, pg.url, host], {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      });
+      const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+      try {
+        // Killed once it has confirmed some batches, at a random moment after that.
+        await eventually(async () => (await confirmed()) > before + 37, 'the host to mirror', 60_000);
+        await new Promise((r) => setTimeout(r, Math.floor(Math.random() * 150)));
+      } finally {
+        child.kill('SIGKILL');
+        await exited;
+      }
+    }
+    const store = new Store(dir, fleet(host));
+    try {
+      await store.fleet!.sync();
+      const ids: string[] = [];
+      store.receipts.scanBodies(ReceiptLog.START, (id) => ids.push(id));
+      expect(ids.length).toBeGreaterThan(3 * 37);
+      const rows = await sql<{ id: string; ordinal: string }[]>`
+        select id, ordinal from thunderpac_fleet_receipts where host = ${host} order by ordinal`;
+      expect(rows.map((r) => r.id)).toEqual(ids);
+      expect(rows.map((r) => Number(r.ordinal))).toEqual(ids.map((_, i) => i));
+      expect(await confirmed()).toBe(ids.length);
+    } finally {
+      store.close();
+    }
+  }, 240_000);
 
   it('a second store under a host name in use is refused and changes nothing', async () => {
     const first = new Store(tempDir(), fleet('host-shared'));
