@@ -34,6 +34,7 @@ import {
 } from './io.js';
 import { CliJsonError } from './json.js';
 import { listReceiptsCommand, RECEIPT_LIST_FLAGS } from './receipt-list.js';
+import { RECEIPT_QUERY_FLAGS, receiptQueryCommand } from './receipt-query.js';
 import { proveCommand, RECEIPT_PROOF_FLAGS, verifyProofCommand } from './receipt-proof.js';
 import { CliPathError, pathError, userPathErrno } from './paths.js';
 
@@ -50,6 +51,10 @@ const USAGE = `usage:
   thunderpac receipt show <receipt-id> [--store DIR|--socket PATH]
   thunderpac receipt prove <receipt-id> | --consistency OLD[:NEW] [--store DIR]
   thunderpac receipt verify-proof FILE|- [--public-key PEM-FILE|ed25519:HEX] [--allow-unsigned] [--json]
+  thunderpac receipt query --produced-by HASH | --derived-from HASH|RECEIPT | --build ID | --actor A | --status S
+                           | --since ISO --until ISO [--limit N] [--json] [--store DIR]
+  thunderpac dag run SPEC.json [--json] [--store DIR] [--models-dir DIR]
+  thunderpac dag verify <receipt-id> [--json] [--store DIR]
   thunderpac receipt list [--build ID] [--actor A] [--status S] [--backend B] [--since ISO] [--until ISO]
                           [--limit N] [--order oldest|newest] [--json] [--store DIR|--socket PATH]
   thunderpac xdp attach <obj> --prog NAME --dev IFACE [--mode native|skb|offload|best] [--replace] [--pin] [--netns NAME] [--socket PATH]
@@ -148,6 +153,7 @@ async function receipt(argv: string[]): Promise<number> {
       store: { type: 'string' },
       socket: { type: 'string' },
       ...RECEIPT_LIST_FLAGS,
+      ...RECEIPT_QUERY_FLAGS,
       ...RECEIPT_PROOF_FLAGS,
     },
   });
@@ -170,6 +176,8 @@ async function receipt(argv: string[]): Promise<number> {
     switch (action) {
       case 'list':
         return listReceiptsCommand(store, values, values.json);
+      case 'query':
+        return receiptQueryCommand(store, values, values.json);
       case 'show':
         if (!id) throw new UsageError('receipt show needs a receipt id');
         write(store.getReceipt(id));
@@ -207,6 +215,8 @@ export async function main(argv: string[]): Promise<number> {
         return await (await import('./p4.js')).p4Command(rest);
       case 'receipt':
         return await receipt(rest);
+      case 'dag':
+        return await (await import('./dag.js')).dagCommand(rest);
       case 'xdp':
         return await (await import('./xdp.js')).xdpCommand(rest);
       case 'map':
