@@ -446,7 +446,7 @@ export class ReceiptLog {
     // Records recovered after the head (or a cut tail) become committed now, so the next open
     // holds this writer to them.
     if (this.#end !== head.end || torn > 0) this.#commit();
-    if (this.#checkpointStale || this.#count - this.#ckCount >= this.#checkpointMin) this.#fold();
+    if (this.#checkpointStale || this.#count - this.#ckCount >= this.#checkpointMin) this.#tryFold();
     return torn;
   }
 
@@ -881,7 +881,7 @@ export class ReceiptLog {
     this.#headSeq = seq;
     this.#committedEnd = this.#end;
     const tail = this.#count - this.#ckCount;
-    if (tail >= Math.max(16 * this.#checkpointMin, this.#count >> 3)) this.#fold();
+    if (tail >= Math.max(16 * this.#checkpointMin, this.#count >> 3)) this.#tryFold();
   }
 
   /**
@@ -933,6 +933,20 @@ export class ReceiptLog {
     this.#tailMapped = 0;
     this.#checkpointStale = false;
     this.#checkpointStatus = 'written';
+  }
+
+  /**
+   * #fold where a failure (a full disk, say) must not fail the append, open or close that
+   * triggered it: the checkpoint is an optimization; the log is whole without it. The reason is
+   * kept in checkpointStatus and the next chance tries again.
+   */
+  #tryFold(): void {
+    try {
+      this.#fold();
+    } catch (err) {
+      if (err instanceof LogIntegrityError) throw err; // the log itself is damaged: say so
+      this.#checkpointStatus = `not written: ${(err as Error).message}`;
+    }
   }
 
   /** Write a checkpoint now (a writer; a no-op read-only or with checkpoints off). */
@@ -1236,19 +1250,18 @@ export class ReceiptLog {
    */
   close(): void {
     if (this.#closed) return;
-    this.flush();
-    if (
-      !this.readOnly &&
-      (this.#count - this.#ckCount >= this.#checkpointMin || (this.#checkpointStale && this.#count > 0))
-    ) {
-      try {
-        this.#fold();
-      } catch {
-        // A checkpoint is an optimization: failing to write one must not fail the close.
+    try {
+      this.flush();
+      if (
+        !this.readOnly &&
+        (this.#count - this.#ckCount >= this.#checkpointMin || (this.#checkpointStale && this.#count > 0))
+      ) {
+        this.#tryFold();
       }
+    } finally {
+      this.#closed = true;
+      this.#ck?.close();
+      if (this.#fd >= 0) closeSync(this.#fd); // closing drops the writer lock
     }
-    this.#closed = true;
-    this.#ck?.close();
-    if (this.#fd >= 0) closeSync(this.#fd); // closing drops the writer lock
   }
 }
