@@ -28,18 +28,29 @@
  * a miss.
  */
 
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type Build, type BuildManifest, openBuild } from '../runtime/build.js';
-import { decodeCanonical, encodeCanonical } from '../runtime/canonical.js';
+import { DIGEST_PATTERN, decodeCanonical, encodeCanonical } from '../runtime/canonical.js';
 import { IntegrityError, NotFoundError } from '../runtime/errors.js';
-import type { Receipt } from '../runtime/receipt.js';
+import type { Receipt, ReceiptBody } from '../runtime/receipt.js';
 import type { RecordStore } from '../runtime/record-store.js';
 import { ArtifactIndex } from './artifacts/artifact-index.js';
-import { Artifacts } from './artifacts/artifacts.js';
+import { Artifacts, DEFAULT_DOMAIN } from './artifacts/artifacts.js';
 import { type SnapshotInfo, Snapshots } from './artifacts/snapshots.js';
 import { BlobStore } from './blobs.js';
 import { BlockStore } from './blocks/block-store.js';
+import {
+  type BundleManifest,
+  type BundleSource,
+  checkBundle,
+  type ExportReport,
+  type ExportSelection,
+  exportBundle,
+  type ImportReport,
+  importBundle,
+} from './bundle.js';
 import {
   type CompactReport,
   compactSegments,
@@ -75,6 +86,11 @@ export interface StoreOptions extends ReceiptLogOptions {
   readonly signingKey?: string | TreeHeadSigner;
   /** How long after an append a tree head is made (default 100 ms). */
   readonly headIntervalMs?: number;
+  /**
+   * This store's domain: the name bundles it exports carry (bundle.ts), under which another
+   * store keeps what it imports from here (default 'local').
+   */
+  readonly domain?: string;
 }
 
 export class Store implements RecordStore {
@@ -97,10 +113,13 @@ export class Store implements RecordStore {
   #receiptIndex: ReceiptIndex | undefined;
   /** The fleet index and this store's mirror into it, when the `fleet` option is set. */
   readonly fleet: Fleet | undefined;
+  /** This store's domain (StoreOptions.domain). */
+  readonly domain: string;
 
   constructor(dir: string, options: StoreOptions = {}) {
     this.dir = dir;
     this.readOnly = options.readOnly ?? false;
+    this.domain = options.domain ?? DEFAULT_DOMAIN;
     if (!this.readOnly) mkdirSync(dir, { recursive: true });
     this.blobs = new BlobStore(dir, { readOnly: true });
     this.#payloadDir = join(dir, 'payloads');
@@ -293,6 +312,14 @@ export class Store implements RecordStore {
    */
   getReceipt(id: string): Receipt {
     if (this.readOnly && !this.receipts.has(id)) this.receipts.refresh();
+    if (!this.receipts.has(id) && DIGEST_PATTERN.test(id) && this.artifacts.has(id)) {
+      // A receipt imported from another domain (bundle.ts): kept as an artifact, not in this
+      // store's own log, whose chain and Merkle tree are this store's alone.
+      const body = this.artifacts.get(id, 'receipt');
+      if (this.artifacts.stat(id).kind === 'receipt') {
+        return { id, ...decodeCanonical<ReceiptBody>(body) };
+      }
+    }
     return this.receipts.get(id);
   }
 
@@ -350,6 +377,97 @@ export class Store implements RecordStore {
     this.#readOnlyCheck('compact');
     this.flush();
     return compactSegments(this, options.minDeadRatio ?? 0);
+  }
+
+  /**
+   * A random id naming this store in the bundles it exports (`<dir>/store-id`, made by the first
+   * writer); '' for a read-only open of a store that never had a writer.
+   */
+  get storeId(): string {
+    if (this.#storeId !== undefined) return this.#storeId;
+    const path = join(this.dir, 'store-id');
+    try {
+      this.#storeId = readFileSync(path, 'utf8').trim();
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || this.readOnly) return '';
+      const tmp = `${path}.tmp-${process.pid}`;
+      writeFileSync(tmp, `${randomUUID()}\n`);
+      renameSync(tmp, path);
+      this.#storeId = readFileSync(path, 'utf8').trim();
+    }
+    return this.#storeId;
+  }
+
+  #storeId: string | undefined;
+
+  /**
+   * Write builds and/or receipts (with their ancestors, builds and payloads) as one bundle file
+   * (bundle.ts), for `importBundle` in another store.
+   */
+  exportBundle(path: string, selection: ExportSelection): ExportReport {
+    this.flush();
+    const source: BundleSource = {
+      domain: this.domain,
+      storeId: this.storeId,
+      getReceipt: (id) => this.getReceipt(id),
+      receiptsOfBuild: (buildId) => this.#receiptsOfBuild(buildId),
+      getBuildManifest: (id) => {
+        const bytes = this.#bytes(id, 'build');
+        return { manifest: decodeCanonical<BuildManifest>(bytes), bytes };
+      },
+      getArtifactBytes: (digest) => this.#bytes(digest, 'build artifact'),
+      getPayload: (hash) => this.getPayload(hash),
+      hasPayload: (hash) => this.hasPayload(hash),
+    };
+    return exportBundle(source, path, selection);
+  }
+
+  *#receiptsOfBuild(build: string): Generator<string> {
+    let cursor: string | undefined;
+    do {
+      const page = this.listReceipts({ build, order: 'oldest', limit: 1000, ...(cursor && { cursor }) });
+      for (const r of page.receipts) yield r.id;
+      cursor = page.next ?? undefined;
+    } while (cursor);
+  }
+
+  /**
+   * Import a bundle: everything checked first (bundle.ts), then what this store lacks is stored
+   * in the exporter's domain, published and marked with its source (read-only here).
+   */
+  importBundle(path: string): ImportReport {
+    this.#readOnlyCheck(`import ${path}`);
+    const report = importBundle(path, {
+      hasBundleArtifact: (key, kind) =>
+        kind === 'receipt' ? this.receipts.has(key) || this.artifacts.has(key) : this.#hasKey(key),
+      putBundleArtifact: (key, kind, bytes, origin) => {
+        this.artifacts.put(bytes, {
+          key,
+          kind,
+          domain: origin.domain,
+          source: origin.store,
+          visibility: 'published',
+        });
+      },
+    });
+    this.flush();
+    return report;
+  }
+
+  /** Whether a key is readable here (index or legacy layout). */
+  #hasKey(key: string): boolean {
+    if (this.artifacts.has(key)) return true;
+    if (!this.#legacy) return false;
+    return this.blobs.has(key) || existsSync(this.#linkPath(key));
+  }
+
+  /** Check a bundle completely against this store without writing anything. */
+  checkBundle(path: string): BundleManifest {
+    return checkBundle(path, {
+      hasBundleArtifact: (key, kind) =>
+        kind === 'receipt' ? this.receipts.has(key) || this.artifacts.has(key) : this.#hasKey(key),
+      putBundleArtifact: () => {},
+    });
   }
 
   /** Counts and sizes: artifacts, bytes and files on disk, segments, receipts, snapshots. */

@@ -11,7 +11,7 @@ import { DIGEST_PATTERN } from '../../runtime/canonical.js';
 import { NotFoundError, ValidationError } from '../../runtime/errors.js';
 import { type BlockStore, NO_BLOCK, sha256Buf } from '../blocks/block-store.js';
 import type { ArtifactIndex } from './artifact-index.js';
-import { ArtifactReclaimedError, ArtifactTombstonedError } from './errors.js';
+import { ArtifactReadOnlyError, ArtifactReclaimedError, ArtifactTombstonedError } from './errors.js';
 import { type IndexEntry, type Visibility, ZERO_ID } from './index-files.js';
 
 export interface PutOptions {
@@ -60,6 +60,11 @@ function checkLabel(value: string, path: string): void {
   }
 }
 
+/** What was imported from another domain stays read-only (errors.ts ArtifactReadOnlyError). */
+function refuseCrossDomain(e: IndexEntry, what: string): void {
+  if (e.source !== '') throw new ArtifactReadOnlyError(e.key, e.domain, e.source, what);
+}
+
 export class Artifacts {
   readonly #blocks: BlockStore;
   readonly #index: ArtifactIndex;
@@ -96,6 +101,7 @@ export class Artifacts {
     const source = options.source ?? '';
     checkLabel(source, 'source');
     const prev = this.#index.get(key);
+    if (prev?.state === 'live' && prev.block !== block) refuseCrossDomain(prev, 'shadow');
     const visibility = options.visibility ?? (prev?.state === 'live' ? prev.visibility : 'internal');
     if (
       prev?.state === 'live' &&
@@ -199,6 +205,7 @@ export class Artifacts {
     checkKey(key);
     const e = this.#live(key);
     if (!e) throw this.missing(key);
+    refuseCrossDomain(e, 'tombstone');
     this.#index.set({
       ...e,
       block: ZERO_ID,

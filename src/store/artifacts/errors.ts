@@ -44,3 +44,21 @@ export class ArtifactTombstonedError extends ThunderpacError {
     this.key = key;
   }
 }
+
+/**
+ * An artifact imported from another domain (bundle.ts) is read-only here: its bytes are the
+ * other domain's, and provenance that names them must keep finding the same bytes.
+ */
+export class ArtifactReadOnlyError extends ThunderpacError {
+  readonly key: string;
+  readonly domain: string;
+
+  constructor(key: string, domain: string, source: string, what: string) {
+    super(
+      'ARTIFACT_READ_ONLY',
+      `artifact ${key} is read-only: imported from domain '${domain}' (store ${source}); cannot ${what} it`,
+    );
+    this.key = key;
+    this.domain = domain;
+  }
+}
