@@ -145,8 +145,11 @@ describe.skipIf(missing !== undefined)('fleet index on a real PostgreSQL cluster
       await b.fleet!.sync();
       const s3 = receiptOf({ ...base, backend: 'onnx', input: Z, output: W, parents: [s2.id] });
       a.appendReceipt(s3);
+      // A step on B naming A's last step and a parent no host has mirrored.
+      const s4 = receiptOf({ ...base, backend: 'wasm', parents: [s3.id, hex(0xdead)] });
+      b.appendReceipt(s4);
       // Bulk receipts on both hosts, interleaved.
-      const all: Receipt[] = [s1, s2, s3];
+      const all: Receipt[] = [s1, s2, s3, s4];
       const specs = fc.sample(fc.tuple(fc.boolean(), spec), 240);
       for (const [onA, s] of specs) {
         const r = receiptOf(s);
@@ -173,13 +176,27 @@ describe.skipIf(missing !== undefined)('fleet index on a real PostgreSQL cluster
         { child: s2.id, parent: s1.id },
       ]);
       expect(lineage.missing).toEqual([]);
+      const partial = await a.fleet!.index.lineage(s4.id);
+      expect(partial.receipts.map((l) => [l.receipt.id, l.host])).toEqual([
+        [s4.id, 'host-b'],
+        [s3.id, 'host-a'],
+        [s2.id, 'host-b'],
+        [s1.id, 'host-a'],
+      ]);
+      expect(partial.missing).toEqual([hex(0xdead)]);
       expect(await b.fleet!.index.producedBy(W)).toEqual({
         hash: W,
         producers: [s3.id],
         ancestors: [s2.id, s1.id],
       });
       const derived = await a.fleet!.index.derivedFrom(X);
-      expect(derived.receipts.map((d) => d.receipt)).toEqual([s1.id, s2.id, s3.id]);
+      expect(derived.receipts.map((d) => [d.receipt, d.depth, d.via.kind])).toEqual([
+        [s1.id, 1, 'consumed'],
+        // Reached both ways (consumed the output, names the step); the parent edge comes first, as locally.
+        [s2.id, 2, 'child'],
+        [s3.id, 3, 'child'],
+        [s4.id, 4, 'child'],
+      ]);
       expect(derived.truncated).toBe(false);
       expect((await a.fleet!.index.derivedFrom(X, 2)).truncated).toBe(true);
       expect(await a.fleet!.index.children(s1.id)).toEqual([s2.id]);

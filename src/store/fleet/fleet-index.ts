@@ -72,7 +72,7 @@ export interface FleetLineage {
   readonly receipts: readonly FleetLocation[];
   /** Every parent edge among them: `child` names `parent`. */
   readonly edges: readonly { readonly child: string; readonly parent: string }[];
-  /** Parents named but not in the index (not mirrored yet, or never). */
+  /** Parents named but not in the index (not mirrored yet, or never; or past the walk's cut at `limit`). */
   readonly missing: readonly string[];
 }
 
@@ -211,17 +211,23 @@ export class FleetIndex {
     return row ? { receipt: receiptOf(row), host: row.host, ordinal: Number(row.ordinal) } : undefined;
   }
 
-  async #locations(ids: readonly string[]): Promise<Map<string, FleetLocation>> {
-    const rows =
-      ids.length === 0
-        ? []
-        : await this.#db.run(
-            'read receipts',
-            (sql) =>
-              sql<
-                Row[]
-              >`select seq, id, host, ordinal, body from thunderpac_fleet_receipts where id = any(${[...ids]}::text[])`,
-          );
+  /**
+   * `start` and their ancestors through `parents`, in one round trip: a recursive walk of the
+   * parent edges in the database (breadth first, each receipt once), cut after `cap` ids.
+   */
+  async #ancestry(start: readonly string[], cap: number): Promise<Map<string, FleetLocation>> {
+    if (start.length === 0) return new Map();
+    const rows = await this.#db.run(
+      'walk lineage',
+      (sql) => sql<Row[]>`
+        with recursive a(id) as (
+          select unnest(${[...start]}::text[])
+          union
+          select p.parent from a join thunderpac_fleet_parents p on p.child = a.id
+        )
+        select r.seq, r.id, r.host, r.ordinal, r.body
+        from (select id from a limit ${cap}) x join thunderpac_fleet_receipts r on r.id = x.id`,
+    );
     return new Map(
       rows.map((r) => [r.id, { receipt: receiptOf(r), host: r.host, ordinal: Number(r.ordinal) }]),
     );
@@ -270,31 +276,23 @@ export class FleetIndex {
   async producedBy(hash: string, limit = DEFAULT_DERIVED_LIMIT): Promise<FleetProducedBy> {
     checkLimit(limit, MAX_DERIVED_LIMIT);
     const producers = await this.producers(hash);
+    const known = await this.#ancestry(producers, producers.length + limit + 1);
     const seen = new Set(producers);
     const ancestors: string[] = [];
     let frontier = producers;
     while (frontier.length > 0 && ancestors.length < limit) {
-      const edges = await this.#parentsOf(frontier);
-      frontier = [];
-      for (const { parent } of edges) {
-        if (seen.has(parent) || ancestors.length >= limit) continue;
-        seen.add(parent);
-        ancestors.push(parent);
-        frontier.push(parent);
+      const next: string[] = [];
+      for (const child of frontier) {
+        for (const parent of known.get(child)?.receipt.parents ?? []) {
+          if (seen.has(parent) || ancestors.length >= limit) continue;
+          seen.add(parent);
+          ancestors.push(parent);
+          next.push(parent);
+        }
       }
+      frontier = next;
     }
     return { hash, producers, ancestors };
-  }
-
-  async #parentsOf(children: readonly string[]): Promise<{ child: string; parent: string }[]> {
-    // Each child's parents in the order the child names them (its body), not the table's.
-    const located = await this.#locations(children);
-    const out: { child: string; parent: string }[] = [];
-    for (const child of children) {
-      const r = located.get(child);
-      for (const parent of r?.receipt.parents ?? []) out.push({ child, parent });
-    }
-    return out;
   }
 
   /**
@@ -356,13 +354,13 @@ export class FleetIndex {
     const receipts: FleetLocation[] = [];
     const edges: { child: string; parent: string }[] = [];
     const missing: string[] = [];
+    const known = await this.#ancestry([receiptId], 2 * limit + 1);
     const seen = new Set([receiptId]);
     let frontier = [receiptId];
     while (frontier.length > 0 && receipts.length < limit) {
-      const located = await this.#locations(frontier);
       const next: string[] = [];
       for (const id of frontier) {
-        const at = located.get(id);
+        const at = known.get(id);
         if (!at) {
           missing.push(id);
           continue;
