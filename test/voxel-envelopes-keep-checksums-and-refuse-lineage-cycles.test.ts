@@ -106,7 +106,7 @@ describe('voxel envelopes', () => {
       const data = readFileSync(f);
       const at = data.indexOf('UNIQUE-PAYLOAD-BYTES');
       if (at >= 0) {
-        data[at] ^= 1;
+        data[at]! ^= 1;
         writeFileSync(f, data);
       }
     }

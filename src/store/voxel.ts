@@ -159,12 +159,12 @@ export class VoxelStore {
     });
     const parentsOf = (id: string): readonly string[] =>
       checked.find((c) => c.id === id)?.lineage ?? this.#voxels.get(id)?.lineage ?? [];
-    checked.forEach((c, i) =>
-      c.lineage.forEach((p, j) => {
+    for (const [i, c] of checked.entries()) {
+      for (const [j, p] of c.lineage.entries()) {
         if (!ids.has(p) && !this.#voxels.has(p))
           throw new NotFoundError(`voxel ${single ? 'voxel' : `voxels[${i}]`}.lineage[${j}]: parent`, p);
-      }),
-    );
+      }
+    }
     const cycle = findCycle([...ids], parentsOf);
     if (cycle) throw new VoxelLineageCycleError(cycle);
 
