@@ -59,7 +59,7 @@ describe('damaged store files', () => {
     const keys = fill(50, true);
     const ckpt = join(dir, 'index', '2.ckpt');
     const bytes = readFileSync(ckpt);
-    bytes[bytes.length - 5] ^= 0xff; // inside the last record
+    bytes[bytes.length - 5] = bytes[bytes.length - 5]! ^ 0xff; // inside the last record
     writeFileSync(ckpt, bytes);
     const store = new Store(dir, { readOnly: true });
     const last = [...keys].sort().at(-1)!;
@@ -73,7 +73,7 @@ describe('damaged store files', () => {
     fill(5, false);
     const log = join(dir, 'index', '1.log');
     const bytes = readFileSync(log);
-    bytes[8 + 8 + 40] ^= 1; // inside the first record's payload (records start at byte 8)
+    bytes[8 + 8 + 40] = bytes[8 + 8 + 40]! ^ 1; // inside the first record's payload (records start at byte 8)
     writeFileSync(log, bytes);
     const err = openError();
     expect(err.path).toBe(log);
@@ -110,7 +110,7 @@ describe('damaged store files', () => {
     const { path, offset } = store.artifacts.locate(keys[2]!);
     store.close();
     const bytes = readFileSync(path);
-    bytes[offset + 1] ^= 1;
+    bytes[offset + 1] = bytes[offset + 1]! ^ 1;
     writeFileSync(path, bytes);
     const again = new Store(dir, { readOnly: true });
     expect(() => again.artifacts.get(keys[2]!)).toThrow(
