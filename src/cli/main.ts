@@ -10,6 +10,7 @@
  *   thunderpac p4 compile|stages|stf|run ...                     (src/cli/p4.ts)
  *   thunderpac xdp attach|detach|status|clean|test-run ...   (src/cli/xdp.ts)
  *   thunderpac map dump|lookup|update|delete ...             (src/cli/map.ts)
+ *   thunderpac store stat|gc|compact|snapshot|export|import|fsck ...  (src/cli/store.ts)
  *
  * Exit codes: 0 success / match, 1 failed execution / mismatch, 2 bad command line or input
  * (a bad path, file or flag), 70 an internal error (a bug: one line, the stack with
@@ -63,6 +64,10 @@ const USAGE = `usage:
   thunderpac xdp clean [--json]
   thunderpac xdp test-run <obj> --prog NAME --packet HEX|--pcap FILE [--repeat N] [--json]
   thunderpac map dump|lookup|update|delete <pinned-path|name> [key] [value] [--mode any|noexist|exist] [--dev IFACE [--netns NAME]] [--socket PATH]
+  thunderpac store stat|fsck [--json] [--store DIR]
+  thunderpac store gc [--dry-run] [--keep-days N] [--keep-receipts N] [--max-bytes N] [--json]
+  thunderpac store compact | snapshot [create [--label L]|list|drop ID] [--json]
+  thunderpac store export OUT (--build ID|--receipt ID)... [--domain NAME] | store import FILE [--check] [--json]
   thunderpac daemon [--config FILE] [--socket PATH] [--listen HOST:PORT] [--store DIR] [--models-dir DIR]
 
 The store defaults to $THUNDERPAC_STORE, else ~/.thunderpac/store. XDP records and pinned maps
@@ -221,6 +226,8 @@ export async function main(argv: string[]): Promise<number> {
         return await (await import('./xdp.js')).xdpCommand(rest);
       case 'map':
         return await (await import('./map.js')).mapCommand(rest);
+      case 'store':
+        return await (await import('./store.js')).storeCommand(rest);
       case 'daemon':
         return await (await import('../daemon/main.js')).daemonCommand(rest);
       case undefined:

@@ -30,9 +30,9 @@
 
 import { randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { type Build, type BuildManifest, openBuild } from '../runtime/build.js';
-import { DIGEST_PATTERN, decodeCanonical, encodeCanonical } from '../runtime/canonical.js';
+import { DIGEST_PATTERN, decodeCanonical, encodeCanonical, sha256Hex } from '../runtime/canonical.js';
 import { IntegrityError, NotFoundError } from '../runtime/errors.js';
 import type { Receipt, ReceiptBody } from '../runtime/receipt.js';
 import type { RecordStore } from '../runtime/record-store.js';
@@ -61,6 +61,7 @@ import {
   storeStat,
 } from './gc.js';
 import { StoreReadOnlyError } from './errors.js';
+import { type FsckOptions, type FsckReport, fsck } from './fsck.js';
 import { ReceiptIndex, type ReceiptPage, type ReceiptQuery } from './receipt-index.js';
 import { Provenance } from './provenance/provenance.js';
 import { Fleet, type FleetOptions } from './fleet/fleet.js';
@@ -160,6 +161,7 @@ export class Store implements RecordStore {
       this.receipts.close();
       throw err;
     }
+    if (!this.readOnly) void this.storeId;
   }
 
   readonly #ledgerOptions: LedgerOptions;
@@ -380,8 +382,8 @@ export class Store implements RecordStore {
   }
 
   /**
-   * A random id naming this store in the bundles it exports (`<dir>/store-id`, made by the first
-   * writer); '' for a read-only open of a store that never had a writer.
+   * A random id naming this store in the bundles it exports (`<dir>/store-id`, made when a writer
+   * opens the store); `unnamed-…` (from its path) for a store no writer has opened since.
    */
   get storeId(): string {
     if (this.#storeId !== undefined) return this.#storeId;
@@ -389,7 +391,9 @@ export class Store implements RecordStore {
     try {
       this.#storeId = readFileSync(path, 'utf8').trim();
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || this.readOnly) return '';
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      // A store no writer of this version opened yet: named by where it is, until one does.
+      if (this.readOnly) return `unnamed-${sha256Hex(resolve(this.dir)).slice(0, 16)}`;
       const tmp = `${path}.tmp-${process.pid}`;
       writeFileSync(tmp, `${randomUUID()}\n`);
       renameSync(tmp, path);
@@ -468,6 +472,11 @@ export class Store implements RecordStore {
         kind === 'receipt' ? this.receipts.has(key) || this.artifacts.has(key) : this.#hasKey(key),
       putBundleArtifact: () => {},
     });
+  }
+
+  /** Check every layer, every byte, and report every problem with where it is (fsck.ts). */
+  fsck(options: FsckOptions = {}): FsckReport {
+    return fsck(this, options);
   }
 
   /** Counts and sizes: artifacts, bytes and files on disk, segments, receipts, snapshots. */
