@@ -29,6 +29,7 @@ import {
   type ReceiptPage,
   type ReceiptQuery,
 } from '../receipt-index.js';
+import type { Sql } from 'postgres';
 import type { FleetDb } from './connection.js';
 import { FleetIntegrityError } from './errors.js';
 
@@ -303,6 +304,47 @@ export class FleetIndex {
   async derivedFrom(from: string, limit = DEFAULT_DERIVED_LIMIT): Promise<FleetDerivedPage> {
     checkHash(from, 'from');
     checkLimit(limit, MAX_DERIVED_LIMIT);
+    type Consumed = { id: string; input_hash: string; output_hash: string | null };
+    type Child = { child: string; parent: string; output_hash: string | null };
+    const edgesOf = async (sql: Sql, nodes: readonly string[]) => ({
+      consumed: await sql<Consumed[]>`
+        select id, input_hash, output_hash from thunderpac_fleet_receipts
+        where input_hash = any(${[...nodes]}::text[]) order by seq`,
+      children: await sql<Child[]>`
+        select p.child, p.parent, r.output_hash from thunderpac_fleet_parents p
+        left join thunderpac_fleet_receipts r on r.id = p.child
+        where p.parent = any(${[...nodes]}::text[]) order by p.parent, p.child`,
+    });
+    // One round trip for the whole reachable graph (a recursive walk in the database) when it is
+    // small enough to hold; past the cap, a round trip per depth.
+    const cap = 4 * limit + 4;
+    const whole = await this.#db.run('walk derived receipts', async (sql) => {
+      const reach = await sql<{ node: string }[]>`
+        with recursive n(node) as (
+          select ${from}::text
+          union
+          select x.next from n cross join lateral (
+            select r.id as next from thunderpac_fleet_receipts r where r.input_hash = n.node
+            union all
+            select r.output_hash from thunderpac_fleet_receipts r
+              where r.input_hash = n.node and r.output_hash is not null
+            union all
+            select p.child from thunderpac_fleet_parents p where p.parent = n.node
+            union all
+            select r.output_hash from thunderpac_fleet_parents p join thunderpac_fleet_receipts r on r.id = p.child
+              where p.parent = n.node and r.output_hash is not null
+          ) x
+        )
+        select node from n limit ${cap + 1}`;
+      return reach.length > cap
+        ? undefined
+        : edgesOf(
+            sql,
+            reach.map((r) => r.node),
+          );
+    });
+    const step = async (nodes: readonly string[]) =>
+      whole ?? (await this.#db.run('walk derived receipts', (sql) => edgesOf(sql, nodes)));
     const out: FleetDerived[] = [];
     const seen = new Set<string>();
     // Nodes to expand at the next depth: artifacts and receipts alike (both edge kinds looked up).
@@ -310,25 +352,19 @@ export class FleetIndex {
     let depth = 1;
     let truncated = false;
     while (nodes.length > 0 && !truncated) {
-      const next = await this.#db.run('walk derived receipts', async (sql) => {
-        const consumed = await sql<{ id: string; input_hash: string; output_hash: string | null }[]>`
-          select id, input_hash, output_hash from thunderpac_fleet_receipts
-          where input_hash = any(${nodes}::text[]) order by seq`;
-        const children = await sql<{ child: string; parent: string; output_hash: string | null }[]>`
-          select p.child, p.parent, r.output_hash from thunderpac_fleet_parents p
-          left join thunderpac_fleet_receipts r on r.id = p.child
-          where p.parent = any(${nodes}::text[]) order by p.parent, p.child`;
-        return { consumed, children };
-      });
+      const next = await step(nodes);
+      const consumedBy = new Map<string, Consumed[]>();
+      for (const c of next.consumed)
+        consumedBy.set(c.input_hash, [...(consumedBy.get(c.input_hash) ?? []), c]);
+      const childrenOf = new Map<string, Child[]>();
+      for (const c of next.children) childrenOf.set(c.parent, [...(childrenOf.get(c.parent) ?? []), c]);
       const found: { receipt: string; via: FleetDerived['via']; output: string | null }[] = [];
       // In the order the nodes were reached, consumers before children, as the local walk does.
       for (const node of nodes) {
-        for (const c of next.consumed)
-          if (c.input_hash === node)
-            found.push({ receipt: c.id, via: { kind: 'consumed', from: node }, output: c.output_hash });
-        for (const c of next.children)
-          if (c.parent === node)
-            found.push({ receipt: c.child, via: { kind: 'child', from: node }, output: c.output_hash });
+        for (const c of consumedBy.get(node) ?? [])
+          found.push({ receipt: c.id, via: { kind: 'consumed', from: node }, output: c.output_hash });
+        for (const c of childrenOf.get(node) ?? [])
+          found.push({ receipt: c.child, via: { kind: 'child', from: node }, output: c.output_hash });
       }
       nodes = [];
       for (const f of found) {
