@@ -247,9 +247,10 @@ export class ArtifactIndex {
   }
 
   /** Record a new state for a key (queued; written by `flush`). */
-  set(entry: IndexEntry): void {
+  set(entry: IndexEntry, prev: IndexEntry | undefined | null = null): void {
     if (this.readOnly) throw new StoreReadOnlyError(this.dir, `index artifact ${entry.key}`);
-    const wasLive = this.get(entry.key)?.state === 'live';
+    // `prev`: the caller's lookup of the key just before (saves a second one); null: look it up.
+    const wasLive = (prev === null ? this.get(entry.key) : prev)?.state === 'live';
     this.#apply(entry, wasLive);
     const record = encodeLogRecord(entry, wasLive);
     this.#pending.push(record);

@@ -117,17 +117,20 @@ export class Artifacts {
       prev?.state === 'live' && prev.block === block
         ? { segment: prev.segment, offset: prev.offset, length: prev.length }
         : this.#blocks.put(bytes, id);
-    this.#index.set({
-      key,
-      block,
-      ...location,
-      time: Date.now(),
-      kind: options.kind,
-      domain,
-      source,
-      visibility,
-      state: 'live',
-    });
+    this.#index.set(
+      {
+        key,
+        block,
+        ...location,
+        time: Date.now(),
+        kind: options.kind,
+        domain,
+        source,
+        visibility,
+        state: 'live',
+      },
+      prev,
+    );
     this.#onWrite();
     return key;
   }
