@@ -1,7 +1,8 @@
 /**
  * bench:store — the receipt log at scale (issue #13, part B).
  *
- *   npm run bench:store [-- --quick] [-- --sizes 10000,100000,1000000] [-- --rounds 5]
+ *   npm run bench:store [-- --quick] [--sizes 10000,100000,1000000] [--rounds 5] [--appends 200000]
+ *                       [--only append|open]
  *
  * 1. Appends/s per durability mode, the receipt log against lmdb and SQLite (WAL) writing the
  *    same receipts (key = 32-byte id, value = canonical body) in the same run, interleaved
@@ -89,6 +90,9 @@ function stats(xs: readonly number[]): { median: number; min: number; max: numbe
 interface OpenResult {
   readonly openMs: number;
   readonly firstQueryMs: number;
+  /** CPU time (user + system) of the same steps: on a loaded machine wall time includes waiting. */
+  readonly openCpuMs: number;
+  readonly firstQueryCpuMs: number;
   readonly queries: Record<string, number>;
   readonly checkpoint: string;
   readonly rssMB: number;
@@ -96,13 +100,18 @@ interface OpenResult {
 
 function childOpen(dir: string, n: number, useCheckpoint: boolean): OpenResult {
   const path = join(dir, 'receipts.log');
+  const cpuMs = (u: NodeJS.CpuUsage) => (u.user + u.system) / 1000;
+  let c = process.cpuUsage();
   let t = performance.now();
   const log = new ReceiptLog(path, { readOnly: true, ...(useCheckpoint ? {} : { checkpoint: false }) });
   const openMs = performance.now() - t;
+  const openCpuMs = cpuMs(process.cpuUsage(c));
   const index = new ReceiptIndex(log);
+  c = process.cpuUsage();
   t = performance.now();
   index.query({ limit: 100 });
   const firstQueryMs = performance.now() - t;
+  const firstQueryCpuMs = cpuMs(process.cpuUsage(c));
   const q = (f: () => unknown, runs = 9): number => {
     const xs: number[] = [];
     for (let i = 0; i < runs; i++) {
@@ -134,7 +143,7 @@ function childOpen(dir: string, n: number, useCheckpoint: boolean): OpenResult {
   const rssMB = process.memoryUsage().rss / 2 ** 20;
   const checkpoint = log.checkpointStatus;
   log.close();
-  return { openMs, firstQueryMs, queries, checkpoint, rssMB };
+  return { openMs, firstQueryMs, openCpuMs, firstQueryCpuMs, queries, checkpoint, rssMB };
 }
 
 if (args[0] === '--child-open') {
@@ -277,9 +286,13 @@ function sqliteWriter(mode: Mode): Writer | undefined {
 
 async function appendBench(root: string, rounds: number): Promise<Record<string, unknown>[]> {
   const modes: Mode[] = ['never', 'engine', 'group', 'always'];
-  const counts: Record<Mode, number> = quick
-    ? { never: 20_000, engine: 20_000, group: 20_000, always: 300 }
-    : { never: 200_000, engine: 200_000, group: 100_000, always: 2_000 };
+  const many = Number(flag('--appends') ?? (quick ? 20_000 : 200_000));
+  const counts: Record<Mode, number> = {
+    never: many,
+    engine: many,
+    group: many,
+    always: Math.max(100, Math.round(many / 100)),
+  };
   const maxCount = Math.max(...Object.values(counts));
   const t = performance.now();
   const records = Array.from({ length: maxCount }, (_, i) => receiptNo(i));
@@ -352,6 +365,11 @@ function openBench(root: string, sizes: readonly number[], rounds: number): Reco
     console.log(
       `  open ${open.median.toFixed(1)} ms (${open.min.toFixed(1)}–${open.max.toFixed(1)}), first query ${first.median.toFixed(1)} ms (${first.min.toFixed(1)}–${first.max.toFixed(1)}), open + first query ${total.median.toFixed(1)} ms, RSS ${stats(runs.map((r) => r.rssMB)).median.toFixed(0)} MiB, checkpoint ${runs[0]!.checkpoint}`,
     );
+    const openCpu = stats(runs.map((r) => r.openCpuMs));
+    const firstCpu = stats(runs.map((r) => r.firstQueryCpuMs));
+    console.log(
+      `  CPU: open ${openCpu.median.toFixed(1)} ms (${openCpu.min.toFixed(1)}–${openCpu.max.toFixed(1)}), first query ${firstCpu.median.toFixed(1)} ms (${firstCpu.min.toFixed(1)}–${firstCpu.max.toFixed(1)})`,
+    );
     const queries: Record<string, { median: number; min: number; max: number }> = {};
     for (const name of Object.keys(runs[0]!.queries)) {
       queries[name] = stats(runs.map((r) => r.queries[name]!));
@@ -384,6 +402,8 @@ function openBench(root: string, sizes: readonly number[], rounds: number): Reco
       openMs: open,
       firstQueryMs: first,
       openPlusFirstQueryMs: total,
+      openCpuMs: openCpu,
+      firstQueryCpuMs: firstCpu,
       queriesMs: queries,
       rssMB: stats(runs.map((r) => r.rssMB)),
       withoutCheckpoint: { openMs: scanOpen, firstQueryMs: scanFirst, runs: scanRounds },
