@@ -52,7 +52,11 @@ export type Action =
   /** The QoS policy and live state (`GET /v1/qos`). */
   | 'qos.read'
   /** Re-read the config's `qos` section (`POST /v1/qos/reload`). */
-  | 'qos.reload';
+  | 'qos.reload'
+  /** The store's figures, snapshots, fsck and bundle export (`GET /v1/store…`). */
+  | 'store.read'
+  /** GC, compaction, snapshots taken or dropped, bundles imported (`POST /v1/store/…`). */
+  | 'store.admin';
 
 /** What an action is about, when the policy needs it (a build's owner, a model's name). */
 export interface Resource {

@@ -54,6 +54,8 @@ const ROLE_ACTIONS: Readonly<Record<Role, ReadonlySet<Action>>> = {
     'p4.control',
     'qos.read',
     'qos.reload',
+    'store.read',
+    'store.admin',
   ]),
   operator: new Set<Action>([
     'health.read',
@@ -72,6 +74,7 @@ const ROLE_ACTIONS: Readonly<Record<Role, ReadonlySet<Action>>> = {
     'map.write',
     'p4.control',
     'qos.read',
+    'store.read',
   ]),
   runner: new Set<Action>([
     'health.read',
@@ -93,6 +96,7 @@ const ROLE_ACTIONS: Readonly<Record<Role, ReadonlySet<Action>>> = {
     'model.read',
     'xdp.read',
     'map.read',
+    'store.read',
   ]),
 };
 

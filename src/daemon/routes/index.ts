@@ -13,6 +13,7 @@ import { kserveRoutes } from './kserve.js';
 import { metricsRoutes } from './metrics.js';
 import { qosRoutes } from './qos.js';
 import { receiptsRoutes } from './receipts.js';
+import { storeRoutes } from './store.js';
 import { xdpRoutes } from './xdp.js';
 
 export const ROUTE_PLUGINS: readonly RoutePlugin[] = [
@@ -23,6 +24,7 @@ export const ROUTE_PLUGINS: readonly RoutePlugin[] = [
   buildsRoutes,
   executionsRoutes,
   receiptsRoutes,
+  storeRoutes,
   kserveRoutes,
   xdpRoutes,
   eventsRoutes,
