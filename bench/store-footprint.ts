@@ -51,6 +51,16 @@ function body(i: number, input: string, inSize: number, output: string, outSize:
   };
 }
 
+/** Bytes per top-level entry of the store directory (where the bytes go). */
+function breakdown(dir: string): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const d of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, d.name);
+    out.set(d.name, d.isDirectory() ? walk(p).bytes : statSync(p).size);
+  }
+  return out;
+}
+
 function walk(dir: string): { bytes: number; alloc: number; files: number } {
   let bytes = 0;
   let alloc = 0;
@@ -137,6 +147,7 @@ const cases = [
 ];
 
 const rows: string[] = [];
+const where: string[] = [];
 rows.push(
   '| payload | layout | executions | bytes/exec | alloc/exec | files/exec | bytes ÷ payload | meta/exec (B) | µs/exec |',
   '|---|---|---:|---:|---:|---:|---:|---:|---:|',
@@ -149,6 +160,12 @@ for (const c of cases) {
       const ms = layout === 'legacy' ? runLegacy(dir, xs) : runNew(dir, xs);
       const s = walk(dir);
       const payload = c.n * 2 * c.size;
+      if (layout === 'blocks') {
+        const parts = [...breakdown(dir)]
+          .filter(([, b]) => b > 0)
+          .map(([name, b]) => `${name} ${(b / c.n).toFixed(1)}`);
+        where.push(`${c.label}: ${parts.join(', ')}`);
+      }
       rows.push(
         `| ${c.label} | ${layout} | ${c.n} | ${(s.bytes / c.n).toFixed(0)} | ${(s.alloc / c.n).toFixed(0)} | ${(s.files / c.n).toFixed(4)} | ${(s.bytes / payload).toFixed(3)} | ${((s.bytes - payload) / c.n).toFixed(0)} | ${((ms * 1000) / c.n).toFixed(1)} |`,
       );
@@ -161,3 +178,5 @@ console.log(
   `store footprint (node ${process.versions.node}; payload = input + output, each of the size given)\n`,
 );
 console.log(rows.join('\n'));
+console.log('\nwhere the bytes go in the block-store layout, bytes per execution:');
+console.log(where.join('\n'));
