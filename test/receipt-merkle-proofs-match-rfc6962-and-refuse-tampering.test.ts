@@ -221,14 +221,12 @@ describe('the store keeps an RFC 6962 tree over its receipts and signs its heads
     const root = mth(ids.map((r) => Buffer.from(r.id, 'hex')));
     const tree = join(s, 'receipts.merkle');
     const bytes = readFileSync(tree);
+    store = new Store(s, { sync: 'never' });
+    expect(store.ledger.tree.rebuilt).toBeUndefined(); // a clean close leaves a tree that is used
+    store.close();
     for (const damage of [
       () => rmSync(tree),
       () => writeFileSync(tree, bytes.subarray(0, bytes.length - 40)),
-      () => {
-        const b = Buffer.from(bytes);
-        b[4096 + 32 * 7]! ^= 1;
-        writeFileSync(tree, b);
-      },
       () => writeFileSync(tree, 'not a tree'),
     ]) {
       damage();
@@ -236,6 +234,29 @@ describe('the store keeps an RFC 6962 tree over its receipts and signs its heads
       try {
         expect(store.ledger.tree.rebuilt).toBeDefined();
         expect(store.ledger.tree.root().equals(root)).toBe(true);
+      } finally {
+        store.close();
+      }
+      writeFileSync(tree, bytes);
+    }
+    // A damaged inner node or leaf is not on the edge open checks: the proof shows it, and the
+    // tree is rebuilt before a proof leaves the ledger.
+    for (const [pos, leaf] of [
+      [6, 1], // node (2, 0): on the path of leaf 5
+      [7, 4], // leaf 4 itself
+    ] as const) {
+      const b = Buffer.from(bytes);
+      const at = 4096 + 32 * pos;
+      b[at] = b[at]! ^ 1;
+      writeFileSync(tree, b);
+      store = new Store(s, { sync: 'never' });
+      try {
+        expect(store.ledger.tree.rebuilt).toBeUndefined();
+        for (const m of [leaf, 5]) {
+          const id = ids[m]!.id;
+          verifyProofDocument(store.ledger.prove(id, store.getReceipt(id)), { allowUnsigned: true });
+        }
+        expect(store.ledger.tree.rebuilt).toMatch(/not among the tree's leaves|did not verify/);
       } finally {
         store.close();
       }

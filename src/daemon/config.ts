@@ -120,6 +120,11 @@ export interface DaemonConfig {
    * store's receipts mirrored into a shared PostgreSQL index (src/store/fleet/); null when off.
    */
   readonly storeFleet: ResolvedFleetOptions | null;
+  /**
+   * `store.signingKey`: an Ed25519 private key (PKCS#8 PEM file) the store signs its receipt
+   * tree heads with (src/store/merkle/ledger.ts); null: heads are recorded unsigned.
+   */
+  readonly storeSigningKey: string | null;
   readonly modelsDir: string;
   /** Root of XDP records and per-attachment pin directories. */
   readonly bpffsRoot: string;
@@ -264,7 +269,11 @@ export function loadConfig(flags: ConfigFlags, defaults: ConfigDefaults): Daemon
   }
 
   const qos = readQos(source);
-  const { dir: storeDir, fleet: storeFleet } = readStore(source, top.get('store'));
+  const {
+    dir: storeDir,
+    fleet: storeFleet,
+    signingKey: storeSigningKey,
+  } = readStore(source, top.get('store'));
 
   return {
     socket,
@@ -272,6 +281,7 @@ export function loadConfig(flags: ConfigFlags, defaults: ConfigDefaults): Daemon
     listen,
     store: flags.store ?? storeDir ?? defaults.store(),
     storeFleet,
+    storeSigningKey,
     modelsDir: flags.modelsDir ?? str('modelsDir') ?? defaults.modelsDir,
     bpffsRoot: str('bpffsRoot', isAbsolutePath, 'an absolute path') ?? defaults.bpffsRoot,
     limits,
@@ -307,21 +317,32 @@ export function readQos(source: ConfigSource): QosPolicy {
 function readStore(
   source: ConfigSource,
   node: ReturnType<ConfigSource['node']>,
-): { dir: string | undefined; fleet: ResolvedFleetOptions | null } {
-  if (!node) return { dir: undefined, fleet: null };
+): { dir: string | undefined; fleet: ResolvedFleetOptions | null; signingKey: string | null } {
+  if (!node) return { dir: undefined, fleet: null, signingKey: null };
   if (node.type !== 'object') {
     return {
-      dir: readString(source, ['store'], node, 'a non-empty path or an object { dir, fleet }', isPath),
+      dir: readString(
+        source,
+        ['store'],
+        node,
+        'a non-empty path or an object { dir, fleet, signingKey }',
+        isPath,
+      ),
       fleet: null,
+      signingKey: null,
     };
   }
-  const members = readObject(source, ['store'], node, ['dir', 'fleet']);
+  const members = readObject(source, ['store'], node, ['dir', 'fleet', 'signingKey']);
   const dirNode = members.get('dir');
   const dir = dirNode ? readString(source, ['store', 'dir'], dirNode, 'a non-empty path', isPath) : undefined;
+  const keyNode = members.get('signingKey');
+  const signingKey = keyNode
+    ? readString(source, ['store', 'signingKey'], keyNode, 'a path to an Ed25519 PKCS#8 PEM key', isPath)
+    : null;
   const fleetNode = members.get('fleet');
-  if (!fleetNode || fleetNode.type === 'null') return { dir, fleet: null };
+  if (!fleetNode || fleetNode.type === 'null') return { dir, fleet: null, signingKey };
   try {
-    return { dir, fleet: parseFleetOptions(getNodeValue(fleetNode), 'store.fleet') };
+    return { dir, fleet: parseFleetOptions(getNodeValue(fleetNode), 'store.fleet'), signingKey };
   } catch (err) {
     if (err instanceof FleetConfigError) {
       const segments = err.path.split('.');

@@ -71,7 +71,9 @@ function requestIdGenerator(): (req: IncomingMessage) => string {
 async function openStore(config: DaemonConfig): Promise<Thunderpac> {
   try {
     const fleet = config.storeFleet; // fleet mode: receipts mirrored into a shared PostgreSQL index
-    return await Thunderpac.open({ store: config.store, ...(fleet && { storeOptions: { fleet } }) });
+    const signingKey = config.storeSigningKey ?? undefined; // tree heads signed with it (src/store/signing.ts)
+    const storeOptions = { ...(fleet && { fleet }), ...(signingKey && { signingKey }) };
+    return await Thunderpac.open({ store: config.store, storeOptions });
   } catch (err) {
     if (err instanceof StoreLockedError) {
       const holder = err.holderPid === undefined ? 'another process' : `process ${err.holderPid}`;

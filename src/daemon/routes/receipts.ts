@@ -5,6 +5,9 @@
  *   GET  /v1/receipts?build=&actor=&status=&backend=&since=&until=&limit=&cursor=&order=
  *                                  → 200 { receipts: [...], next: cursor | null }
  *   POST /v1/receipts/:id/verify   → 200 the VerifyReport (match, problem, mismatches, replay)
+ *   GET  /v1/receipts/:id/proof    → 200 receipt + inclusion proof + signed tree head (src/store/merkle/proof.ts)
+ *   GET  /v1/tree-heads/consistency?from=OLD&to=NEW → 200 consistency proof between two recorded heads
+ *                                  (`to` defaults to the latest); 409 naming the head that is missing
  *
  * Listing is the store's receipt index (src/store/receipt-index.ts, built as the daemon starts
  * and extended by each query with what was appended since): newest first by default,
@@ -29,6 +32,7 @@ import { MAX_LIST_LIMIT, RECEIPT_ORDERS, type ReceiptQuery } from '../../store/r
 import type { Store } from '../../store/store.js';
 import type { Actor, DaemonContext, RoutePlugin } from '../context.js';
 import { OverloadedError } from '../executions.js';
+import { ProofError } from '../../store/merkle/errors.js';
 
 const RECEIPT_ID = '^[0-9a-f]{64}$';
 /** ISO 8601 date-time with a zone, as receipts write `startedAt` (seconds and fraction optional). */
@@ -157,6 +161,47 @@ export const receiptsRoutes: RoutePlugin = (app, ctx) => {
         ...(owner === undefined ? {} : { actor: owner }),
       };
       return listPage(storeOf(ctx), query);
+    },
+  );
+
+  /** A proof the ledger cannot give yet (no head covers it, no head of that size): 409. */
+  const proving = <T>(make: () => T): T => {
+    try {
+      return make();
+    } catch (err) {
+      if (err instanceof ProofError) Object.assign(err, { statusCode: 409 });
+      throw err;
+    }
+  };
+
+  app.get<{ Params: { id: string } }>(
+    '/v1/receipts/:id/proof',
+    { schema: { params: idParams } },
+    async (req) => {
+      const receipt = authorizedReceipt(ctx, req, 'receipt.read', req.params.id);
+      return proving(() => storeOf(ctx).ledger.prove(receipt.id, receipt));
+    },
+  );
+
+  app.get<{ Querystring: { from: number; to?: number } }>(
+    '/v1/tree-heads/consistency',
+    {
+      schema: {
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['from'],
+          properties: {
+            from: { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER },
+            to: { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER },
+          },
+        },
+      },
+    },
+    async (req) => {
+      // Tree heads and hashes disclose no receipt: anyone who may read receipts may check them.
+      ctx.auth.authorize(req, 'receipt.read', { owner: ctx.auth.identify(req)?.id ?? '' });
+      return proving(() => storeOf(ctx).ledger.proveConsistency(req.query.from, req.query.to));
     },
   );
 

@@ -39,7 +39,13 @@ import {
   type InclusionProofDocument,
   treeHeadJson,
 } from './proof.js';
-import { consistencyProof, inclusionProof } from './rfc6962.js';
+import {
+  consistencyProof,
+  inclusionProof,
+  leafHashOfId,
+  verifyConsistency,
+  verifyInclusion,
+} from './rfc6962.js';
 import { type RecordedTreeHead, TreeHeadLog } from './tree-heads.js';
 import { ReceiptTree } from './tree.js';
 
@@ -174,8 +180,13 @@ export class ReceiptLedger {
       this.heads.refresh();
       this.tree.catchUp();
     }
-    const index = this.tree.indexOf(id);
-    if (index === undefined) throw new NotFoundError('receipt (in the Merkle tree)', id);
+    let index = this.tree.indexOf(id);
+    if (index === undefined) {
+      // The caller found the receipt in the log: a tree without its leaf was damaged on disk.
+      this.tree.rebuild(`receipt ${id} is in the log but not among the tree's leaves`);
+      index = this.tree.indexOf(id);
+      if (index === undefined) throw new NotFoundError('receipt (in the Merkle tree)', id);
+    }
     const head = this.heads.latest;
     if (!head || head.treeSize <= index) {
       throw new ProofError(
@@ -184,12 +195,21 @@ export class ReceiptLedger {
       );
     }
     this.#checkHead(head, false);
+    let path = inclusionProof(this.tree, index, head.treeSize);
+    try {
+      verifyInclusion(index, head.treeSize, leafHashOfId(id), path, head.rootHash);
+    } catch {
+      // Open checks the tree's edge, not every inner node: a damaged one shows here. Rebuild.
+      this.tree.rebuild(`the inclusion proof of leaf ${index} did not verify against tree head #${head.seq}`);
+      path = inclusionProof(this.tree, index, head.treeSize);
+      verifyInclusion(index, head.treeSize, leafHashOfId(id), path, head.rootHash);
+    }
     return {
       format: INCLUSION_FORMAT,
       receipt,
       leafIndex: index,
       treeSize: head.treeSize,
-      inclusion: inclusionProof(this.tree, index, head.treeSize).map((h) => h.toString('hex')),
+      inclusion: path.map((h) => h.toString('hex')),
       treeHead: treeHeadJson(head, this.publicKeyOf(head.keyId)),
     };
   }
@@ -219,13 +239,23 @@ export class ReceiptLedger {
     }
     this.#checkHead(oldHead!, false);
     this.#checkHead(newHead!, false);
+    const o = oldHead!;
+    const n = newHead!;
+    let proof = consistencyProof(this.tree, o.treeSize, n.treeSize);
+    try {
+      verifyConsistency(o.treeSize, n.treeSize, o.rootHash, n.rootHash, proof);
+    } catch {
+      this.tree.rebuild(
+        `the consistency proof ${o.treeSize} -> ${n.treeSize} did not verify against its heads`,
+      );
+      proof = consistencyProof(this.tree, o.treeSize, n.treeSize);
+      verifyConsistency(o.treeSize, n.treeSize, o.rootHash, n.rootHash, proof);
+    }
     return {
       format: CONSISTENCY_FORMAT,
       oldTreeHead: treeHeadJson(oldHead!, this.publicKeyOf(oldHead!.keyId)),
       newTreeHead: treeHeadJson(newHead!, this.publicKeyOf(newHead!.keyId)),
-      consistency: consistencyProof(this.tree, oldHead!.treeSize, newHead!.treeSize).map((h) =>
-        h.toString('hex'),
-      ),
+      consistency: proof.map((h) => h.toString('hex')),
     };
   }
 

@@ -144,7 +144,10 @@ export class ReceiptTree implements NodeSource {
   #load(): string | undefined {
     if (this.#fd < 0) return 'no tree file';
     const size = fstatSync(this.#fd).size;
-    if (size === 0) return this.#log.size === 0 ? undefined : 'empty tree file';
+    if (size === 0) {
+      if (!this.readOnly) this.#writeHeader();
+      return this.#log.size === 0 ? undefined : 'empty tree file';
+    }
     const header = Buffer.alloc(NODES_AT);
     readSync(this.#fd, header, 0, NODES_AT, 0);
     if (!header.subarray(0, 8).equals(MAGIC))
@@ -209,6 +212,13 @@ export class ReceiptTree implements NodeSource {
     return out;
   }
 
+  /** The magic and two empty head slots (a new or rebuilt file). */
+  #writeHeader(): void {
+    const header = Buffer.alloc(NODES_AT);
+    MAGIC.copy(header, 0);
+    writeSync(this.#fd, header, 0, NODES_AT, 0);
+  }
+
   /** Forget the tree and build it again from the whole log. */
   rebuild(why: string): void {
     this.rebuilt = why;
@@ -220,9 +230,7 @@ export class ReceiptTree implements NodeSource {
     this.#lastStart = 0;
     if (!this.readOnly && this.#fd >= 0) {
       ftruncateSync(this.#fd, 0);
-      const header = Buffer.alloc(NODES_AT);
-      MAGIC.copy(header, 0);
-      writeSync(this.#fd, header, 0, NODES_AT, 0);
+      this.#writeHeader();
       this.#headSeq = 0;
     }
     this.catchUp();
@@ -374,11 +382,6 @@ export class ReceiptTree implements NodeSource {
     writeU64(slot, this.#lastStart, 24);
     this.root().copy(slot, 32);
     slot.writeUInt32BE(crc32(slot.subarray(0, SLOT_CHECKED)), SLOT_CHECKED);
-    if (seq === 1 && fstatSync(this.#fd).size < NODES_AT) {
-      const header = Buffer.alloc(NODES_AT);
-      MAGIC.copy(header, 0);
-      writeSync(this.#fd, header, 0, NODES_AT, 0);
-    }
     writeSync(this.#fd, slot, 0, SLOT_BYTES, SLOTS[seq % 2]!);
     this.#headSeq = seq;
   }
