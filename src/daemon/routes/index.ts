@@ -5,6 +5,7 @@
 
 import type { RoutePlugin } from '../context.js';
 import { buildsRoutes } from './builds.js';
+import { dagsRoutes } from './dags.js';
 import { errorRoutes } from './errors.js';
 import { eventsRoutes } from './events.js';
 import { executionsRoutes } from './executions.js';
@@ -25,6 +26,7 @@ export const ROUTE_PLUGINS: readonly RoutePlugin[] = [
   executionsRoutes,
   receiptsRoutes,
   storeRoutes,
+  dagsRoutes,
   kserveRoutes,
   xdpRoutes,
   eventsRoutes,
