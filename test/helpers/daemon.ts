@@ -59,6 +59,8 @@ export interface HttpResult {
   readonly status: number;
   readonly headers: IncomingHttpHeaders;
   readonly text: string;
+  /** The body's bytes as they came (binary answers: bundles). */
+  readonly raw: Buffer;
   /** The body parsed as JSON, or undefined when it is not JSON. */
   // biome-ignore lint/suspicious/noExplicitAny: tests read many body shapes; a wrong read fails the test
   readonly body: any;
@@ -85,14 +87,15 @@ export function request(socketPath: string, req: HttpRequest): Promise<HttpResul
         res.on('data', (c: Buffer) => chunks.push(c));
         res.on('error', reject);
         res.on('end', () => {
-          const text = Buffer.concat(chunks).toString('utf8');
+          const raw = Buffer.concat(chunks);
+          const text = raw.toString('utf8');
           let body: unknown;
           try {
             body = JSON.parse(text);
           } catch {
             body = undefined;
           }
-          resolvePromise({ status: res.statusCode ?? 0, headers: res.headers, text, body });
+          resolvePromise({ status: res.statusCode ?? 0, headers: res.headers, text, raw, body });
         });
       },
     );
