@@ -41,4 +41,19 @@ describe('a reader beside a writer', () => {
     reader.close();
     writer.close();
   });
+
+  it('follows blocks the writer compacted away after the reader looked them up', () => {
+    const writer = new Store(dir, { segmentBytes: 4096 });
+    const keys: string[] = [];
+    for (let i = 0; i < 30; i++) keys.push(writer.artifacts.put(Buffer.alloc(500, i), { kind: 'blob' }));
+    writer.flush();
+    const reader = new Store(dir, { readOnly: true });
+    expect(reader.artifacts.has(keys[1]!)).toBe(true); // the reader knows the old locations
+    for (let i = 0; i < 30; i += 2) writer.artifacts.tombstone(keys[i]!);
+    expect(writer.compact().segmentsCompacted).toBeGreaterThan(0);
+    for (let i = 1; i < 30; i += 2)
+      expect([...reader.artifacts.get(keys[i]!)]).toEqual([...Buffer.alloc(500, i)]);
+    reader.close();
+    writer.close();
+  });
 });

@@ -11,7 +11,12 @@ import { DIGEST_PATTERN } from '../../runtime/canonical.js';
 import { NotFoundError, ValidationError } from '../../runtime/errors.js';
 import { type BlockStore, NO_BLOCK, sha256Buf } from '../blocks/block-store.js';
 import type { ArtifactIndex } from './artifact-index.js';
-import { ArtifactReadOnlyError, ArtifactReclaimedError, ArtifactTombstonedError } from './errors.js';
+import {
+  ArtifactReadOnlyError,
+  ArtifactReclaimedError,
+  ArtifactTombstonedError,
+  StoreFileIntegrityError,
+} from './errors.js';
 import { type IndexEntry, type Visibility, ZERO_ID } from './index-files.js';
 
 export interface PutOptions {
@@ -146,7 +151,17 @@ export class Artifacts {
     checkKey(key);
     const e = this.#live(key);
     if (!e) throw this.missing(key, what);
-    return this.#blocks.read(e, e.block);
+    try {
+      return this.#blocks.read(e, e.block);
+    } catch (err) {
+      // A reader beside a writer may hold a location the writer's GC or compaction has since
+      // moved: refresh and read once more where the writer now says the block is.
+      if (!(err instanceof StoreFileIntegrityError) || !/is missing/.test(err.message) || !this.#onMiss())
+        throw err;
+      const again = this.#index.get(key);
+      if (again?.state !== 'live') throw this.missing(key, what);
+      return this.#blocks.read(again, again.block);
+    }
   }
 
   /** The error for a key that is not live: reclaimed, tombstoned or never there. */
