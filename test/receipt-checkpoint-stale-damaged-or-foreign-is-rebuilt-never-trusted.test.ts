@@ -214,6 +214,40 @@ describe('receipt checkpoint', () => {
     );
   });
 
+  it("queries that cross the checkpoint's row chunks (65536 rows) and its end answer as a scan would", () => {
+    const path = join(dir, 'receipts.log');
+    const n = 70_000;
+    const rs = receipts(0, n);
+    write(path, rs, 1024);
+    const extra = receipts(n, 10);
+    write(path, extra, 1_000_000); // 10 records after the checkpoint
+    const all = [...rs, ...extra];
+    const log = new ReceiptLog(path, { readOnly: true });
+    expect(log.checkpointedCount).toBe(n);
+    const index = new ReceiptIndex(log);
+    const at = (i: number) => new Date(1_700_000_000_000 + i).toISOString(); // sampleReceipt's startedAt
+    const range = (from: number, to: number) => all.slice(from, to).map((r) => r.id);
+    const oldest = index.query({ since: at(65_530), until: at(65_545), order: 'oldest', limit: 1000 });
+    expect(oldest.receipts.map((r) => r.id)).toEqual(range(65_530, 65_545));
+    const newest = index.query({ since: at(69_995), until: at(70_010), limit: 1000 });
+    expect(newest.receipts.map((r) => r.id)).toEqual(range(69_995, 70_010).reverse());
+    // Paging newest-first through the chunk boundary with cursors.
+    const paged: string[] = [];
+    let cursor: string | undefined;
+    do {
+      const page = index.query({
+        since: at(65_500),
+        until: at(65_600),
+        limit: 7,
+        ...(cursor ? { cursor } : {}),
+      });
+      paged.push(...page.receipts.map((r) => r.id));
+      cursor = page.next ?? undefined;
+    } while (cursor);
+    expect(paged).toEqual(range(65_500, 65_600).reverse());
+    expect(index.size).toBe(n + 10);
+  }, 60_000);
+
   it('a side index catches up from a saved position, and a position of another log is refused', () => {
     const path = join(dir, 'receipts.log');
     const rs = receipts(0, 30);

@@ -98,6 +98,15 @@ export class CheckpointDamage extends Error {
 
 /** The indexed columns of a receipt index, by ordinal (receipt-index.ts). */
 export type IndexColumns = IndexColumnsLike;
+/** Some rows of the index columns (views). */
+export interface ColumnRows {
+  readonly startedMs: Float64Array;
+  readonly status: Uint16Array;
+  readonly backend: Uint16Array;
+  readonly build: Uint32Array;
+  readonly actor: Uint32Array;
+}
+
 /** Where the checkpoint ends in the log it was made from. */
 export interface CheckpointHead {
   readonly count: number;
@@ -464,8 +473,27 @@ export class CheckpointReader implements CheckpointHead {
   }
 
   /** The receipt index's columns for every ordinal (copied out; read and checked in one go). */
-  columns(): IndexColumns {
-    const n = this.count;
+  /**
+   * Rows [from, to) of the five index columns, each one verified read viewed in place (a
+   * newest-first page reads the last chunk of rows, not all of them).
+   */
+  rows(from: number, to: number): ColumnRows {
+    const read = <T>(s: number, width: number, make: (b: ArrayBufferLike, o: number, k: number) => T): T => {
+      const bytes = this.#section(s, from * width, to * width);
+      // Sections start at multiples of 8 and reads at block boundaries: the view is aligned.
+      return make(bytes.buffer, bytes.byteOffset, to - from);
+    };
+    return {
+      startedMs: read(S_STARTED, 8, (b, o, k) => new Float64Array(b, o, k)),
+      status: read(S_STATUS, 2, (b, o, k) => new Uint16Array(b, o, k)),
+      backend: read(S_BACKEND, 2, (b, o, k) => new Uint16Array(b, o, k)),
+      build: read(S_BUILD, 4, (b, o, k) => new Uint32Array(b, o, k)),
+      actor: read(S_ACTOR, 4, (b, o, k) => new Uint32Array(b, o, k)),
+    };
+  }
+
+  /** The interned string tables of the columns (entry 0 is ''). */
+  strings(): { statuses: string[]; backends: string[]; builds: string[]; actors: string[] } {
     const bytes = this.#section(S_STRINGS, 0, this.#sections[S_STRINGS]!.length);
     let strings: { statuses: string[]; backends: string[]; builds: string[]; actors: string[] };
     try {
@@ -483,6 +511,12 @@ export class CheckpointReader implements CheckpointHead {
         );
       }
     }
+    return strings;
+  }
+
+  columns(): IndexColumns {
+    const n = this.count;
+    const strings = this.strings();
     // One read of the five columns (verified block by block), viewed in place: every section starts
     // at a multiple of 8 in the body and a read starts at a block boundary, so the views align.
     const first = this.#sections[S_STARTED]!.offset;

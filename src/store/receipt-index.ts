@@ -33,6 +33,7 @@ import { ValidationError } from '../runtime/errors.js';
 import type { Receipt } from '../runtime/receipt.js';
 import { describeUntrusted } from '../runtime/untrusted.js';
 import { ColumnBuilder } from './receipt-fields.js';
+import type { ColumnRows } from './receipt-checkpoint.js';
 import { type LogPosition, ReceiptLog } from './receipt-log.js';
 
 export const DEFAULT_LIST_LIMIT = 100;
@@ -141,10 +142,24 @@ function filtersDigest(q: ReceiptQuery, order: ReceiptOrder): string {
   return sha256Hex(key).slice(0, 16);
 }
 
+/** Rows of the checkpoint's columns read at a time (1.3 MB of columns). */
+const CHUNK_ROWS = 65536;
+
+/** Rows [lo, hi) of the columns, as views indexed from lo. */
+interface Chunk extends ColumnRows {
+  readonly lo: number;
+  readonly hi: number;
+}
+
 export class ReceiptIndex {
   readonly #log: ReceiptLog;
   #position: LogPosition = ReceiptLog.START;
+  /** Rows below #base are the checkpoint's, read by chunks as queries reach them. */
+  #base = 0;
+  readonly #chunks = new Map<number, Chunk>();
+  /** Rows from #base on, built from the bodies of the records after the checkpoint. */
   #cols = new ColumnBuilder();
+  #started = false;
 
   constructor(log: ReceiptLog) {
     this.#log = log;
@@ -152,32 +167,128 @@ export class ReceiptIndex {
 
   /** Receipts indexed so far (after `catchUp`, every receipt in the log). */
   get size(): number {
-    return this.#cols.count;
+    return this.#base + this.#cols.count;
   }
 
-  /** Bytes the index holds: its columns (allocated capacity) and interned strings. */
+  /** Bytes the index holds: its columns (allocated capacity, chunks read) and interned strings. */
   get bytes(): number {
     const c = this.#cols;
-    const columns = c.capacity * (8 + 2 + 2 + 4 + 4);
-    return columns + c.statuses.bytes + c.backends.bytes + c.builds.bytes + c.actors.bytes;
+    const rows = c.capacity + this.#chunks.size * CHUNK_ROWS;
+    return rows * (8 + 2 + 2 + 4 + 4) + c.statuses.bytes + c.backends.bytes + c.builds.bytes + c.actors.bytes;
   }
 
   /**
    * Take in every receipt appended since the last call (the writer's, or another process's). The
-   * first call resumes from the log's checkpoint columns (receipt-checkpoint.ts) when the log has
-   * one, and reads only the records after it.
+   * first call starts from the log's checkpoint when it has one: its string tables now, its rows
+   * by chunks of 65536 when a query reaches them; only the records after it are read.
    */
   catchUp(): void {
     this.#log.refresh();
-    if (this.#position.ordinal === 0) {
-      const ck = this.#log.checkpointColumns();
+    if (!this.#started) {
+      this.#started = true;
+      const ck = this.#log.checkpointStrings();
       if (ck && ck.count > 0) {
-        this.#cols = new ColumnBuilder(ck.columns);
+        this.#base = ck.count;
+        this.#cols = new ColumnBuilder(ck.strings);
         this.#position = this.#log.positionAt(ck.count);
       }
     }
     if (this.#position.ordinal >= this.#log.size) return;
     this.#position = this.#log.scanBodies(this.#position, (_id, body) => this.#cols.add(body));
+  }
+
+  /** Back to nothing indexed and no checkpoint (it was dropped as damaged): rebuilt from the log. */
+  #reset(): void {
+    this.#position = ReceiptLog.START;
+    this.#base = 0;
+    this.#chunks.clear();
+    this.#cols = new ColumnBuilder();
+    this.#started = true;
+  }
+
+  /** The rows around `at`: a checkpoint chunk, or the rows built from bodies. */
+  #chunk(at: number): Chunk | undefined {
+    if (at >= this.#base) {
+      const c = this.#cols;
+      const n = c.count;
+      const base = this.#base;
+      return {
+        lo: base,
+        hi: base + n,
+        startedMs: c.startedMs.subarray(0, n),
+        status: c.status.subarray(0, n),
+        backend: c.backend.subarray(0, n),
+        build: c.build.subarray(0, n),
+        actor: c.actor.subarray(0, n),
+      };
+    }
+    const k = Math.floor(at / CHUNK_ROWS);
+    let chunk = this.#chunks.get(k);
+    if (!chunk) {
+      const lo = k * CHUNK_ROWS;
+      const hi = Math.min(this.#base, lo + CHUNK_ROWS);
+      const rows = this.#log.checkpointRows(lo, hi);
+      if (!rows) return undefined;
+      chunk = { lo, hi, ...rows };
+      this.#chunks.set(k, chunk);
+    }
+    return chunk;
+  }
+
+  /** Ordinals of one page of matches and where the next starts; undefined when rows are gone. */
+  #match(
+    q: ReceiptQuery,
+    order: ReceiptOrder,
+    limit: number,
+    since: number,
+    until: number,
+    timed: boolean,
+    cursorAt: number | undefined,
+  ): { matches: number[]; next: number | null } | undefined {
+    const cols = this.#cols;
+    // A name never indexed matches nothing; -1 is no interned id.
+    const build = q.build === undefined ? 0 : cols.builds.find(q.build);
+    const actor = q.actor === undefined ? 0 : cols.actors.find(q.actor);
+    const status = q.status === undefined ? 0 : cols.statuses.find(q.status);
+    const backend = q.backend === undefined ? 0 : cols.backends.find(q.backend);
+    const n = this.size;
+    const step = order === 'newest' ? -1 : 1;
+    let at = cursorAt !== undefined ? cursorAt : order === 'newest' ? n - 1 : 0;
+    if (cursorAt !== undefined && cursorAt >= n) at = order === 'newest' ? n - 1 : n; // past the end: nothing new
+    const matches: number[] = [];
+    let next: number | null = null;
+    if (build < 0 || actor < 0 || status < 0 || backend < 0) return { matches, next };
+    while (at >= 0 && at < n && next === null) {
+      const c = this.#chunk(at);
+      if (!c) return undefined;
+      const {
+        lo,
+        hi,
+        startedMs,
+        status: statusCol,
+        backend: backendCol,
+        build: buildCol,
+        actor: actorCol,
+      } = c;
+      for (; at >= lo && at < hi; at += step) {
+        const i = at - lo;
+        if (build !== 0 && buildCol[i] !== build) continue;
+        if (actor !== 0 && actorCol[i] !== actor) continue;
+        if (status !== 0 && statusCol[i] !== status) continue;
+        if (backend !== 0 && backendCol[i] !== backend) continue;
+        if (timed) {
+          const t = startedMs[i]!;
+          if (!(t >= since && t < until)) continue; // NaN (an unreadable time) never matches a range
+        }
+        // One match past the page: the next page starts there, and null means there is none.
+        if (matches.length === limit) {
+          next = at;
+          break;
+        }
+        matches.push(at);
+      }
+    }
+    return { matches, next };
   }
 
   /**
@@ -214,41 +325,14 @@ export class ReceiptIndex {
     }
 
     this.catchUp();
-    // A name never indexed matches nothing; -1 is no interned id.
-    const cols = this.#cols;
-    const build = q.build === undefined ? 0 : cols.builds.find(q.build);
-    const actor = q.actor === undefined ? 0 : cols.actors.find(q.actor);
-    const status = q.status === undefined ? 0 : cols.statuses.find(q.status);
-    const backend = q.backend === undefined ? 0 : cols.backends.find(q.backend);
-    const n = cols.count;
-    const step = order === 'newest' ? -1 : 1;
-    let at = cursor ? cursor.at : order === 'newest' ? n - 1 : 0;
-    if (cursor && cursor.at >= n) at = order === 'newest' ? n - 1 : n; // a cursor past the end: nothing new
-    const matches: number[] = [];
-    let next: number | null = null;
-    if (build >= 0 && actor >= 0 && status >= 0 && backend >= 0) {
-      const startedMs = cols.startedMs;
-      const statusCol = cols.status;
-      const backendCol = cols.backend;
-      const buildCol = cols.build;
-      const actorCol = cols.actor;
-      for (; at >= 0 && at < n; at += step) {
-        if (build !== 0 && buildCol[at] !== build) continue;
-        if (actor !== 0 && actorCol[at] !== actor) continue;
-        if (status !== 0 && statusCol[at] !== status) continue;
-        if (backend !== 0 && backendCol[at] !== backend) continue;
-        if (timed) {
-          const t = startedMs[at]!;
-          if (!(t >= since && t < until)) continue; // NaN (an unreadable time) never matches a range
-        }
-        // One match past the page: the next page starts there, and null means there is none.
-        if (matches.length === limit) {
-          next = at;
-          break;
-        }
-        matches.push(at);
-      }
+    let found = this.#match(q, order, limit, since, until, timed, cursor?.at);
+    if (found === undefined) {
+      // The checkpoint was dropped (a damaged block): index from the log itself and ask again.
+      this.#reset();
+      this.catchUp();
+      found = this.#match(q, order, limit, since, until, timed, cursor?.at)!;
     }
+    const { matches, next } = found;
     return {
       receipts: matches.map((i) => this.#log.getAt(i)),
       next: next === null ? null : encodeCursor({ at: next, order, filters }),

@@ -104,10 +104,11 @@ import { lockForWriting } from './file-lock.js';
 import {
   CheckpointDamage,
   CheckpointReader,
+  type ColumnRows,
   type IndexColumns,
   writeCheckpoint,
 } from './receipt-checkpoint.js';
-import { ColumnBuilder } from './receipt-fields.js';
+import { ColumnBuilder, type IndexColumnsLike } from './receipt-fields.js';
 
 /** The format version is in the magic: a reader refuses a log written in another format. */
 const MAGIC = Buffer.from('TPRLOG3\n');
@@ -1174,6 +1175,36 @@ export class ReceiptLog {
   checkpointColumns(): { readonly count: number; readonly columns: IndexColumns } | undefined {
     if (!this.#ck) return undefined;
     return this.#ckTry(() => (this.#ck ? { count: this.#ckCount, columns: this.#ck.columns() } : undefined));
+  }
+
+  /**
+   * The checkpoint's column string tables and row count, for an index that reads rows by chunks
+   * (`checkpointRows`); undefined without a usable checkpoint.
+   */
+  checkpointStrings(): { readonly count: number; readonly strings: IndexColumnsLike } | undefined {
+    if (!this.#ck) return undefined;
+    return this.#ckTry(() => {
+      if (!this.#ck) return undefined;
+      const t = this.#ck.strings();
+      const none = new Float64Array(0);
+      const u16 = new Uint16Array(0);
+      const u32 = new Uint32Array(0);
+      return {
+        count: this.#ckCount,
+        strings: { ...t, startedMs: none, status: u16, backend: u16, build: u32, actor: u32 },
+      };
+    });
+  }
+
+  /**
+   * Rows [from, to) of the checkpoint's index columns, or undefined when the checkpoint was dropped
+   * (damaged) or does not cover them: the caller then rebuilds from `scanBodies`. Rows of a
+   * checkpoint a writer rewrote since are the same (the columns of the records already covered and
+   * their interned ids do not change).
+   */
+  checkpointRows(from: number, to: number): ColumnRows | undefined {
+    if (!this.#ck || to > this.#ckCount) return undefined;
+    return this.#ckTry(() => (this.#ck && to <= this.#ckCount ? this.#ck.rows(from, to) : undefined));
   }
 
   /**
