@@ -1,5 +1,8 @@
 /**
- * Content-addressed blobs: `blobs/sha256/<2 hex>/<64 hex>`.
+ * Content-addressed blobs: `blobs/sha256/<2 hex>/<64 hex>` — the store's layout before the block
+ * store (blocks/block-store.ts). The Store opens it read-only as a fallback for keys its artifact
+ * index does not have (with `payloads/<payload hash>` link files naming the blob of a payload)
+ * and never writes it; `put` stays for tools and benches that build a legacy store.
  *
  * A blob is written once to a temporary name and renamed into place, so a reader never sees a
  * half-written blob and a crash leaves at most a stray temporary file. Reads re-hash the bytes:
