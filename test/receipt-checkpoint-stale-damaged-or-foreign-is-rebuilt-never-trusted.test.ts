@@ -248,6 +248,35 @@ describe('receipt checkpoint', () => {
     expect(index.size).toBe(n + 10);
   }, 60_000);
 
+  it('a writer folds a checkpoint at a sync once enough records pass it, and keeps reading and indexing across it', () => {
+    const path = join(dir, 'receipts.log');
+    const log = new ReceiptLog(path, { sync: 'batch', syncIntervalMs: 3_600_000, checkpointMin: 1 });
+    const index = new ReceiptIndex(log);
+    const first = receipts(0, 100);
+    for (const r of first) log.append(r);
+    expect(index.query({ order: 'oldest', limit: 1000 }).receipts.map((r) => r.id)).toEqual(
+      first.map((r) => r.id),
+    );
+    log.flush(); // tail 100 ≥ max(16, 100/8): the sync writes a checkpoint
+    expect(log.checkpointStatus).toBe('written');
+    expect(log.checkpointedCount).toBe(100);
+    const more = receipts(100, 5);
+    for (const r of more) log.append(r); // queued, past the checkpoint
+    expect(log.get(more[4]!.id)).toEqual(more[4]);
+    expect(log.get(first[3]!.id)).toEqual(first[3]);
+    const all = [...first, ...more];
+    expect(index.query({ order: 'oldest', limit: 1000 }).receipts.map((r) => r.id)).toEqual(
+      all.map((r) => r.id),
+    );
+    expect(new ReceiptIndex(log).query({ limit: 1000 }).receipts.map((r) => r.id)).toEqual(
+      all.map((r) => r.id).reverse(),
+    );
+    log.close();
+    const reader = new ReceiptLog(path, { readOnly: true });
+    expect(reader.checkpointStatus).toBe('used');
+    expectTruth(reader, all);
+  });
+
   it('a side index catches up from a saved position, and a position of another log is refused', () => {
     const path = join(dir, 'receipts.log');
     const rs = receipts(0, 30);
