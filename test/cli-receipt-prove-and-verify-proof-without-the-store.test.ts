@@ -1,9 +1,13 @@
 import { generateKeyPairSync } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { createWasmBuild } from '../src/backends/wasm/backend.js';
+import { checkReceiptId } from '../src/runtime/receipt.js';
 import { Store } from '../src/store/store.js';
+import { Thunderpac } from '../src/thunderpac.js';
+import { REPO_ROOT } from './helpers/daemon.js';
 import { cli } from './helpers/cli.js';
 import { sampleReceipt } from './helpers/receipt-log-fixtures.js';
 
@@ -98,6 +102,29 @@ describe('receipt prove / verify-proof', () => {
     const missing = await cli('receipt', 'prove', '--consistency', '11', '--store', storeDir);
     expect(missing.code).toBe(2);
     expect(missing.err).toMatch(/oldTreeHead is missing: no tree head of 11 receipts was recorded/);
+  });
+
+  it('an execution in a signing store seals the signer into its receipt, and its proof verifies', async () => {
+    const execDir = join(dir, 'exec-store');
+    const tp = await Thunderpac.open({ store: execDir, storeOptions: { signingKey: keyPem } });
+    let id: string;
+    try {
+      const build = createWasmBuild(readFileSync(join(REPO_ROOT, 'wasm', 'echo.wasm')), { name: 'echo' });
+      const r = await tp.execute(tp.sandbox({ backend: 'wasm' }), {
+        build,
+        entry: 'echo',
+        input: { kind: 'bytes', bytes: new TextEncoder().encode('signed') },
+      });
+      expect(r.receipt.signer).toMatch(/^ed25519:[0-9a-f]{64}$/);
+      checkReceiptId(r.receipt);
+      id = r.receipt.id;
+    } finally {
+      await tp.close();
+    }
+    const proved = await cli('receipt', 'prove', id, '--store', execDir);
+    expect(proved.code, proved.err).toBe(0);
+    const ok = await cli('receipt', 'verify-proof', save('exec.json', proved.out), '--public-key', pubPem);
+    expect(ok.code, ok.err).toBe(0);
   });
 
   it('a proof file that is not there or not JSON exits 2', async () => {

@@ -102,13 +102,19 @@ const unattributed: fc.Arbitrary<ReceiptBody> = fc.record({
   ),
   parents: fc.oneof(fc.array(hex64, { maxLength: 3 }), fc.array(hex64, { minLength: 15, maxLength: 20 })),
 });
-/** Bodies with and without `actor` / `requestId` (each absent, or any string). */
+/** Bodies with and without `actor` / `requestId` / `signer` (each absent, or any string). */
 const body: fc.Arbitrary<ReceiptBody> = fc
-  .tuple(unattributed, fc.option(anyString, { nil: undefined }), fc.option(anyString, { nil: undefined }))
-  .map(([b, actor, requestId]) => ({
+  .tuple(
+    unattributed,
+    fc.option(anyString, { nil: undefined }),
+    fc.option(anyString, { nil: undefined }),
+    fc.option(anyString, { nil: undefined }),
+  )
+  .map(([b, actor, requestId, signer]) => ({
     ...b,
     ...(actor === undefined ? {} : { actor }),
     ...(requestId === undefined ? {} : { requestId }),
+    ...(signer === undefined ? {} : { signer }),
   }));
 
 describe('the hot-path receipt encoder', () => {

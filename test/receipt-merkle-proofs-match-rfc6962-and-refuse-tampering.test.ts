@@ -15,6 +15,7 @@ import {
   verifyConsistency,
   verifyInclusion,
 } from '../src/store/merkle/rfc6962.js';
+import { sealReceipt } from '../src/runtime/receipt.js';
 import { TreeHeadSigner } from '../src/store/signing.js';
 import { Store } from '../src/store/store.js';
 import { sampleReceipt, writeClosedLog } from './helpers/receipt-log-fixtures.js';
@@ -208,6 +209,32 @@ describe('the store keeps an RFC 6962 tree over its receipts and signs its heads
     } finally {
       reader.close();
       writer.close();
+    }
+  });
+
+  it("a receipt sealed under the store's key names it, and a proof under another key is refused", () => {
+    const dir = tmp();
+    const signer = TreeHeadSigner.fromFile(keyFile(dir));
+    const other = TreeHeadSigner.fromFile(keyFile(dir, 'other.pem'));
+    const store = new Store(join(dir, 's'), { signingKey: signer });
+    try {
+      expect(store.signer).toBe(signer.signer);
+      expect(store.signer).toMatch(/^ed25519:[0-9a-f]{64}$/);
+      const { id: _a, ...body } = sampleReceipt(1);
+      const named = sealReceipt({ ...body, signer: store.signer! });
+      const { id: _b, ...body2 } = sampleReceipt(2);
+      const misnamed = sealReceipt({ ...body2, signer: other.signer });
+      store.appendReceipt(named);
+      store.appendReceipt(misnamed);
+      const ok = store.ledger.prove(named.id, store.getReceipt(named.id));
+      expect(ok.receipt.signer).toBe(signer.signer);
+      expect(verifyProofDocument(ok, { publicKey: signer.publicKey }).signature).toBe('pinned');
+      const bad = store.ledger.prove(misnamed.id, store.getReceipt(misnamed.id));
+      expect(() => verifyProofDocument(bad, { publicKey: signer.publicKey })).toThrow(
+        /receipt\.signer names key [0-9a-f]{64}, but the tree head is signed by key/,
+      );
+    } finally {
+      store.close();
     }
   });
 

@@ -439,6 +439,8 @@ export class Executor {
         // the receipt object), so that every body has one shape and no copy is made.
         actor: attribution?.actor,
         requestId: attribution?.requestId,
+        // The store's tree-head key, when it signs (a store-less execution has none).
+        signer: keep?.signer,
       };
       let receipt: Receipt;
       if (keep) {

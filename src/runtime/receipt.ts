@@ -77,6 +77,13 @@ export interface ReceiptBody {
   readonly actor?: string;
   /** The request (HTTP request id, bus message id) that caused the execution; as `actor`. */
   readonly requestId?: string;
+  /**
+   * The key whose signed tree heads cover this receipt (`ed25519:<raw public key hex>`, see
+   * src/store/signing.ts), when the store that sealed it signs; absent otherwise, so unsigned
+   * receipts keep their exact encoding. The signature is the tree head's, with the receipt's
+   * inclusion proof (`thunderpac receipt prove`): no per-receipt signature is made.
+   */
+  readonly signer?: string;
 }
 
 export interface Receipt extends ReceiptBody {
@@ -104,7 +111,9 @@ export function sealReceiptInPlace(body: ReceiptBody): Receipt {
 function withId(id: string, b: ReceiptBody): Receipt {
   const actor = b.actor;
   const requestId = b.requestId;
-  if (actor !== undefined || requestId !== undefined) return withIdAttributed(id, b, actor, requestId);
+  if (actor !== undefined || requestId !== undefined || b.signer !== undefined) {
+    return withIdAttributed(id, b, actor, requestId);
+  }
   return {
     id,
     v: b.v,
@@ -151,10 +160,12 @@ function withIdAttributed(
     parents: b.parents,
     actor,
     requestId,
+    signer: b.signer,
   };
   // An absent field is no key at all, as in the body (the daemon sets both: this is rare).
   if (actor === undefined) delete r.actor;
   if (requestId === undefined) delete r.requestId;
+  if (r.signer === undefined) delete r.signer;
   return r;
 }
 
@@ -210,6 +221,8 @@ const OUTPUT_HASH = refHash('output');
 const PARENTS = keys('parents');
 const ACTOR = keys('actor');
 const REQUEST_ID = keys('requestId');
+const SIGNER = keys('signer');
+const STARTED_AT = keys('startedAt');
 /** The head run starts with the map header of an unattributed body: 15 entries (fixmap, one byte). */
 const BASE_ENTRIES = 15;
 const RESOURCES_CPU = segment((w) => {
@@ -402,11 +415,18 @@ function writeReceiptBody(b: ReceiptBody): void {
   const runs = runsOf(b);
   const actor = b.actor;
   const requestId = b.requestId;
+  const signer = b.signer;
   writer.reset();
-  // Sorted keys: `actor` comes before `backend`, `requestId` between `parents` and `resources`.
-  if (actor === undefined && requestId === undefined) writer.raw(runs.head);
+  // Sorted keys: `actor` comes before `backend`, `requestId` between `parents` and `resources`,
+  // `signer` between `sandbox` and `startedAt`.
+  if (actor === undefined && requestId === undefined && signer === undefined) writer.raw(runs.head);
   else {
-    writer.map(BASE_ENTRIES + (actor === undefined ? 0 : 1) + (requestId === undefined ? 0 : 1));
+    writer.map(
+      BASE_ENTRIES +
+        (actor === undefined ? 0 : 1) +
+        (requestId === undefined ? 0 : 1) +
+        (signer === undefined ? 0 : 1),
+    );
     if (actor !== undefined) {
       writer.raw(ACTOR);
       writer.str(actor);
@@ -437,7 +457,14 @@ function writeReceiptBody(b: ReceiptBody): void {
   writeNumber(r.fuelUsed, 'fuelUsed');
   writer.raw(PEAK);
   writeNumber(r.peakMemoryBytes, 'peakMemoryBytes');
-  writer.raw(runs.tail);
+  if (signer === undefined) writer.raw(runs.tail);
+  else {
+    // The tail run ends with the `startedAt` key: the signer goes in before it.
+    writer.raw(runs.tail.subarray(0, runs.tail.length - STARTED_AT.length));
+    writer.raw(SIGNER);
+    writer.str(signer);
+    writer.raw(STARTED_AT);
+  }
   writer.str(b.startedAt);
   writer.raw(end(b));
 }

@@ -17,4 +17,9 @@ export interface RecordStore {
   /** `body`, when given, is the receipt body's canonical encoding (saves encoding it again). */
   appendReceipt(receipt: Receipt, body?: Uint8Array): void;
   getReceipt(id: string): Receipt;
+  /**
+   * The key whose signed tree heads will cover the receipts appended here (`ed25519:<hex>`,
+   * src/store/signing.ts): sealed into each receipt's `signer` field. Absent: no signing key.
+   */
+  readonly signer?: string | undefined;
 }

@@ -173,6 +173,11 @@ export class Store implements RecordStore {
     return this.#ledger;
   }
 
+  /** The signing key's name (`ed25519:<hex>`), sealed into receipts as `signer`; undefined without a key. */
+  get signer(): string | undefined {
+    return this.#ledgerOptions.signer?.signer;
+  }
+
   /** Something was queued: write it at the end of this event-loop turn. */
   readonly #wrote = (): void => {
     if (this.#flushScheduled) return;

@@ -18,7 +18,7 @@
 import type { KeyObject } from 'node:crypto';
 import { canonicalDigest } from '../../runtime/canonical.js';
 import type { Receipt } from '../../runtime/receipt.js';
-import { publicKeyFrom, type TreeHead, UNSIGNED_KEY_ID, verifyTreeHead } from '../signing.js';
+import { keyIdOf, publicKeyFrom, type TreeHead, UNSIGNED_KEY_ID, verifyTreeHead } from '../signing.js';
 import { ProofError } from './errors.js';
 import { HASH_BYTES, leafHashOfId, verifyConsistency, verifyInclusion } from './rfc6962.js';
 
@@ -185,6 +185,17 @@ export function verifyProofDocument(doc: unknown, options: VerifyOptions = {}): 
     }
     verifyInclusion(leafIndex, treeSize, leafHashOfId(id), path, head.rootHash);
     const signature = checkHead(head, publicKey, 'treeHead', options);
+    // A receipt sealed under a key names it: the head that signs it must be that key's.
+    if (receipt.signer !== undefined && signature !== 'unsigned') {
+      if (typeof receipt.signer !== 'string') throw new ProofError('receipt.signer', 'is not a string');
+      const named = keyIdOf(publicKeyFrom(receipt.signer, 'receipt.signer'));
+      if (!named.equals(head.keyId)) {
+        throw new ProofError(
+          'receipt.signer',
+          `names key ${named.toString('hex')}, but the tree head is signed by key ${head.keyId.toString('hex')}`,
+        );
+      }
+    }
     return {
       kind: 'inclusion',
       ok: true,
