@@ -164,8 +164,7 @@ export class LineageIndex {
         `is ${size} bytes, but its header counts ${count} edges (${RECORDS_AT + count * RECORD} bytes)`,
       );
     this.#log.refresh();
-    const ids = this.#log.ids();
-    if (ids.length < ordinal || (ordinal > 0 && ids[ordinal - 1] !== lastId))
+    if (this.#log.size < ordinal || (ordinal > 0 && this.#log.idAt(ordinal - 1) !== lastId))
       return reject(
         `covers ${ordinal} receipts ending with ${lastId}, which is not what the receipt log holds (another or a rewritten log)`,
       );
@@ -191,7 +190,7 @@ export class LineageIndex {
   /** Take in the receipts the log gained since the index last looked. */
   catchUp(): void {
     this.#log.refresh();
-    if (this.#position.ordinal >= this.#log.ids().length) return;
+    if (this.#position.ordinal >= this.#log.size) return;
     this.#position = this.#log.scanBodies(this.#position, (id, body) => {
       const b = decodeCanonical<{
         input?: { hash?: unknown };
@@ -212,9 +211,12 @@ export class LineageIndex {
       this.checkpoint();
   }
 
-  /** Receipt ids with an edge (kind, key), checkpoint first then tail (append order within each). */
-  lookup(kind: EdgeKind, key: string): string[] {
-    this.catchUp();
+  /**
+   * Receipt ids with an edge (kind, key), checkpoint first then tail (append order within each).
+   * `catchUp: false` skips looking at the log first (a query of many lookups looks once).
+   */
+  lookup(kind: EdgeKind, key: string, catchUp = true): string[] {
+    if (catchUp) this.catchUp();
     const out = this.#lookupCheckpoint(kind, key);
     for (const v of this.#tail.get(`${kind}:${key}`) ?? []) if (!out.includes(v)) out.push(v);
     return out;

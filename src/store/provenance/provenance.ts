@@ -113,18 +113,18 @@ export class Provenance {
   }
 
   /** Receipts whose output is the payload `hash`. */
-  producers(hash: string): string[] {
-    return this.lineage.lookup(EDGE_PRODUCED, checkHash(hash, 'hash'));
+  producers(hash: string, catchUp = true): string[] {
+    return this.lineage.lookup(EDGE_PRODUCED, checkHash(hash, 'hash'), catchUp);
   }
 
   /** Receipts that consumed the payload (or fs tree) `hash`. */
-  consumers(hash: string): string[] {
-    return this.lineage.lookup(EDGE_CONSUMED, checkHash(hash, 'hash'));
+  consumers(hash: string, catchUp = true): string[] {
+    return this.lineage.lookup(EDGE_CONSUMED, checkHash(hash, 'hash'), catchUp);
   }
 
   /** Receipts that name `receiptId` as a parent. */
-  children(receiptId: string): string[] {
-    return this.lineage.lookup(EDGE_CHILD, checkHash(receiptId, 'receipt'));
+  children(receiptId: string, catchUp = true): string[] {
+    return this.lineage.lookup(EDGE_CHILD, checkHash(receiptId, 'receipt'), catchUp);
   }
 
   #receipt(id: string): Receipt {
@@ -133,7 +133,7 @@ export class Provenance {
 
   /** What produced an artifact: its producers and, through their parents, their ancestry. */
   producedBy(hash: string, limit = DEFAULT_DERIVED_LIMIT): ProducedBy {
-    const producers = this.producers(hash);
+    const producers = this.producers(hash); // catches up; the rest reads receipts
     const seen = new Set(producers);
     const ancestors: string[] = [];
     const queue = [...producers];
@@ -163,11 +163,12 @@ export class Provenance {
     let frontier: { receipt: string; depth: number; via: Derived['via'] }[] = [];
     // A node may be an artifact or a receipt: both kinds of edge are looked up for it.
     const expand = (node: string, depth: number) => {
-      for (const r of this.consumers(node))
+      for (const r of this.consumers(node, false))
         frontier.push({ receipt: r, depth, via: { kind: 'consumed', from: node } });
-      for (const r of this.children(node))
+      for (const r of this.children(node, false))
         frontier.push({ receipt: r, depth, via: { kind: 'child', from: node } });
     };
+    this.lineage.catchUp(); // once per query, not per lookup
     expand(from, 1);
     let truncated = false;
     while (frontier.length > 0) {
@@ -184,7 +185,7 @@ export class Provenance {
         const r = this.#receipt(d.receipt);
         expand(d.receipt, d.depth + 1);
         if (r.output?.hash) {
-          for (const c of this.consumers(r.output.hash))
+          for (const c of this.consumers(r.output.hash, false))
             frontier.push({ receipt: c, depth: d.depth + 1, via: { kind: 'consumed', from: r.output.hash } });
         }
       }
