@@ -36,16 +36,9 @@ const HEX = /^[0-9a-f]{64}$/;
 export const DEFAULT_DERIVED_LIMIT = 1000;
 export const MAX_DERIVED_LIMIT = 100_000;
 
-/** The artifact API of the store (part A's `store.artifacts`), or the blob store before it. */
-interface ArtifactApi {
-  put(bytes: Uint8Array, options: { kind: string }): string;
-  get(key: string): Uint8Array;
-}
-
-export function artifactsOf(store: Store): ArtifactApi {
-  const a = (store as unknown as { artifacts?: ArtifactApi }).artifacts;
-  if (a !== undefined && typeof a.put === 'function') return a;
-  return { put: (bytes) => store.blobs.put(bytes), get: (key) => store.blobs.get(key) };
+/** The store's artifact API (artifacts/): DAG documents and voxel payloads are artifacts. */
+export function artifactsOf(store: Store): Pick<Store['artifacts'], 'put' | 'get'> {
+  return store.artifacts;
 }
 
 export interface Derived {
