@@ -4,8 +4,9 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { LogIntegrityError } from '../src/store/errors.js';
-import { type Receipt, type ReceiptBody, sealReceipt } from '../src/runtime/receipt.js';
+import { type Receipt, sealReceipt } from '../src/runtime/receipt.js';
 import { Store } from '../src/store/store.js';
+import { syntheticReceiptBody } from './helpers/receipt-bodies.js';
 
 let tmp: string;
 beforeEach(() => {
@@ -19,29 +20,17 @@ let serial = 0;
 /** A receipt consuming payload `input`, producing `output` (or nothing), naming `parents`. */
 function receipt(input: number, output: number | null, parents: string[]): Receipt {
   serial++;
-  const body: ReceiptBody = {
-    v: 1,
-    buildId: hash(0xb),
-    backend: 'wasm',
-    entry: 'e',
-    input: { hash: hash(input), size: 1 },
-    output: output === null ? null : { hash: hash(output), size: 1 },
-    startedAt: new Date(1_700_000_000_000 + serial).toISOString(),
-    durationNs: serial,
-    resources: { cpuUs: null, peakMemoryBytes: null, fuelUsed: null, engineNs: null },
-    sandbox: {
-      limits: { timeoutMs: 1, memoryMb: 1, maxInputBytes: 1, maxOutputBytes: 1 },
-      fs: { kind: 'none' },
-      allowedImports: [],
-      network: false,
-    },
-    determinism: { seed: 0, flags: [] },
-    runtime: {},
-    status: output === null ? 'failed' : 'completed',
-    error: null,
-    parents,
-  };
-  return sealReceipt(body);
+  return sealReceipt(
+    syntheticReceiptBody({
+      buildId: hash(0xb),
+      input: { hash: hash(input), size: 1 },
+      output: output === null ? null : { hash: hash(output), size: 1 },
+      startedAt: new Date(1_700_000_000_000 + serial).toISOString(),
+      durationNs: serial,
+      status: output === null ? 'failed' : 'completed',
+      parents,
+    }),
+  );
 }
 
 interface Node {

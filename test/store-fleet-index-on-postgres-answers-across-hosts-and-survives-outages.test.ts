@@ -19,7 +19,7 @@ import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../src/daemon/config.js';
 import { ValidationError } from '../src/runtime/errors.js';
-import { type Receipt, type ReceiptBody, sealReceipt } from '../src/runtime/receipt.js';
+import { type Receipt, sealReceipt } from '../src/runtime/receipt.js';
 import {
   FleetConfigError,
   FleetIntegrityError,
@@ -32,6 +32,7 @@ import { ensureSchema } from '../src/store/fleet/schema.js';
 import { ReceiptLog } from '../src/store/receipt-log.js';
 import { Store } from '../src/store/store.js';
 import { type PostgresServer, postgresMissing, startPostgresServer } from './helpers/postgres-server.js';
+import { syntheticReceiptBody } from './helpers/receipt-bodies.js';
 
 const VITE_NODE = join(process.cwd(), 'node_modules', '.bin', 'vite-node');
 const FLEET_APPENDER = join(process.cwd(), 'test', 'helpers', 'fleet-appender.ts');
@@ -56,30 +57,19 @@ interface Spec {
 }
 function receiptOf(s: Spec): Receipt {
   serial++;
-  const body: ReceiptBody = {
-    v: 1,
-    buildId: BUILDS[s.build]!,
-    backend: s.backend,
-    entry: 'e',
-    input: { hash: s.input ?? hex(0x1000000 + serial), size: serial },
-    output: s.output === undefined || s.output === null ? null : { hash: s.output, size: 1 },
-    startedAt: new Date(T0 + s.at * 1000).toISOString(),
-    durationNs: serial,
-    resources: { cpuUs: null, peakMemoryBytes: null, fuelUsed: null, engineNs: null },
-    sandbox: {
-      limits: { timeoutMs: 1, memoryMb: 1, maxInputBytes: 1, maxOutputBytes: 1 },
-      fs: { kind: 'none' },
-      allowedImports: [],
-      network: false,
-    },
-    determinism: { seed: 0, flags: [] },
-    runtime: {},
-    status: s.status,
-    error: null,
-    parents: s.parents ?? [],
-    ...(s.actor === undefined ? {} : { actor: s.actor, requestId: `r${serial}` }),
-  };
-  return sealReceipt(body);
+  return sealReceipt(
+    syntheticReceiptBody({
+      buildId: BUILDS[s.build]!,
+      backend: s.backend,
+      input: { hash: s.input ?? hex(0x1000000 + serial), size: serial },
+      output: s.output === undefined || s.output === null ? null : { hash: s.output, size: 1 },
+      startedAt: new Date(T0 + s.at * 1000).toISOString(),
+      durationNs: serial,
+      status: s.status,
+      parents: s.parents ?? [],
+      ...(s.actor === undefined ? {} : { actor: s.actor, requestId: `r${serial}` }),
+    }),
+  );
 }
 
 const spec: fc.Arbitrary<Spec> = fc.record({

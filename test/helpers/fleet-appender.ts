@@ -7,8 +7,9 @@
  * without end, 25 per event-loop turn, until it is killed; prints `ready` once it runs.
  */
 
-import { type ReceiptBody, sealReceiptEncoded } from '../../src/runtime/receipt.js';
+import { sealReceiptEncoded } from '../../src/runtime/receipt.js';
 import { Store } from '../../src/store/store.js';
+import { syntheticReceiptBody } from './receipt-bodies.js';
 
 const [dir, url, host] = process.argv.slice(2).filter((a) => a !== '--') as [string, string, string];
 const store = new Store(dir, {
@@ -19,28 +20,17 @@ let n = store.receipts.size;
 function append(): void {
   for (let i = 0; i < 25; i++) {
     n++;
-    const body: ReceiptBody = {
-      v: 1,
+    const body = syntheticReceiptBody({
       buildId: 'f'.repeat(64),
-      backend: 'wasm',
       entry: 'step',
       input: { hash: `${host.length.toString(16)}${n.toString(16)}`.padStart(64, '0'), size: n },
       output: null,
       startedAt: new Date().toISOString(),
       durationNs: n,
-      resources: { cpuUs: null, peakMemoryBytes: null, fuelUsed: null, engineNs: null },
-      sandbox: {
-        limits: { timeoutMs: 1, memoryMb: 1, maxInputBytes: 1, maxOutputBytes: 1 },
-        fs: { kind: 'none' },
-        allowedImports: [],
-        network: false,
-      },
-      determinism: { seed: 0, flags: [] },
       runtime: { pid: String(process.pid) },
       status: 'completed',
-      error: null,
       parents: [],
-    };
+    });
     const { receipt, body: bytes } = sealReceiptEncoded(body);
     store.appendReceipt(receipt, bytes);
   }
