@@ -8,6 +8,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cli } from './helpers/cli.js';
 import { REPO_ROOT, startTestDaemon, type TestDaemon } from './helpers/daemon.js';
 
 const echo = readFileSync(join(REPO_ROOT, 'wasm', 'echo.wasm'));
@@ -106,6 +107,29 @@ describe('the store over the API', () => {
       expect(refused.body.error.code).toBe('BUNDLE_INVALID');
       expect(refused.body.error.path).toMatch(/^body@\d+$|^\$\./);
       expect((await c.request({ path: '/v1/store' })).body.artifacts).toBe(0);
+    } finally {
+      await c.stop();
+    }
+  }, 120_000);
+
+  it('the CLI runs store commands through the daemon (--socket), where the store is locked', async () => {
+    const locked = await cli('store', 'gc', '--dry-run', '--store', a.store);
+    expect(locked.code).toBe(2);
+    expect(locked.err).toContain('STORE_LOCKED');
+    const stat = await cli('store', 'stat', '--socket', a.socket, '--json');
+    expect(stat.code, stat.err).toBe(0);
+    expect(JSON.parse(stat.out)).toMatchObject({ receipts: 2 });
+    const snap = await cli('store', 'snapshot', '--label', 'cli', '--socket', a.socket, '--json');
+    expect(JSON.parse(snap.out)).toMatchObject({ label: 'cli' });
+    const out = join(a.dir, 'cli.tpb');
+    expect((await cli('store', 'export', out, '--receipt', receipts[0]!, '--socket', a.socket)).code).toBe(0);
+    const c = await startTestDaemon();
+    try {
+      const im = await cli('store', 'import', out, '--socket', c.socket, '--json');
+      expect(im.code, im.err).toBe(0);
+      expect(JSON.parse(im.out)).toMatchObject({ receipts: 1 });
+      const fsck = await cli('store', 'fsck', '--socket', c.socket);
+      expect(fsck.code).toBe(0);
     } finally {
       await c.stop();
     }

@@ -164,11 +164,27 @@ export class DaemonClient {
     return { status, headers, body: body as T };
   }
 
+  /** As `request`, for a binary answer (a bundle): the body's bytes. */
+  async requestBytes(method: string, path: string, options: RequestOptions = {}): Promise<Buffer> {
+    const url = withQuery(path, options.query);
+    const { status, headers, text, raw } = await this.#send(method, url, options);
+    if (status >= 400) {
+      let body: unknown;
+      try {
+        body = JSON.parse(text);
+      } catch {
+        body = undefined;
+      }
+      throw errorOf(status, headers, body, text, method, path);
+    }
+    return raw;
+  }
+
   #send(
     method: string,
     path: string,
     options: RequestOptions,
-  ): Promise<{ status: number; headers: IncomingHttpHeaders; text: string }> {
+  ): Promise<{ status: number; headers: IncomingHttpHeaders; text: string; raw: Buffer }> {
     const headers: Record<string, string> = { accept: 'application/json' };
     let payload: Buffer | undefined;
     if (options.body !== undefined) {
@@ -209,13 +225,10 @@ export class DaemonClient {
           });
           res.on('error', (err) => reject(failed(this.socket, method, path, err)));
           res.on('aborted', () => reject(failed(this.socket, method, path, new Error('response aborted'))));
-          res.on('end', () =>
-            resolve({
-              status: res.statusCode ?? 0,
-              headers: res.headers,
-              text: Buffer.concat(chunks).toString('utf8'),
-            }),
-          );
+          res.on('end', () => {
+            const raw = Buffer.concat(chunks);
+            resolve({ status: res.statusCode ?? 0, headers: res.headers, text: raw.toString('utf8'), raw });
+          });
         },
       );
       req.on('socket', (s) => {
